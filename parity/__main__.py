@@ -1,0 +1,5 @@
+"""`python -m parity` is the `parity` console script."""
+
+from parity.cli import main
+
+raise SystemExit(main())

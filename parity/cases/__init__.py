@@ -1,0 +1,5 @@
+"""Every parity case, collected from the per-component modules (each declares its cases as data)."""
+
+from parity.cases import data, resize
+
+CASES = [*data.CASES, *resize.CASES]

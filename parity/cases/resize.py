@@ -1,0 +1,95 @@
+"""Resize parity cases: every method torch-vs-keras against a float64 reference, named cross-method
+divergences with their reasons, and a cross-method divergence matrix per size pair.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+
+from parity import resize as spec
+from parity.frameworks import mirror
+from parity.registry import Case, Sides
+
+# (input source, its (h, w), output size): the thread's 32->64, Keras' 32->224, and a real downsampling.
+SIZE_PAIRS = [("thumbnails", (32, 32), 64), ("thumbnails", (32, 32), 224), ("photos", (427, 640), 64)]
+
+
+def _label(source: str, size: int) -> str:
+    hw = dict((s, hw) for s, hw, _ in SIZE_PAIRS)[source]
+    return f"{hw[0]}x{hw[1]}->{size}"
+
+
+def resized(ctx, framework: str, method: str, source: str, size: int) -> np.ndarray:
+    """One framework's resize of a shared input, computed once per check run."""
+    torch_side, keras_side = mirror("resize")
+    impl = torch_side if framework == "torch" else keras_side
+    return ctx.memo(("resize", framework, method, source, size),
+                    lambda: impl.resize(ctx.resize_input(source), size, method))
+
+
+def _matched(method: str, source: str, size: int, ctx) -> Sides:
+    ref = ctx.memo(("resize-ref", method, source, size),
+                   lambda: spec.reference_resize(ctx.resize_input(source), size, method))
+    return Sides(resized(ctx, "torch", method, source, size), resized(ctx, "keras", method, source, size), ref)
+
+
+def _cross(method_a: str, method_b: str, framework: str, source: str, size: int, ctx) -> Sides:
+    return Sides(resized(ctx, framework, method_a, source, size), resized(ctx, framework, method_b, source, size),
+                 labels=(f"{framework} {method_a}", f"{framework} {method_b}"))
+
+
+def _matrix(source: str, size: int, ctx) -> Sides:
+    """All methods (torch side; each is matched to its keras twin above) against each other."""
+    names = list(spec.RESIZE_METHODS)
+    outs = [resized(ctx, "torch", m, source, size) for m in names]
+    max_abs = [[float(np.abs(x - y).max()) for y in outs] for x in outs]
+    mean_abs = [[float(np.abs(x - y).mean()) for y in outs] for x in outs]
+    i, j = np.unravel_index(np.argmax(max_abs), (len(names), len(names)))
+    return Sides(outs[i], outs[j], labels=(names[i], names[j]),
+                 detail={"methods": names, "max_abs": max_abs, "mean_abs": mean_abs,
+                         "size_pair": _label(source, size)})
+
+
+# Named comparisons between methods: (a, b, framework, size pair index, kind, reason).
+CROSS_METHOD = [
+    ("fastai_v1", "tf_resize", "torch", 0, "divergence",
+     "the thread's size=64: fastai v1 samples an align_corners=True grid (corner pixel centres pinned to the "
+     "output corners, scale 31/63) where tf.image.resize uses half-pixel centres (scale 32/64)"),
+    ("fastai_v1", "fastai_v1_legacy", "torch", 0, "divergence",
+     "fastai <= 1.0.60 on torch >= 1.3 sampled with align_corners=False: scale n_in/(n_out-1), border clamp"),
+    ("fastai_v1", "fastai_v2", "torch", 0, "divergence",
+     "fastai 2 resizes each uint8 item with PIL (half-pixel centres, rounded to uint8)"),
+    ("fastai_v1", "keras_resizing", "torch", 1, "divergence",
+     "the thread's Keras side at 224: Resizing is half-pixel bilinear, fastai v1 an align-corners grid"),
+    ("torchvision", "torchvision_noaa", "torch", 2, "divergence",
+     "downsampling 427x640->64: antialias widens the triangle filter by the scale; without it, 2-tap "
+     "bilinear skips most source pixels (aliasing)"),
+    ("torch_nearest", "tf_nearest", "torch", 2, "divergence",
+     "torch 'nearest' takes floor(dst*in/out), TF half-pixel nearest floor((dst+0.5)*in/out); equal only "
+     "when out/in is an integer (32->224)"),
+    ("fastai_v1", "interpolate_ac", "torch", 0, "matched",
+     "upsampling, fastai v1's grid_sample is F.interpolate(align_corners=True): reflection never triggers"),
+    ("tf_resize", "tf_resize_aa", "keras", 1, "matched",
+     "antialias has no effect when upsampling (the filter support stays one pixel)"),
+]
+
+
+def _tolerance(method: str) -> str:
+    return "pixels_uint8" if spec.RESIZE_METHODS[method].quantized else "pixels_f32"
+
+
+CASES = [
+    *[Case("resize", f"{m} {_label(src, size)}", "matched", partial(_matched, m, src, size), _tolerance(m),
+           f"torch and keras implementations of {spec.RESIZE_METHODS[m].origin}")
+      for src, _, size in SIZE_PAIRS for m in spec.RESIZE_METHODS],
+    *[Case("resize", f"{a} vs {b} {_label(SIZE_PAIRS[k][0], SIZE_PAIRS[k][2])}", kind,
+           partial(_cross, a, b, fw, SIZE_PAIRS[k][0], SIZE_PAIRS[k][2]),
+           "pixels_uint8" if "fastai_v2" in (a, b) else "pixels_f32", reason)
+      for a, b, fw, k, kind, reason in CROSS_METHOD],
+    *[Case("resize", f"matrix {_label(src, size)}", "divergence", partial(_matrix, src, size), "pixels_uint8",
+           "methods differ in sample positions (align corners vs half-pixel), filters (antialias) and rounding; "
+           "the matrix gives every pair, the headline is the largest")
+      for src, _, size in SIZE_PAIRS],
+]

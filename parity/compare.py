@@ -1,0 +1,67 @@
+"""Run one case and measure it: max/mean absolute error, scale-relative error, float32 noise against the
+float64 reference, and the verdict. NaN or inf on either side is reported, never compared as equal.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+
+import numpy as np
+
+from parity.errors import ParityError
+from parity.registry import Case, Sides, Skip
+from parity.tolerances import get_tolerance
+
+
+def _as_float64(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def measure(sides: Sides) -> dict:
+    a, b = _as_float64(sides.a), _as_float64(sides.b)
+    if a.shape != b.shape:
+        raise ParityError(f"sides {sides.labels} have different shapes: {a.shape} vs {b.shape}")
+    finite = bool(np.isfinite(a).all() and np.isfinite(b).all())
+    diff = np.abs(a - b)
+    scale = float(np.abs(b).max()) if b.size else 0.0
+    out = {"max_abs": float(diff.max()) if diff.size else 0.0,
+           "mean_abs": float(diff.mean()) if diff.size else 0.0,
+           "finite": finite}
+    out["max_rel"] = out["max_abs"] / scale if scale > 0 else out["max_abs"]  # relative to the tensor's scale
+    if sides.reference is not None:
+        ref = _as_float64(sides.reference)
+        out["noise"] = float(max(np.abs(a - ref).max(), np.abs(b - ref).max()))
+    return out
+
+
+def verdict(kind: str, error: float, tol: float, finite: bool) -> bool:
+    """matched: within tol. divergence: still beyond tol (a record that stopped diverging is stale)."""
+    if not finite:
+        return False
+    return error <= tol if kind == "matched" else error > tol
+
+
+def run_case(case: Case, ctx) -> dict:
+    tol = get_tolerance(case.tol)
+    row = {"component": case.component, "case": case.name, "kind": case.kind, "tol": tol.max_abs,
+           "tol_name": case.tol, "units": tol.units, "tol_source": tol.source, "reason": case.reason,
+           "max_abs": None, "max_rel": None, "mean_abs": None, "noise": None, "noise_ratio": None,
+           "passed": None, "status": "", "labels": None, "detail": {}}
+    start = time.perf_counter()
+    try:
+        sides = case.run(ctx)
+        row.update(measure(sides), labels=list(sides.labels), detail=sides.detail)
+        finite = row.pop("finite")
+        row["passed"] = verdict(case.kind, row["max_rel" if tol.relative else "max_abs"], tol.max_abs, finite)
+        if row["noise"]:
+            row["noise_ratio"] = row["max_abs"] / row["noise"]
+        row["status"] = ("NON-FINITE" if not finite else "pass" if row["passed"]
+                         else "FAIL" if case.kind == "matched" else "STALE")
+    except Skip as why:
+        row["status"], row["detail"] = "skipped", {"why": str(why)}
+    except Exception as exc:  # a broken case is a failed case, with its traceback in the report
+        row["passed"], row["status"] = False, "ERROR"
+        row["detail"] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+    row["seconds"] = round(time.perf_counter() - start, 3)
+    return row

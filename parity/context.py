@@ -1,0 +1,70 @@
+"""Inputs shared by the cases of one `parity check` run, built lazily and at most once."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from parity import data
+from parity.registry import Skip
+
+
+class CheckContext:
+    def __init__(self, seed: int = 0, data_dir: str | Path | None = None):
+        self.seed = seed
+        self.data_dir = Path(data_dir) if data_dir else None
+        self._tmp = Path(tempfile.mkdtemp(prefix="parity-check-"))
+        self._memo: dict = {}
+
+    def close(self) -> None:
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def memo(self, key, compute):
+        """Cache a computed value (e.g. one method's resize) for the cases that share it."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    @cached_property
+    def thumbnails(self) -> np.ndarray:
+        """Real 32x32 images (sklearn photo tiles), NHWC float32."""
+        return data.photo_thumbnails(32).astype(np.float32)
+
+    @cached_property
+    def photos(self) -> np.ndarray:
+        """The two sklearn photos, 427x640, NHWC float32."""
+        return data.sample_photos().astype(np.float32)
+
+    def resize_input(self, source: str) -> np.ndarray:
+        return {"thumbnails": self.thumbnails, "photos": self.photos}[source]
+
+    @cached_property
+    def small_tree(self) -> Path:
+        """A generated image-folder tree (train/test, 3 classes, 32x32 JPEG and PNG tiles of real photos)."""
+        root = self._tmp / "tree"
+        tiles = data.photo_thumbnails(32, per_photo=6)
+        for split, start in (("train", 0), ("test", 6)):
+            for c, name in enumerate(("cat", "dog", "ship")):
+                folder = root / split / name
+                folder.mkdir(parents=True)
+                for k in range(2):
+                    tile = tiles[(start + 2 * c + k) % len(tiles)]
+                    ext = ".png" if k else ".jpg"
+                    Image.fromarray(tile).save(folder / f"{k:04d}{ext}", quality=90)
+        return root
+
+    def need_data_dir(self) -> Path:
+        if self.data_dir is None:
+            raise Skip("no --data-dir (or PARITY_DATA_DIR) given")
+        return self.data_dir
+
+    def data_dir_files(self, split: str = "test", per_class: int = 50) -> list[str]:
+        """The first `per_class` files of each class of the --data-dir tree."""
+        listing = data.list_image_folder(self.need_data_dir(), split)
+        return [p for c in range(len(listing.classes))
+                for p in np.asarray(listing.paths)[listing.labels == c][:per_class]]

@@ -1,0 +1,10 @@
+"""The one error type for bad input or usage; the CLI turns it into exit code 2."""
+
+
+class ParityError(Exception):
+    """A user-facing error whose message names the thing and the value at fault."""
+
+
+def unknown(thing: str, value, choices) -> ParityError:
+    """`resize method 'bicubic2' is not one of: a, b, c`."""
+    return ParityError(f"{thing} {value!r} is not one of: {', '.join(sorted(choices))}")

@@ -1,0 +1,41 @@
+"""The one tolerance table. Each entry says where its number comes from; `parity check` reports, next to
+every matched case, the measured float32 noise of both sides against a float64 reference, so a tolerance
+that stops covering the noise shows up in the report as a noise ratio near or above 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from parity.errors import unknown
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    max_abs: float
+    units: str
+    source: str
+    relative: bool = False  # compare max_rel (error / max |value|) instead of max_abs
+
+
+TOLERANCES = {
+    "exact": Tolerance(0.0, "exact", "integer data (uint8 decodes, labels, file order, image counts): "
+                                     "bitwise equality is the only honest bar"),
+    "pixels_f32": Tolerance(1e-2, "0-255 levels",
+                            "float32 resize noise: measured max |impl - float64 ref| 4.4e-3 levels (both "
+                            "frameworks, interpolate_ac 427x640->64: float32 align-corners scale) and 2.4e-3 "
+                            "(keras fastai_v1 grid); about 2x the largest measured"),
+    "pixels_uint8": Tolerance(1.0, "0-255 levels",
+                              "PIL rounds fixed-point (22-bit) sums to uint8, TF rounds float32 sums: a value "
+                              "near x.5 may land one level apart; measured max 1 level"),
+    "normalized_f32": Tolerance(1e-6, "relative to max |value|",
+                                "float32 normalisation noise, scale-relative because modes span 1 (tf) to 151 "
+                                "(caffe): measured max |impl - float64 ref| / max |ref| 2.7e-7 ('torch' mode, "
+                                "about 2 ulp); about 4x", relative=True),
+}
+
+
+def get_tolerance(name: str) -> Tolerance:
+    if name not in TOLERANCES:
+        raise unknown("tolerance", name, TOLERANCES)
+    return TOLERANCES[name]

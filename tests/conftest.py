@@ -1,0 +1,59 @@
+"""Deterministic numerics for every test: torch (and torchvision) before TensorFlow, seeds, one thread per
+worker, TF32 off. Shared fixtures: the check context and the optional CIFAR-10 image-folder tree.
+"""
+
+import os
+import random
+import tarfile
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["TF_DETERMINISTIC_OPS"] = "1"
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import torchvision  # noqa: E402,F401  (must precede TensorFlow)
+import tensorflow as tf  # noqa: E402
+
+torch.set_num_threads(1)
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+torch.use_deterministic_algorithms(True)
+tf.config.threading.set_intra_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+
+CIFAR_ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-jpg.tar.gz"
+CIFAR_CACHE = Path(os.environ.get("PARITY_CACHE", Path.home() / ".cache" / "parity")) / "cifar10"
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    tf.random.set_seed(0)
+
+
+@pytest.fixture(scope="session")
+def check_context():
+    from parity.context import CheckContext
+
+    ctx = CheckContext(seed=0)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture(scope="session")
+def cifar_tree() -> Path:
+    """The CIFAR-10 image-folder tree: PARITY_DATA_DIR, or the shared archive extracted once to a cache."""
+    if os.environ.get("PARITY_DATA_DIR"):
+        return Path(os.environ["PARITY_DATA_DIR"])
+    if not (CIFAR_CACHE / "test").is_dir():
+        if not CIFAR_ARCHIVE.is_file():
+            pytest.skip(f"no CIFAR-10 tree: set PARITY_DATA_DIR or provide {CIFAR_ARCHIVE}")
+        CIFAR_CACHE.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(CIFAR_ARCHIVE) as tar:
+            tar.extractall(CIFAR_CACHE, filter="data")
+    return CIFAR_CACHE

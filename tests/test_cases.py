@@ -1,0 +1,22 @@
+"""Every registered parity case, run as `parity check` runs it: matched cases within tolerance, divergences
+still measurable. Cases that need --data-dir are run by the slow CIFAR tests instead."""
+
+import pytest
+
+from parity.compare import run_case
+from parity.registry import all_cases
+
+CASES = all_cases()
+
+
+def test_case_ids_are_unique():
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_case(case, check_context):
+    row = run_case(case, check_context)
+    if row["status"] == "skipped":
+        pytest.skip(row["detail"]["why"])
+    assert row["status"] == "pass", (row["status"], row["max_abs"], row["tol"], row["detail"].get("error"))

@@ -1,0 +1,55 @@
+"""Framework-neutral data facts: batch order, folder listing, embedded data, normalisation reference."""
+
+import numpy as np
+import pytest
+
+from parity import data
+from parity.frameworks import mirror
+
+
+def test_batch_order_is_seeded_and_covers_every_index():
+    a, b = data.batch_order(10, 4, seed=3), data.batch_order(10, 4, seed=3)
+    assert [x.tolist() for x in a] == [x.tolist() for x in b]
+    assert sorted(np.concatenate(a).tolist()) == list(range(10))
+    assert [len(x) for x in a] == [4, 4, 2]
+    assert data.batch_order(10, 4, seed=4)[0].tolist() != a[0].tolist()
+
+
+def test_drop_last_drops_only_the_partial_batch():
+    assert [len(x) for x in data.batch_order(10, 4, seed=0, drop_last=True)] == [4, 4]
+    assert [len(x) for x in data.batch_order(8, 4, seed=0, drop_last=True)] == [4, 4]
+
+
+def test_unshuffled_order_is_sequential():
+    assert [x.tolist() for x in data.batch_order(5, 2, 0, shuffle=False)] == [[0, 1], [2, 3], [4]]
+
+
+def test_embedded_data():
+    photos = data.sample_photos()
+    assert photos.shape == (2, 427, 640, 3) and photos.dtype == np.uint8
+    digits, labels = data.digits_rgb()
+    assert digits.shape == (1797, 8, 8, 3) and digits.max() == 255 and set(labels.tolist()) == set(range(10))
+
+
+def test_reference_normalize_caffe_flips_to_bgr():
+    x = np.array([[[[10.0, 20.0, 30.0]]]])
+    np.testing.assert_allclose(data.reference_normalize(x, "caffe")[0, 0, 0], [30 - 103.939, 20 - 116.779,
+                                                                               10 - 123.68])
+
+
+def test_folder_listing_is_sorted(check_context):
+    listing = data.list_image_folder(check_context.small_tree, "train")
+    assert listing.classes == ("cat", "dog", "ship")
+    assert list(listing.paths) == sorted(listing.paths)
+    assert listing.labels.tolist() == [0, 0, 1, 1, 2, 2]
+
+
+@pytest.mark.parametrize("framework", [0, 1], ids=["torch", "keras"])
+def test_loader_yields_framework_layout(framework, check_context):
+    side = mirror("data")[framework]
+    images, labels = check_context.thumbnails, np.arange(len(check_context.thumbnails))
+    batches = list(side.make_loader(images, labels, data.batch_order(len(images), 3, 0), 16, "tf_resize", "tf"))
+    x, y = side.to_numpy(batches[0])
+    assert x.shape == (3, 16, 16, 3) and y.dtype == np.int64
+    raw = np.asarray(batches[0][0])
+    assert raw.shape == ((3, 3, 16, 16) if framework == 0 else (3, 16, 16, 3))  # NCHW in torch, NHWC in keras
