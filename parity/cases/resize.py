@@ -12,8 +12,11 @@ from parity import resize as spec
 from parity.frameworks import mirror
 from parity.registry import Case, Sides
 
-# (input source, its (h, w), output size): the thread's 32->64, Keras' 32->224, and a real downsampling.
-SIZE_PAIRS = [("thumbnails", (32, 32), 64), ("thumbnails", (32, 32), 224), ("photos", (427, 640), 64)]
+# (input source, its (h, w), output size): the thread's 32->64, Keras' 32->224, a real square downsampling,
+# and a non-square photo that exercises each method's crop geometry (fastai crops, the others stretch).
+SIZE_PAIRS = [("thumbnails", (32, 32), 64), ("thumbnails", (32, 32), 224), ("squares", (384, 384), 64),
+              ("photos", (427, 640), 64)]
+MATRIX_PAIRS = SIZE_PAIRS[:3]  # square inputs only, so the matrix compares resampling, not crop vs stretch
 
 
 def _label(source: str, size: int) -> str:
@@ -64,7 +67,7 @@ CROSS_METHOD = [
     ("fastai_v1", "keras_resizing", "torch", 1, "divergence",
      "the thread's Keras side at 224: Resizing is half-pixel bilinear, fastai v1 an align-corners grid"),
     ("torchvision", "torchvision_noaa", "torch", 2, "divergence",
-     "downsampling 427x640->64: antialias widens the triangle filter by the scale; without it, 2-tap "
+     "downsampling 384->64: antialias widens the triangle filter by the scale; without it, 2-tap "
      "bilinear skips most source pixels (aliasing)"),
     ("torch_nearest", "tf_nearest", "torch", 2, "divergence",
      "torch 'nearest' takes floor(dst*in/out), TF half-pixel nearest floor((dst+0.5)*in/out); equal only "
@@ -91,5 +94,5 @@ CASES = [
     *[Case("resize", f"matrix {_label(src, size)}", "divergence", partial(_matrix, src, size), "pixels_uint8",
            "methods differ in sample positions (align corners vs half-pixel), filters (antialias) and rounding; "
            "the matrix gives every pair, the headline is the largest")
-      for src, _, size in SIZE_PAIRS],
+      for src, _, size in MATRIX_PAIRS],
 ]
