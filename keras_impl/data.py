@@ -74,15 +74,9 @@ def normalize(images, mode: str) -> np.ndarray:
 
 def make_loader(images, labels, order, size=None, resize_method: str = "fastai_v1", norm: str = "none"):
     """Batches in `order` (a list of index arrays) as a tf.data.Dataset of (x NHWC float32, y int64)."""
-    spec.get_normalization(norm)
-
-    def batches():
-        for index in order:
-            x = np.asarray(images[index], np.float32)
-            if size is not None:
-                x = resize(x, size, resize_method)
-            yield normalize(x, norm), np.asarray(labels[index], np.int64)
-
+    spec.prepared_batches(images, labels, order, size, resize_method, norm, resize, normalize)  # checks knobs
+    batches = lambda: spec.prepared_batches(images, labels, order, size, resize_method, norm, resize,  # noqa: E731
+                                            normalize)
     h, w = spec.resize_target_or(size, np.asarray(images).shape[1:3])
     signature = (tf.TensorSpec((None, h, w, np.asarray(images).shape[-1]), tf.float32),
                  tf.TensorSpec((None,), tf.int64))

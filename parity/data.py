@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from parity.errors import ParityError, unknown
-from parity.resize import target_hw
+from parity.resize import get_method, target_hw
 
 # Files both readers accept: torchvision's IMG_EXTENSIONS also takes .ppm/.pgm/.tif/.tiff/.webp, which
 # keras.utils.image_dataset_from_directory skips silently, so those would make the two datasets differ.
@@ -208,6 +208,26 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 def download_error(what: str, exc: Exception) -> ParityError:
     return ParityError(f"{what} download failed ({type(exc).__name__}: {exc}); without internet, pass an "
                        f"image-folder tree with --data-dir (train/<class>/*, test/<class>/*)")
+
+
+def prepared_batches(images, labels, order, size, resize_method, norm, resize, normalize):
+    """(x NHWC float32, y int64) numpy batches in `order`, resized then normalised by one side's functions.
+
+    The knobs are checked here, before the first batch is asked for.
+    """
+    get_normalization(norm)
+    if size is not None:
+        target_hw(size)
+        get_method(resize_method)
+
+    def batches():
+        for index in order:
+            x = np.asarray(images[index], np.float32)
+            if size is not None:
+                x = resize(x, size, resize_method)
+            yield normalize(x, norm), np.asarray(labels[index], np.int64)
+
+    return batches()
 
 
 def resize_target_or(size, native_hw) -> tuple[int, int]:

@@ -80,6 +80,13 @@ def table_rows(rows: list[dict]) -> list[list[str]]:
     return [[fmt(r[c]) for c in COLUMNS] for r in rows]
 
 
+def _divergence_line(r: dict) -> str:
+    if r["status"] == "skipped":
+        return f"- **{r['component']}/{r['case']}**: skipped ({r['detail']['why']}). {r['reason']}"
+    return (f"- **{r['component']}/{r['case']}** ({' vs '.join(r['labels'] or [])}): max |a-b| {fmt(r['max_abs'])}, "
+            f"mean {fmt(r['mean_abs'])}, max_rel {fmt(r['max_rel'])}. {r['reason']}")
+
+
 def _markdown(results: dict, pictures: list[str]) -> str:
     rows, s = results["cases"], results["summary"]
     lines = [f"# parity check - {results['created']}", "",
@@ -92,8 +99,7 @@ def _markdown(results: dict, pictures: list[str]) -> str:
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(rows)]
     lines += ["", "## Divergences and their reasons", ""]
-    lines += [f"- **{r['component']}/{r['case']}** ({' vs '.join(r['labels'] or [])}): max {fmt(r['max_abs'])}, "
-              f"mean {fmt(r['mean_abs'])} {r['units']}. {r['reason']}" for r in rows if r["kind"] == "divergence"]
+    lines += [_divergence_line(r) for r in rows if r["kind"] == "divergence"]
     lines += ["", "## Pictures", ""] + [f"![{p}]({p})" for p in pictures]
     lines += ["", "## Tolerances", ""] + [f"- `{k}` = {v['max_abs']} {v['units']}: {v['source']}"
                                           for k, v in results["tolerances"].items()]

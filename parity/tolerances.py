@@ -19,7 +19,7 @@ class Tolerance:
 
 
 TOLERANCES = {
-    "exact": Tolerance(0.0, "exact", "integer data (uint8 decodes, labels, file order, image counts): "
+    "exact": Tolerance(0.0, "the data's own units", "integer data (uint8 decodes, labels, file order, image counts): "
                                      "bitwise equality is the only honest bar"),
     "pixels_f32": Tolerance(1e-2, "0-255 levels",
                             "float32 resize noise: measured max |impl - float64 ref| 5.0e-3 levels "

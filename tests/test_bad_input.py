@@ -122,3 +122,14 @@ def test_cli_unknown_option_exits_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["check", "--bogus"])
     assert exit_info.value.code == 2
+
+
+@SIDES
+@pytest.mark.parametrize("knobs, message", [
+    ((8, "bicubic2", "torch"), "resize method 'bicubic2'"),
+    ((8, "tf_resize", "imagenet"), "normalisation mode 'imagenet'"),
+])
+def test_loader_checks_knobs_before_the_first_batch(side, knobs, message):
+    images = np.zeros((4, 4, 4, 3), np.float32)
+    with pytest.raises(ParityError, match=message):
+        mirror("data")[side].make_loader(images, np.arange(4), data.batch_order(4, 2, 0), *knobs)

@@ -60,17 +60,8 @@ def normalize(images, mode: str) -> np.ndarray:
 
 def make_loader(images, labels, order, size=None, resize_method: str = "fastai_v1", norm: str = "none"):
     """Batches in `order` (a list of index arrays) as torch (x NCHW float32, y int64), resized and normalised."""
-    spec.get_normalization(norm)
-
-    def batches():
-        for index in order:
-            x = np.asarray(images[index], np.float32)
-            if size is not None:
-                x = resize(x, size, resize_method)
-            x = torch.from_numpy(normalize(x, norm)).permute(0, 3, 1, 2)  # NHWC -> NCHW
-            yield x, torch.from_numpy(np.asarray(labels[index], np.int64))
-
-    return batches()
+    batches = spec.prepared_batches(images, labels, order, size, resize_method, norm, resize, normalize)
+    return ((torch.from_numpy(x).permute(0, 3, 1, 2), torch.from_numpy(y)) for x, y in batches)  # NHWC -> NCHW
 
 
 def to_numpy(batch) -> tuple[np.ndarray, np.ndarray]:
