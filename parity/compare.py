@@ -32,6 +32,8 @@ def measure(sides: Sides) -> dict:
     if sides.reference is not None:
         ref = _as_float64(sides.reference)
         out["noise"] = float(max(np.abs(a - ref).max(), np.abs(b - ref).max()))
+        ref_scale = float(np.abs(ref).max())
+        out["noise_rel"] = out["noise"] / ref_scale if ref_scale > 0 else out["noise"]
     return out
 
 
@@ -46,7 +48,8 @@ def run_case(case: Case, ctx) -> dict:
     tol = get_tolerance(case.tol)
     row = {"component": case.component, "case": case.name, "kind": case.kind, "tol": tol.max_abs,
            "tol_name": case.tol, "units": tol.units, "tol_source": tol.source, "reason": case.reason,
-           "max_abs": None, "max_rel": None, "mean_abs": None, "noise": None, "noise_ratio": None,
+           "max_abs": None, "max_rel": None, "mean_abs": None, "noise": None, "noise_rel": None,
+           "noise_ratio": None,
            "passed": None, "status": "", "labels": None, "detail": {}}
     start = time.perf_counter()
     try:

@@ -1,5 +1,5 @@
 """Every parity case, collected from the per-component modules (each declares its cases as data)."""
 
-from parity.cases import data, resize
+from parity.cases import data, model, resize
 
-CASES = [*data.CASES, *resize.CASES]
+CASES = [*data.CASES, *resize.CASES, *model.CASES]

