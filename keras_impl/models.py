@@ -103,3 +103,22 @@ def forward_features(model: keras.Model, images, training: bool = False) -> np.n
     if x.ndim != 4 or x.shape[-1] != 3:
         raise ParityError(f"body input must be NHWC with 3 channels, got shape {x.shape}")
     return keras.ops.convert_to_numpy(model(x.astype(np.float32), training=training))
+
+
+def build_imagenet_classifier(name: str) -> keras.Model:
+    """The Keras twin of torch_impl.models.build_imagenet_classifier: body + average pool + '_fc', ported."""
+    from torch_impl.models import body_state as torch_body_state
+    from torch_impl.models import build_imagenet_classifier as torch_build
+
+    if name != "efficientnet_lite0":
+        raise ParityError(f"ImageNet classifier {name!r} is not one of: efficientnet_lite0")
+    body = build_body(name)
+    logits = layers.Dense(1000, name="_fc")(layers.GlobalAveragePooling2D()(body.output))  # dropout: off in eval
+    model = keras.Model(body.input, logits, name=f"{name}_imagenet")
+    porting.port_torch_to_keras(torch_body_state(torch_build(name)), model)
+    return model
+
+
+def classify(model: keras.Model, images) -> np.ndarray:
+    """NHWC float32 (already normalised) -> ImageNet logits (N, 1000)."""
+    return keras.ops.convert_to_numpy(model(np.asarray(images, np.float32), training=False))

@@ -81,3 +81,15 @@ def test_resnet_weights_offline_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(weights_api, "load_state_dict_from_url", offline)  # where torchvision looks it up
     with pytest.raises(ParityError, match=r"cannot load resnet50 weights 'IMAGENET1K_V2'.*needs internet"):
         mirror("models")[0].build_body("resnet50", "IMAGENET1K_V2")
+
+
+@SIDES
+def test_lite0_classifies_the_sample_photos(side, check_context):
+    """The ported ImageNet head gives the upstream-documented classes: china.jpg 442, flower.jpg 985."""
+    from parity import data
+
+    models_side = mirror("models")[side]
+    x = mirror("data")[0].normalize(mirror("resize")[0].resize(check_context.photos, 224, "torchvision"), "tf")
+    top1 = models_side.classify(models_side.build_imagenet_classifier("efficientnet_lite0"), x).argmax(axis=1)
+    names = [p.rsplit("/", 1)[-1] for p in data.sample_photo_paths()]
+    assert dict(zip(names, top1.tolist())) == {"china.jpg": 442, "flower.jpg": 985}

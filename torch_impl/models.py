@@ -86,3 +86,16 @@ def forward_features(model: nn.Module, images, training: bool = False) -> np.nda
         out = model(torch.from_numpy(np.ascontiguousarray(x)).to(dtype).permute(0, 3, 1, 2))  # NHWC -> NCHW
     model.eval()
     return out.permute(0, 2, 3, 1).numpy()  # NCHW -> NHWC
+
+
+def build_imagenet_classifier(name: str) -> nn.Module:
+    """The pretrained body with its ImageNet head (Lite0 only offline): for the real-image top-5 check."""
+    if name != "efficientnet_lite0":
+        raise ParityError(f"ImageNet classifier {name!r} is not one of: efficientnet_lite0")
+    return _lite0("imagenet").eval()
+
+
+def classify(model: nn.Module, images) -> np.ndarray:
+    """NHWC float32 (already normalised) -> ImageNet logits (N, 1000)."""
+    with torch.no_grad():
+        return model(torch.from_numpy(np.ascontiguousarray(images, np.float32)).permute(0, 3, 1, 2)).numpy()

@@ -62,10 +62,26 @@ def _forward(name: str, size: int, training: bool, ctx) -> Sides:
     return Sides(a, b, ref, detail={"tensors_ported": count, "input": list(x.shape), "output": list(a.shape)})
 
 
+def _top5(ctx) -> Sides:
+    """Lite0's real ImageNet head on the sklearn photos in both frameworks: the same top-5 classes."""
+    torch_side, keras_side = mirror("models")
+    resize, _ = mirror("resize")
+    torch_data, _ = mirror("data")
+    x = torch_data.normalize(resize.resize(ctx.photos, 224, "torchvision"), "tf")
+    top5 = [np.argsort(-side.classify(side.build_imagenet_classifier("efficientnet_lite0"), x), axis=1)[:, :5]
+            for side in (torch_side, keras_side)]
+    names = [p.rsplit("/", 1)[-1] for p in data.sample_photo_paths()]
+    return Sides(*top5, detail={"photos": names, "top5_torch": top5[0].tolist(), "top5_keras": top5[1].tolist(),
+                                "expected_top1": {"china.jpg": 442, "flower.jpg": 985}})
+
+
 CASES = [
-    Case("model", f"{name} {size}px {'train-mode BN' if training else 'inference'}", "matched",
+    Case("model", "efficientnet_lite0 imagenet top-5 (sklearn photos)", "matched", _top5, "exact",
+         "same ported weights: the same five classes in the same order (china.jpg -> 442 bell cote, "
+         "flower.jpg -> 985 daisy)"),
+    *[Case("model", f"{name} {size}px {'train-mode BN' if training else 'inference'}", "matched",
          partial(_forward, name, size, training), "features_train_f32" if training else "features_f32",
          f"{name} body with ported weights ({BODY_WEIGHTS[name] or 'fresh torchvision init'}), "
          f"{'batch statistics' if training else 'running statistics'}")
-    for name in models.BODIES for size in SIZES for training in (False, True)
+      for name in models.BODIES for size in SIZES for training in (False, True)],
 ]
