@@ -27,7 +27,8 @@ class ResizeMethod:
 
 
 RESIZE_METHODS = {m.name: m for m in [
-    ResizeMethod("fastai_v1", "fastai 1.0.61 size=N: crop_pad + F.grid_sample(bilinear, reflection, align_corners=True)",
+    ResizeMethod("fastai_v1",
+                 "fastai 1.0.61 size=N: crop_pad + F.grid_sample(bilinear, reflection, align_corners=True)",
                  "grid_align_corners", crop="fastai_v1", area_prepool=True),
     ResizeMethod("fastai_v1_legacy", "fastai <= 1.0.60 on torch >= 1.3: grid_sample with align_corners=False",
                  "grid_legacy", crop="fastai_v1", area_prepool=True),

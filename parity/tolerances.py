@@ -19,8 +19,9 @@ class Tolerance:
 
 
 TOLERANCES = {
-    "exact": Tolerance(0.0, "the data's own units", "integer data (uint8 decodes, labels, file order, image counts): "
-                                     "bitwise equality is the only honest bar"),
+    "exact": Tolerance(0.0, "the data's own units",
+                       "integer data (uint8 decodes, labels, file order, image counts): bitwise equality is the "
+                       "only honest bar"),
     "pixels_f32": Tolerance(1e-2, "0-255 levels",
                             "float32 resize noise: measured max |impl - float64 ref| 5.0e-3 levels "
                             "(interpolate_ac 427x640->64 in both frameworks: float32 align-corners scale), "

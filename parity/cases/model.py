@@ -62,12 +62,17 @@ def _forward(name: str, size: int, training: bool, ctx) -> Sides:
     return Sides(a, b, ref, detail={"tensors_ported": count, "input": list(x.shape), "output": list(a.shape)})
 
 
+def imagenet_input(ctx) -> np.ndarray:
+    """The sklearn photos as Lite0 expects them: 224 px (torchvision antialiased resize), scaled to [-1, 1]."""
+    resize, _ = mirror("resize")
+    torch_data, _ = mirror("data")
+    return torch_data.normalize(resize.resize(ctx.photos, 224, "torchvision"), "tf")
+
+
 def _top5(ctx) -> Sides:
     """Lite0's real ImageNet head on the sklearn photos in both frameworks: the same top-5 classes."""
     torch_side, keras_side = mirror("models")
-    resize, _ = mirror("resize")
-    torch_data, _ = mirror("data")
-    x = torch_data.normalize(resize.resize(ctx.photos, 224, "torchvision"), "tf")
+    x = imagenet_input(ctx)
     top5 = [np.argsort(-side.classify(side.build_imagenet_classifier("efficientnet_lite0"), x), axis=1)[:, :5]
             for side in (torch_side, keras_side)]
     names = [p.rsplit("/", 1)[-1] for p in data.sample_photo_paths()]
@@ -80,8 +85,8 @@ CASES = [
          "same ported weights: the same five classes in the same order (china.jpg -> 442 bell cote, "
          "flower.jpg -> 985 daisy)"),
     *[Case("model", f"{name} {size}px {'train-mode BN' if training else 'inference'}", "matched",
-         partial(_forward, name, size, training), "features_train_f32" if training else "features_f32",
-         f"{name} body with ported weights ({BODY_WEIGHTS[name] or 'fresh torchvision init'}), "
-         f"{'batch statistics' if training else 'running statistics'}")
+           partial(_forward, name, size, training), "features_train_f32" if training else "features_f32",
+           f"{name} body with ported weights ({BODY_WEIGHTS[name] or 'fresh torchvision init'}), "
+           f"{'batch statistics' if training else 'running statistics'}")
       for name in models.BODIES for size in SIZES for training in (False, True)],
 ]
