@@ -122,3 +122,11 @@ def build_imagenet_classifier(name: str) -> keras.Model:
 def classify(model: keras.Model, images) -> np.ndarray:
     """NHWC float32 (already normalised) -> ImageNet logits (N, 1000)."""
     return keras.ops.convert_to_numpy(model(np.asarray(images, np.float32), training=False))
+
+
+def layer_outputs(model: keras.Model, images, training: bool = False) -> dict[str, np.ndarray]:
+    """Output of every layer that has weights (conv, BN, dense), by torch name, in graph order."""
+    named = [layer for layer in model.layers if layer.weights]
+    probe = keras.Model(model.input, [layer.output for layer in named])
+    values = probe(np.asarray(images, np.float32), training=training)
+    return {layer.name: keras.ops.convert_to_numpy(v) for layer, v in zip(named, values)}

@@ -19,9 +19,15 @@ def _as_float64(x) -> np.ndarray:
 
 
 def measure(sides: Sides) -> dict:
-    a, b = _as_float64(sides.a), _as_float64(sides.b)
+    if sides.layers:
+        return _measure_layers(sides.layers)
+    return _measure_pair(sides.a, sides.b, sides.reference, sides.labels)
+
+
+def _measure_pair(a, b, reference, labels) -> dict:
+    a, b = _as_float64(a), _as_float64(b)
     if a.shape != b.shape:
-        raise ParityError(f"sides {sides.labels} have different shapes: {a.shape} vs {b.shape}")
+        raise ParityError(f"sides {labels} have different shapes: {a.shape} vs {b.shape}")
     finite = bool(np.isfinite(a).all() and np.isfinite(b).all())
     diff = np.abs(a - b)
     scale = float(np.abs(b).max()) if b.size else 0.0
@@ -29,12 +35,33 @@ def measure(sides: Sides) -> dict:
            "mean_abs": float(diff.mean()) if diff.size else 0.0,
            "finite": finite}
     out["max_rel"] = out["max_abs"] / scale if scale > 0 else out["max_abs"]  # relative to the tensor's scale
-    if sides.reference is not None:
-        ref = _as_float64(sides.reference)
+    if reference is not None:
+        ref = _as_float64(reference)
         out["noise"] = float(max(np.abs(a - ref).max(), np.abs(b - ref).max()))
         ref_scale = float(np.abs(ref).max())
         out["noise_rel"] = out["noise"] / ref_scale if ref_scale > 0 else out["noise"]
     return out
+
+
+def _measure_layers(layers) -> dict:
+    """Each layer measured on its own scale; the case's figures are the worst layer's."""
+    per_layer = []
+    for name, a, b, ref in layers:
+        row = _measure_pair(a, b, ref, (name, name))
+        per_layer.append({"layer": name, **{k: row[k] for k in ("max_abs", "max_rel", "noise", "noise_rel")
+                                            if k in row}, "finite": row["finite"]})
+    worst = lambda key: max(r.get(key, 0.0) for r in per_layer)  # noqa: E731
+    out = {k: worst(k) for k in ("max_abs", "max_rel", "noise", "noise_rel")}
+    out["mean_abs"] = float(np.mean([r["max_abs"] for r in per_layer]))
+    out["finite"] = all(r.pop("finite") for r in per_layer)
+    out["layers"] = per_layer
+    return out
+
+
+def first_over(layers: list[dict], tol: float, relative: bool) -> str | None:
+    """The first layer, in depth order, whose error exceeds the tolerance: where the two models part."""
+    key = "max_rel" if relative else "max_abs"
+    return next((r["layer"] for r in layers if not r[key] <= tol), None)
 
 
 def verdict(kind: str, error: float, tol: float, finite: bool) -> bool:
@@ -56,8 +83,14 @@ def run_case(case: Case, ctx) -> dict:
         sides = case.run(ctx)
         row.update(measure(sides), labels=list(sides.labels), detail=sides.detail)
         finite = row.pop("finite")
+        if "layers" in row:
+            layers = row.pop("layers")
+            row["detail"] = {**row["detail"], "layers": layers,
+                             "first_over_tol": first_over(layers, tol.max_abs, tol.relative)}
         row["passed"] = verdict(case.kind, row["max_rel" if tol.relative else "max_abs"], tol.max_abs, finite)
-        if row["noise"]:
+        if tol.relative and row["noise_rel"]:
+            row["noise_ratio"] = row["max_rel"] / row["noise_rel"]
+        elif row["noise"]:
             row["noise_ratio"] = row["max_abs"] / row["noise"]
         row["status"] = ("NON-FINITE" if not finite else "pass" if row["passed"]
                          else "FAIL" if case.kind == "matched" else "STALE")

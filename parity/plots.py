@@ -33,3 +33,35 @@ def resize_matrix_heatmaps(rows: list[dict], path: Path) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def layer_error_plots(rows: list[dict], path: Path) -> bool:
+    """Per body, max |torch - keras| / max |ref| of every layer against depth, with the float32 noise floor."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layered = [r for r in rows if r["detail"].get("layers")]
+    bodies = sorted({r["case"].split(" ")[0] for r in layered})
+    if not bodies:
+        return False
+    fig, axes = plt.subplots(1, len(bodies), figsize=(5 * len(bodies), 3.8), squeeze=False)
+    for ax, body in zip(axes[0], bodies):
+        for k, row in enumerate(r for r in layered if r["case"].split(" ")[0] == body):
+            layers = row["detail"]["layers"]
+            depth = range(len(layers))
+            err = [max(layer["max_rel"], 1e-9) for layer in layers]
+            line, = ax.semilogy(depth, err, label=row["case"].split(" ", 1)[1], lw=1)
+            ax.semilogy(depth, [max(layer.get("noise_rel", 0), 1e-9) for layer in layers], ls=":", lw=0.8,
+                        color=line.get_color())
+        for tol in sorted({r["tol"] for r in layered if r["case"].split(" ")[0] == body}):
+            ax.axhline(tol, color="grey", ls="--", lw=0.8)
+        ax.set_title(f"{body}: per-layer error (solid), float32 noise (dotted), tolerances (dashed)", fontsize=8)
+        ax.set_xlabel("layer (execution order)", fontsize=8)
+        ax.set_ylabel("max |a-b| / max |ref| (1e-9 = bitwise)", fontsize=8)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

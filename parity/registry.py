@@ -17,12 +17,17 @@ KINDS = ("matched", "divergence")
 
 @dataclass
 class Sides:
-    """The two arrays a case compares, an optional float64 reference, and what each side is."""
+    """The two arrays a case compares, an optional float64 reference, and what each side is.
+
+    A layer-wise case also gives `layers`: (name, a, b, reference) in depth order; its verdict is then the
+    worst layer's, and the report names the first layer over tolerance.
+    """
     a: np.ndarray
     b: np.ndarray
     reference: np.ndarray | None = None
     labels: tuple[str, str] = ("torch", "keras")
     detail: dict = field(default_factory=dict)
+    layers: list | None = None
 
 
 class Skip(Exception):

@@ -16,7 +16,9 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from parity.plots import resize_matrix_heatmaps
+from parity.plots import layer_error_plots, resize_matrix_heatmaps
+
+PICTURES = {"resize_divergence.png": resize_matrix_heatmaps, "model_layer_errors.png": layer_error_plots}
 
 COLUMNS = ("component", "case", "kind", "max_abs", "max_rel", "tol", "noise", "noise_ratio", "status")
 
@@ -87,6 +89,19 @@ def _divergence_line(r: dict) -> str:
             f"mean {fmt(r['mean_abs'])}, max_rel {fmt(r['max_rel'])}. {r['reason']}")
 
 
+def _first_over(r: dict) -> str:
+    layer = r["detail"].get("first_over_tol")
+    return f" first layer over tolerance: `{layer}`" if layer else ""
+
+
+def _layer_line(r: dict) -> str:
+    layers = r["detail"]["layers"]
+    worst = max(layers, key=lambda layer: layer["max_rel"])
+    return (f"- **{r['case']}**: {len(layers)} layers; worst `{worst['layer']}` {fmt(worst['max_rel'])} "
+            f"(noise there {fmt(worst.get('noise_rel'))}); first over tolerance: "
+            f"{'`' + r['detail']['first_over_tol'] + '`' if r['detail']['first_over_tol'] else 'none'}")
+
+
 def _markdown(results: dict, pictures: list[str]) -> str:
     rows, s = results["cases"], results["summary"]
     lines = [f"# parity check - {results['created']}", "",
@@ -100,13 +115,18 @@ def _markdown(results: dict, pictures: list[str]) -> str:
     lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(rows)]
     lines += ["", "## Divergences and their reasons", ""]
     lines += [_divergence_line(r) for r in rows if r["kind"] == "divergence"]
+    layered = [r for r in rows if r["detail"].get("layers")]
+    if layered:
+        lines += ["", "## Layer by layer", "", "Each layer's error is relative to that layer's max |value|.", ""]
+        lines += [_layer_line(r) for r in layered]
     lines += ["", "## Pictures", ""] + [f"![{p}]({p})" for p in pictures]
     lines += ["", "## Tolerances", ""] + [f"- `{k}` = {v['max_abs']} {v['units']}: {v['source']}"
                                           for k, v in results["tolerances"].items()]
     problems = [r for r in rows if r["status"] in ("FAIL", "STALE", "ERROR", "NON-FINITE")]
     if problems:
         lines += ["", "## Problems", ""] + [f"- {r['component']}/{r['case']}: {r['status']} "
-                                             f"{r['detail'].get('error', '')}" for r in problems]
+                                             f"{r['detail'].get('error', '')}"
+                                             f"{_first_over(r)}" for r in problems]
     lines += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in results["versions"].items()]
     return "\n".join(lines) + "\n"
 
@@ -139,7 +159,7 @@ def write_report(out: Path, rows: list[dict], versions: dict, seed: int) -> Path
                "versions": versions, "summary": summary(rows), "cases": rows,
                "tolerances": {k: vars(v) for k, v in TOLERANCES.items()}}
     with atomic_dir(out) as tmp:
-        pictures = ["resize_divergence.png"] if resize_matrix_heatmaps(rows, tmp / "resize_divergence.png") else []
+        pictures = [name for name, draw in PICTURES.items() if draw(rows, tmp / name)]
         (tmp / "results.json").write_text(json.dumps(_json_safe(results), indent=1, allow_nan=False))
         (tmp / "report.md").write_text(_markdown(results, pictures))
         (tmp / "report.html").write_text(_html(results, pictures))

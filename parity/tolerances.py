@@ -33,15 +33,16 @@ TOLERANCES = {
                                 "float32 normalisation noise, scale-relative because modes span 1 (tf) to 151 "
                                 "(caffe): measured max |impl - float64 ref| 2.3e-7 of max |ref| ('torch' mode, "
                                 "about 2 ulp), max |torch - keras| 2.7e-7; about 4x", relative=True),
-    "features_f32": Tolerance(2e-5, "relative to max |value|",
-                              "float32 body noise, inference: measured max |impl - float64 ref| / max |ref| "
-                              "5.2e-6 (efficientnet_lite0 224px), max |torch - keras| / max 5.0e-6; about 4x",
+    "features_f32": Tolerance(5e-5, "relative to each layer's max |value|",
+                              "float32 body noise, inference, every conv/BN layer: measured max |impl - float64 "
+                              "ref| / max |ref| 1.2e-5 (efficientnet_lite0 224px, _blocks.4._bn2), max |torch - "
+                              "keras| 8.4e-6 (same layer); ResNets are bitwise equal (both run oneDNN); ~4x",
                               relative=True),
-    "features_train_f32": Tolerance(2e-3, "relative to max |value|",
+    "features_train_f32": Tolerance(3e-3, "relative to each layer's max |value|",
                                     "float32 body noise with BN on batch statistics of 4 images (tiny late "
                                     "feature maps amplify it): measured max |impl - float64 ref| / max |ref| "
-                                    "5.2e-4, max |torch - keras| / max 6.9e-4 (efficientnet_lite0 224px); ~3x",
-                                    relative=True),
+                                    "6.4e-4, max |torch - keras| 9.5e-4 (efficientnet_lite0 224px, "
+                                    "_blocks.9._bn0); ~3x the largest", relative=True),
 }
 
 

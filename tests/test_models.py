@@ -102,3 +102,24 @@ def test_lite0_classifies_the_sample_photos(side, check_context):
     top1 = models_side.classify(models_side.build_imagenet_classifier("efficientnet_lite0"), x).argmax(axis=1)
     names = [p.rsplit("/", 1)[-1] for p in data.sample_photo_paths()]
     assert dict(zip(names, top1.tolist())) == {"china.jpg": 442, "flower.jpg": 985}
+
+
+def test_layerwise_names_the_first_layer_that_parts():
+    """Break one Keras BN layer on purpose: the case fails and names exactly that layer."""
+    from parity.cases.model import ported_pair
+    from parity.compare import run_case
+    from parity.context import CheckContext
+    from parity.registry import all_cases
+
+    case = next(c for c in all_cases() if c.name == "resnet18 64px inference")
+    ctx = CheckContext(seed=0)
+    try:
+        _, keras_model, _ = ported_pair(ctx, "resnet18")
+        layer = keras_model.get_layer("layer3.0.bn1")
+        gamma, *rest = layer.get_weights()
+        layer.set_weights([gamma * 1.001, *rest])
+        row = run_case(case, ctx)
+    finally:
+        ctx.close()
+    assert row["status"] == "FAIL"
+    assert row["detail"]["first_over_tol"] == "layer3.0.bn1"

@@ -101,3 +101,24 @@ def classify(model: nn.Module, images) -> np.ndarray:
     """NHWC float32 (already normalised) -> ImageNet logits (N, 1000)."""
     with torch.no_grad():
         return model(torch.from_numpy(np.ascontiguousarray(images, np.float32)).permute(0, 3, 1, 2)).numpy()
+
+
+def _to_boundary(t: torch.Tensor) -> np.ndarray:
+    out = t.detach().cpu().numpy()
+    return out.transpose(0, 2, 3, 1) if out.ndim == 4 else out  # NCHW -> NHWC
+
+
+def layer_outputs(model: nn.Module, images, training: bool = False) -> dict[str, np.ndarray]:
+    """Output of every layer that has weights (conv, BN, linear), by torch name, in execution order."""
+    outputs, hooks = {}, []
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Conv2d, nn.BatchNorm2d, nn.BatchNorm1d, nn.Linear)):
+            # clone: torchvision's ReLU(inplace=True) would overwrite a BN output after the hook saw it
+            hooks.append(module.register_forward_hook(
+                lambda mod, inp, out, name=name: outputs.__setitem__(name, _to_boundary(out.clone()))))
+    try:
+        forward_features(model, images, training)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return outputs

@@ -1,5 +1,6 @@
 """Body forward parity: the same weights in both frameworks (ported by parity.porting), the same input,
-body features compared against a float64 torch reference, in inference and in training-mode BN."""
+every conv/BN layer compared against a float64 torch reference, in inference and in training-mode BN; the
+first layer over tolerance is named."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def body_input(ctx, name: str, size: int) -> np.ndarray:
     return torch_data.normalize(np.concatenate([photos, thumbs]), models.get_body(name).norm)
 
 
-def _forward(name: str, size: int, training: bool, ctx) -> Sides:
+def _layerwise(name: str, size: int, training: bool, ctx) -> Sides:
+    """Every conv/BN layer's output in both frameworks and in float64 torch, compared layer by layer."""
     torch_side, keras_side = mirror("models")
     torch_model, keras_model, count = ported_pair(ctx, name)
     x = body_input(ctx, name, size)
@@ -52,14 +54,20 @@ def _forward(name: str, size: int, training: bool, ctx) -> Sides:
     # variance, Keras the biased one), so every case starts from, and restores, the ported weights
     torch_state, keras_weights = copy.deepcopy(torch_model.state_dict()), keras_model.get_weights()
     try:
-        a = torch_side.forward_features(torch_model, x, training)
-        b = keras_side.forward_features(keras_model, x, training)
+        a = torch_side.layer_outputs(torch_model, x, training)
+        b = keras_side.layer_outputs(keras_model, x, training)
         torch_model.load_state_dict(torch_state)
-        ref = torch_side.forward_features(torch_model.double(), x.astype(np.float64), training)
+        ref = torch_side.layer_outputs(torch_model.double(), x.astype(np.float64), training)
     finally:
         torch_model.float().load_state_dict(torch_state)
         keras_model.set_weights(keras_weights)
-    return Sides(a, b, ref, detail={"tensors_ported": count, "input": list(x.shape), "output": list(a.shape)})
+    if set(a) != set(b):  # depth order is torch's execution order
+        missing = sorted(set(a) ^ set(b))
+        raise AssertionError(f"{name}: layer names differ between frameworks, e.g. {missing[:3]}")
+    layers = [(layer, a[layer], b[layer], ref[layer]) for layer in a]
+    last = layers[-1]
+    return Sides(last[1], last[2], last[3], layers=layers,
+                 detail={"tensors_ported": count, "input": list(x.shape), "layers_compared": len(layers)})
 
 
 def imagenet_input(ctx) -> np.ndarray:
@@ -85,7 +93,7 @@ CASES = [
          "same ported weights: the same five classes in the same order (china.jpg -> 442 bell cote, "
          "flower.jpg -> 985 daisy)"),
     *[Case("model", f"{name} {size}px {'train-mode BN' if training else 'inference'}", "matched",
-           partial(_forward, name, size, training), "features_train_f32" if training else "features_f32",
+           partial(_layerwise, name, size, training), "features_train_f32" if training else "features_f32",
            f"{name} body with ported weights ({BODY_WEIGHTS[name] or 'fresh torchvision init'}), "
            f"{'batch statistics' if training else 'running statistics'}")
       for name in models.BODIES for size in SIZES for training in (False, True)],
