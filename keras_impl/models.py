@@ -74,10 +74,14 @@ def _lite0(body: spec.Body, inputs):
 
 def build_body(name: str, weights: str | None = None) -> keras.Model:
     """The Keras twin of torch_impl.models.build_body; pretrained weights are ported from the torch body."""
+    return _build_body(name, weights, model_name=name)
+
+
+def _build_body(name: str, weights: str | None, model_name: str) -> keras.Model:
     body = spec.get_body(name)
     inputs = keras.Input((None, None, 3))
     outputs = _resnet(body, inputs) if body.family == "resnet" else _lite0(body, inputs)
-    model = keras.Model(inputs, outputs, name=name)
+    model = keras.Model(inputs, outputs, name=model_name)
     if weights is not None:
         from torch_impl.models import body_state as torch_body_state
         from torch_impl.models import build_body as torch_build_body
@@ -88,13 +92,7 @@ def build_body(name: str, weights: str | None = None) -> keras.Model:
 
 def body_state(model: keras.Model) -> dict[str, np.ndarray]:
     """The body's weights as numpy in torch layouts and names (the Keras -> torch direction of the table)."""
-    state = {}
-    for layer in model.layers:
-        if layer.weights:
-            for (suffix, conversion), value in zip(porting.LAYER_TABLE[porting.layer_entry(layer)],
-                                                   layer.get_weights()):
-                state[f"{layer.name}.{suffix}"] = porting.CONVERSIONS[conversion].to_torch(value)
-    return state
+    return porting.keras_state(model)
 
 
 def forward_features(model: keras.Model, images, training: bool = False) -> np.ndarray:

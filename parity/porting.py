@@ -47,6 +47,25 @@ def layer_entry(layer) -> str:
     return kind
 
 
+def weighted_layers(model, prefix: str = ""):
+    """(torch name, Keras layer) for every layer with weights, descending into nested models ('body.', 'head.')."""
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.weights:  # a nested Model: its name is the torch prefix
+            yield from weighted_layers(layer, f"{prefix}{layer.name}.")
+        elif layer.weights:
+            entry = layer_entry(layer)
+            if entry not in LAYER_TABLE:
+                raise ParityError(f"no porting rule for Keras layer {layer.name!r} of type {entry}")
+            yield f"{prefix}{layer.name}", layer
+
+
+def keras_variables(model):
+    """(torch key, conversion name, Keras variable) for every variable, in the porting table's order."""
+    for name, layer in weighted_layers(model):
+        for (suffix, conversion), variable in zip(LAYER_TABLE[layer_entry(layer)], layer.weights):
+            yield f"{name}.{suffix}", conversion, variable
+
+
 def port_torch_to_keras(state: dict[str, np.ndarray], keras_model) -> int:
     """Copy a torch state dict (numpy values) into a Keras model whose layers carry torch names.
 
@@ -54,25 +73,22 @@ def port_torch_to_keras(state: dict[str, np.ndarray], keras_model) -> int:
     Returns the number of tensors ported.
     """
     used = set()
-    for layer in keras_model.layers:
-        if not layer.weights:
-            continue
-        entry = layer_entry(layer)
-        if entry not in LAYER_TABLE:
-            raise ParityError(f"no porting rule for Keras layer {layer.name!r} of type {entry}")
-        values = []
-        for (suffix, conversion), target in zip(LAYER_TABLE[entry], layer.get_weights()):
-            key = f"{layer.name}.{suffix}"
-            if key not in state:
-                raise ParityError(f"weights file is missing key {key!r} (Keras layer {layer.name!r})")
-            value = CONVERSIONS[conversion].to_keras(np.asarray(state[key]))
-            if value.shape != target.shape:
-                raise ParityError(f"shape mismatch for {key!r}: torch {np.shape(state[key])} -> "
-                                  f"{value.shape} ({CONVERSIONS[conversion].layout}), Keras wants {target.shape}")
-            values.append(value)
-            used.add(key)
-        layer.set_weights(values)
+    for key, conversion, variable in keras_variables(keras_model):
+        if key not in state:
+            raise ParityError(f"weights file is missing key {key!r} (Keras variable {variable.path!r})")
+        value = CONVERSIONS[conversion].to_keras(np.asarray(state[key]))
+        if value.shape != tuple(variable.shape):
+            raise ParityError(f"shape mismatch for {key!r}: torch {np.shape(state[key])} -> {value.shape} "
+                              f"({CONVERSIONS[conversion].layout}), Keras wants {tuple(variable.shape)}")
+        variable.assign(value)
+        used.add(key)
     extra = sorted(k for k in state if k not in used and not k.endswith(IGNORED_TORCH_SUFFIXES))
     if extra:
         raise ParityError(f"weights file has {len(extra)} keys no Keras layer takes, e.g. {extra[:3]}")
     return len(used)
+
+
+def keras_state(keras_model) -> dict[str, np.ndarray]:
+    """A Keras model's variables as a torch-named, torch-layout state dict (the Keras -> torch direction)."""
+    return {key: CONVERSIONS[conversion].to_torch(np.asarray(variable.numpy()))
+            for key, conversion, variable in keras_variables(keras_model)}

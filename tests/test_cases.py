@@ -23,7 +23,9 @@ def test_case(case, check_context):
     assert row["status"] == "pass", (row["status"], row["max_abs"], row["tol"], row["detail"].get("error"))
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.kind == "matched"], ids=lambda c: c.id)
+# tolerances with a noise_multiple judge ill-conditioned tensors against their own float64 error instead
+@pytest.mark.parametrize("case", [c for c in CASES if c.kind == "matched" and not get_tolerance(c.tol).noise_multiple],
+                         ids=lambda c: c.id)
 def test_tolerance_covers_the_float32_noise(case, check_context):
     """A tolerance below either side's own error against float64 would fail on noise, not on a bug."""
     row = run_case(case, check_context)

@@ -123,3 +123,63 @@ def test_layerwise_names_the_first_layer_that_parts():
         ctx.close()
     assert row["status"] == "FAIL"
     assert row["detail"]["first_over_tol"] == "layer3.0.bn1"
+
+
+def test_gradient_case_catches_a_wrong_keras_weight():
+    """Scale one Keras head weight by 1%: the gradient case fails, first at the logits."""
+    from parity.cases.grad import _pair
+    from parity.compare import run_case
+    from parity.context import CheckContext
+    from parity.registry import all_cases
+
+    case = next(c for c in all_cases() if c.name == "resnet18 + keras_thread head, frozen")
+    ctx = CheckContext(seed=0)
+    try:
+        dense = _pair(ctx, "resnet18", "keras_thread")[1].get_layer("head").get_layer("8")
+        kernel, bias = dense.get_weights()
+        dense.set_weights([kernel * 1.01, bias])
+        row = run_case(case, ctx)
+    finally:
+        ctx.close()
+    assert row["status"] == "FAIL" and row["detail"]["first_over_tol"] == "logits"
+
+
+@SIDES
+def test_head_class_count_must_fit_the_labels(side):
+    classifier = mirror("classifier")[side]
+    model = classifier.build_model("resnet18", "linear", 3)
+    with pytest.raises(ParityError, match=r"class count mismatch: labels span 0..7, the head has 3 classes"):
+        classifier.gradients(model, np.zeros((2, 32, 32, 3), np.float32), np.array([0, 7]), "frozen")
+
+
+@SIDES
+def test_unknown_head_and_policy(side):
+    classifier = mirror("classifier")[side]
+    with pytest.raises(ParityError, match=r"head 'fastai_v3' is not one of: fastai_v1, fastai_v2, keras_thread"):
+        classifier.build_model("resnet18", "fastai_v3", 3)
+    model = classifier.build_model("resnet18", "linear", 3)
+    with pytest.raises(ParityError, match=r"BN policy 'train' is not one of: frozen, stats_only, train_bn"):
+        classifier.apply_bn_policy(model, "train")
+
+
+@SIDES
+def test_weights_with_missing_keys_do_not_load(side):
+    torch_classifier, _ = mirror("classifier")
+    state = torch_classifier.model_state(torch_classifier.build_model("resnet18", "fastai_v1", 3))
+    del state["head.4.weight"]
+    classifier = mirror("classifier")[side]
+    with pytest.raises(ParityError, match=r"missing"):
+        classifier.load_model_state(classifier.build_model("resnet18", "fastai_v1", 3), state)
+
+
+def test_head_weights_port_keras_to_torch():
+    """The Keras -> torch direction: a Keras-initialised head (glorot) loads into torch and gives the same logits."""
+    torch_classifier, keras_classifier = mirror("classifier")
+    keras_model = keras_classifier.build_model("resnet18", "keras_thread", 5, dropout=False, seed=3)
+    torch_model = torch_classifier.build_model("resnet18", "keras_thread", 5, dropout=False)
+    assert torch_classifier.load_model_state(torch_model, keras_classifier.model_state(keras_model)) > 0
+    x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype(np.float32)
+    labels = np.array([0, 4])
+    logits_torch, _ = torch_classifier.gradients(torch_model, x, labels, "frozen")
+    logits_keras, _ = keras_classifier.gradients(keras_model, x, labels, "frozen")
+    np.testing.assert_allclose(logits_torch, logits_keras, rtol=1e-4, atol=1e-4)

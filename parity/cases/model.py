@@ -36,12 +36,12 @@ def ported_pair(ctx, name: str):
     return ctx.memo(("body", name), build)
 
 
-def body_input(ctx, name: str, size: int) -> np.ndarray:
-    """The sklearn photos and two thumbnails, resized to `size`, normalised by the body's contract."""
+def body_input(ctx, name: str, size: int, thumbnails: int = 2) -> np.ndarray:
+    """The sklearn photos and some thumbnails, resized to `size`, normalised by the body's contract."""
     resize, _ = mirror("resize")
     torch_data, _ = mirror("data")
     photos = resize.resize(ctx.resize_input("squares"), size, "tf_resize")
-    thumbs = resize.resize(ctx.thumbnails[:2], size, "tf_resize")
+    thumbs = resize.resize(ctx.thumbnails[:thumbnails], size, "tf_resize")
     return torch_data.normalize(np.concatenate([photos, thumbs]), models.get_body(name).norm)
 
 

@@ -1,0 +1,78 @@
+"""Keras classifier = body + head as nested models named 'body' and 'head', BN policies, and gradients."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from keras_impl.heads import build_head
+from keras_impl.models import _build_body
+from parity import heads as head_spec
+from parity import models as body_spec
+from parity import porting
+from parity.errors import ParityError
+
+
+def build_model(body: str, head: str, n_classes: int, weights: str | None = None, dropout: bool = True,
+                seed: int = 0) -> keras.Model:
+    """Variables map to torch names 'body.<torchvision name>' and 'head.<fastai index>'."""
+    net = _build_body(body, weights, model_name="body")
+    top = build_head(head, body_spec.get_body(body).features, n_classes, dropout, seed)
+    inputs = keras.Input((None, None, 3))
+    return keras.Model(inputs, top(net(inputs)), name=f"{body}_{head}")
+
+
+def _is_bn(layer) -> bool:
+    return isinstance(layer, layers.BatchNormalization)
+
+
+def _trained(model: keras.Model, policy: str) -> list[tuple[str, str, object]]:
+    """(torch key, conversion, variable) of what `policy` trains: stats_only keeps body BN affine fixed."""
+    return [(key, conv, var) for key, conv, var in porting.keras_variables(model) if var.trainable
+            and not (policy == "stats_only" and key.startswith("body.") and key.endswith((".weight", ".bias")))]
+
+
+def apply_bn_policy(model: keras.Model, policy: str) -> list[str]:
+    """Freeze the body per `policy` (the head stays trainable); returns the trainable parameter names.
+
+    Keras runs a BN layer in inference mode whenever it is not trainable, so 'train_bn' and 'stats_only'
+    keep body BN layers trainable and 'frozen' freezes the whole body.
+    """
+    head_spec.check_policy(policy)
+    body = model.get_layer("body")
+    body.trainable = policy != "frozen"
+    for layer in body.layers:
+        layer.trainable = policy != "frozen" and _is_bn(layer)
+    model.get_layer("head").trainable = True
+    return sorted(key for key, _, _ in _trained(model, policy))
+
+
+def gradients(model: keras.Model, images, labels, policy: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One training-mode forward and backward of mean cross-entropy on logits.
+
+    Returns the logits and the gradient of every parameter `policy` trains, by torch name, torch layout.
+    """
+    apply_bn_policy(model, policy)
+    head_spec.check_labels(labels, model.output.shape[-1])
+    x = np.asarray(images, np.float32)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ParityError(f"model input must be NHWC with 3 channels, got shape {x.shape}")
+    trained = _trained(model, policy)
+    with tf.GradientTape() as tape:
+        logits = model(x, training=True)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(np.asarray(labels, np.int64), logits))
+    grads = tape.gradient(loss, [var for _, _, var in trained])
+    return logits.numpy(), {key: porting.CONVERSIONS[conv].to_torch(g.numpy())
+                            for (key, conv, _), g in zip(trained, grads)}
+
+
+def model_state(model: keras.Model) -> dict[str, np.ndarray]:
+    """Variables as a torch-named, torch-layout numpy state (the Keras -> torch direction of the table)."""
+    return porting.keras_state(model)
+
+
+def load_model_state(model: keras.Model, state: dict[str, np.ndarray]) -> int:
+    """Load a torch-named numpy state through the porting table; missing or extra keys are errors."""
+    return porting.port_torch_to_keras(state, model)

@@ -1,0 +1,92 @@
+"""Torch classifier = body + head (fastai's nn.Sequential(body, head)), BN policies, and gradients."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from parity import heads as head_spec
+from parity import models as body_spec
+from parity.errors import ParityError
+from torch_impl.heads import build_head
+from torch_impl.models import build_body
+
+
+def build_model(body: str, head: str, n_classes: int, weights: str | None = None, dropout: bool = True,
+                seed: int = 0) -> nn.Sequential:
+    """Parameters are named 'body.<torchvision name>' and 'head.<fastai index>'."""
+    net = build_body(body, weights)
+    top = build_head(head, body_spec.get_body(body).features, n_classes, dropout, seed)
+    return nn.Sequential(OrderedDict(body=net, head=top))
+
+
+def _is_bn(module: nn.Module) -> bool:
+    return isinstance(module, nn.modules.batchnorm._BatchNorm)
+
+
+def apply_bn_policy(model: nn.Sequential, policy: str) -> list[str]:
+    """Freeze the body per `policy` (the head stays trainable); returns the trainable parameter names."""
+    head_spec.check_policy(policy)
+    for module in model.body.modules():
+        for param in module.parameters(recurse=False):
+            param.requires_grad_(policy == "train_bn" and _is_bn(module))
+    for param in model.head.parameters():
+        param.requires_grad_(True)
+    return sorted(n for n, p in model.named_parameters() if p.requires_grad)
+
+
+def _train_mode(model: nn.Sequential, policy: str) -> None:
+    model.train()
+    if policy == "frozen":  # what Keras does for trainable=False: BN on running statistics
+        model.body.eval()
+
+
+def _nchw(images) -> torch.Tensor:
+    x = np.asarray(images, np.float32)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ParityError(f"model input must be NHWC with 3 channels, got shape {x.shape}")
+    return torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)  # NHWC -> NCHW
+
+
+def gradients(model: nn.Sequential, images, labels, policy: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One training-mode forward and backward of mean cross-entropy on logits.
+
+    Returns the logits and the gradient of every parameter `policy` trains, by torch name, torch layout.
+    """
+    names = apply_bn_policy(model, policy)
+    head_n = [m for m in model.head.modules() if isinstance(m, nn.Linear)][-1].out_features
+    head_spec.check_labels(labels, head_n)
+    _train_mode(model, policy)
+    model.zero_grad(set_to_none=True)
+    dtype = next(model.parameters()).dtype
+    logits = model(_nchw(images).to(dtype))
+    F.cross_entropy(logits, torch.from_numpy(np.asarray(labels, np.int64))).backward()
+    params = dict(model.named_parameters())
+    grads = {n: params[n].grad.detach().numpy().copy() for n in names}
+    model.eval()
+    return logits.detach().numpy(), grads
+
+
+def model_state(model: nn.Module) -> dict[str, np.ndarray]:
+    """Parameters and buffers as numpy, by torch name."""
+    return {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+
+
+def load_model_state(model: nn.Module, state: dict[str, np.ndarray]) -> int:
+    """Load a torch-named numpy state (e.g. exported from Keras); missing or extra keys are errors."""
+    own = model.state_dict()
+    missing = sorted(k for k in own if k not in state and not k.endswith("num_batches_tracked"))
+    extra = sorted(k for k in state if k not in own)
+    if missing or extra:
+        raise ParityError(f"weights do not fit the model: missing {missing[:3]} ({len(missing)}), "
+                          f"extra {extra[:3]} ({len(extra)})")
+    for key, value in state.items():
+        if tuple(own[key].shape) != tuple(np.shape(value)):
+            raise ParityError(f"shape mismatch for {key!r}: model {tuple(own[key].shape)}, weights {np.shape(value)}")
+        own[key] = torch.from_numpy(np.asarray(value)).to(own[key].dtype)
+    model.load_state_dict(own)
+    return len(state)
