@@ -77,8 +77,22 @@ def build_body(name: str, weights: str | None = None) -> keras.Model:
     return _build_body(name, weights, model_name=name)
 
 
+def _keras_applications(weights: str | None, model_name: str) -> keras.Model:
+    """keras.applications.ResNet50V2 as the thread built it (include_top=False); 'imagenet' downloads once."""
+    if weights not in (None, "imagenet"):
+        raise ParityError(f"weights {weights!r} for resnet50v2_keras are not one of: None, imagenet")
+    try:
+        net = keras.applications.ResNet50V2(include_top=False, weights=weights, input_shape=(None, None, 3))
+    except Exception as exc:  # keras.utils.get_file: URLError / socket errors offline, when not cached
+        raise ParityError(f"cannot load resnet50v2_keras weights {weights!r} ({type(exc).__name__}: {exc}); they "
+                          f"download once into ~/.keras/models, which needs internet") from exc
+    return keras.Model(net.input, net.output, name=model_name)
+
+
 def _build_body(name: str, weights: str | None, model_name: str) -> keras.Model:
     body = spec.get_body(name)
+    if body.family == "keras_applications":
+        return _keras_applications(weights, model_name)
     inputs = keras.Input((None, None, 3))
     outputs = _resnet(body, inputs) if body.family == "resnet" else _lite0(body, inputs)
     model = keras.Model(inputs, outputs, name=model_name)

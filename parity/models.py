@@ -42,7 +42,10 @@ BODIES = {b.name: b for b in [
     Body("resnet34", "resnet", "torch", 224, 512, "basic", (3, 4, 6, 3)),
     Body("resnet50", "resnet", "torch", 224, 2048, "bottleneck", (3, 4, 6, 3)),
     Body("efficientnet_lite0", "efficientnet_lite", "tf", 224, 1280, bn_eps=1e-3, torch_bn_momentum=0.01),
+    # the thread's Keras body: keras.applications only (pre-activation v2, no torch twin to port from)
+    Body("resnet50v2_keras", "keras_applications", "tf", 224, 2048, bn_eps=1.001e-5, torch_bn_momentum=0.01),
 ]}
+PORTABLE_BODIES = [name for name, b in BODIES.items() if b.family != "keras_applications"]
 
 # efficientnet-lite0: width 1.0, depth 1.0; stem 32 and head 1280 channels are fixed ('fix_head_stem').
 LITE0_STAGES = (

@@ -63,6 +63,8 @@ def test_port_shape_mismatch(resnet18_pair):
 @SIDES
 @pytest.mark.parametrize("name", list(models.BODIES))
 def test_body_output_channels_match_the_spec(side, name):
+    if side == 0 and name not in models.PORTABLE_BODIES:
+        pytest.skip("keras.applications only")
     models_side = mirror("models")[side]
     features = models_side.forward_features(models_side.build_body(name), np.zeros((1, 32, 32, 3), np.float32))
     assert features.shape == (1, 1, 1, models.BODIES[name].features)
@@ -183,3 +185,19 @@ def test_head_weights_port_keras_to_torch():
     logits_torch, _ = torch_classifier.gradients(torch_model, x, labels, "frozen")
     logits_keras, _ = keras_classifier.gradients(keras_model, x, labels, "frozen")
     np.testing.assert_allclose(logits_torch, logits_keras, rtol=1e-4, atol=1e-4)
+
+
+def test_keras_only_body_is_a_clear_error_in_torch():
+    with pytest.raises(ParityError, match=r"body 'resnet50v2_keras' exists only in keras.applications"):
+        mirror("models")[0].build_body("resnet50v2_keras")
+
+
+def test_keras_applications_weights_offline_is_a_clear_error(monkeypatch):
+    from keras.src.applications import resnet  # where keras.applications looks get_file up
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(resnet.file_utils, "get_file", offline)
+    with pytest.raises(ParityError, match=r"cannot load resnet50v2_keras weights 'imagenet'.*needs internet"):
+        mirror("models")[1].build_body("resnet50v2_keras", "imagenet")

@@ -68,6 +68,9 @@ def _lite0(weights: str | None) -> nn.Module:
 def build_body(name: str, weights: str | None = None) -> nn.Module:
     """A body in eval mode; `weights` None (fresh init), 'imagenet' (Lite0) or torchvision's enum names."""
     body = spec.get_body(name)
+    if body.family == "keras_applications":
+        raise ParityError(f"body {name!r} exists only in keras.applications: it has no torch twin, so its effect "
+                          f"is measured, not matched (torch bodies: {', '.join(spec.PORTABLE_BODIES)})")
     net = _ResNetBody(_resnet(body, weights)) if body.family == "resnet" else _LiteBody(_lite0(weights))
     return net.eval()
 

