@@ -90,7 +90,30 @@ def _running_var(body: str, ctx) -> Sides:
                  detail={"bn_layers": len(keys)})
 
 
+def _stats_after_step(body: str, policy: str, ctx) -> Sides:
+    """How far one training-mode step moves the body's BN running statistics, in each framework."""
+    torch_side, keras_side = mirror("classifier")
+    torch_model, keras_model = _pair(ctx, body, "fastai_v1")
+    x = body_input(ctx, body, SIZE)
+    state, weights = copy.deepcopy(torch_model.state_dict()), keras_model.get_weights()
+    moved = []
+    try:
+        for side, model in ((torch_side, torch_model), (keras_side, keras_model)):
+            before = side.model_state(model)
+            side.gradients(model, x, LABELS, policy)
+            after = side.model_state(model)
+            moved.append(max(np.abs(after[k] - before[k]).max() for k in before if k.startswith("body.")
+                             and k.endswith(("running_mean", "running_var"))))
+    finally:
+        torch_model.load_state_dict(state)
+        keras_model.set_weights(weights)
+    return Sides(np.array(moved[:1]), np.array(moved[1:]), detail={"policy": policy})
+
+
 CASES = [
+    Case("grad", "BN policy frozen leaves body running stats (resnet18)", "matched",
+         partial(_stats_after_step, "resnet18", "frozen"), "exact",
+         "torch body.eval() and Keras trainable=False both use and keep the running statistics"),
     *[Case("grad", f"{body} + {head} head, {policy}", "matched", partial(_gradients, body, head, policy), "grad_f32",
            f"{heads.BN_POLICIES[policy]}; dropout off; mean cross-entropy on logits; batch of 4 at {SIZE} px")
       for body, head, policy in GRAD_CASES],
