@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from parity.errors import ParityError, unknown
 
 
@@ -103,8 +105,6 @@ def linear_layers(head: Head, features: int, n_classes: int, dropout: bool = Tru
 
 def check_labels(labels, n_classes: int) -> None:
     """`class count mismatch: labels reach 12, the head has 10 classes`."""
-    import numpy as np
-
     labels = np.asarray(labels)
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         raise ParityError(f"class count mismatch: labels span {int(labels.min())}..{int(labels.max())}, "

@@ -11,7 +11,7 @@ from functools import partial
 import numpy as np
 
 from parity import heads, models
-from parity.cases.model import BODY_WEIGHTS, body_input, ported_pair
+from parity.cases.model import BODY_WEIGHTS, body_input, ported_pair, restored
 from parity.frameworks import mirror
 from parity.registry import Case, Sides
 
@@ -49,14 +49,10 @@ def _gradients(body: str, head: str, policy: str, ctx) -> Sides:
     torch_model, keras_model = _pair(ctx, body, head)
     x = body_input(ctx, body, SIZE)
     reference_model = copy.deepcopy(torch_model).double()
-    state, weights = copy.deepcopy(torch_model.state_dict()), keras_model.get_weights()
-    try:
+    with restored(torch_model, keras_model):
         la, ga = torch_side.gradients(torch_model, x, LABELS, policy)
         lb, gb = keras_side.gradients(keras_model, x, LABELS, policy)
-        lr, gr = torch_side.gradients(reference_model, x.astype(np.float64), LABELS, policy)
-    finally:  # train-mode BN moved the running statistics; the next case starts from the ported weights
-        torch_model.load_state_dict(state)
-        keras_model.set_weights(weights)
+    lr, gr = torch_side.gradients(reference_model, x.astype(np.float64), LABELS, policy)
     if sorted(ga) != sorted(gb):
         raise AssertionError(f"{policy}: trained parameters differ: {sorted(set(ga) ^ set(gb))[:4]}")
     layers = [("logits", la, lb, lr)] + [(name, ga[name], gb[name], gr[name]) for name in ga]
@@ -76,15 +72,11 @@ def _running_var(body: str, ctx) -> Sides:
     torch_models, keras_models = mirror("models")
     torch_model, keras_model, _ = ported_pair(ctx, body)
     x = body_input(ctx, body, SIZE)
-    state, weights = copy.deepcopy(torch_model.state_dict()), keras_model.get_weights()
-    try:
+    with restored(torch_model, keras_model):
         torch_models.forward_features(torch_model, x, training=True)
         keras_models.forward_features(keras_model, x, training=True)
         a = torch_models.body_state(torch_model)
         b = keras_models.body_state(keras_model)
-    finally:
-        torch_model.load_state_dict(state)
-        keras_model.set_weights(weights)
     keys = [k for k in a if k.endswith("running_var")]
     return Sides(np.concatenate([a[k].ravel() for k in keys]), np.concatenate([b[k].ravel() for k in keys]),
                  detail={"bn_layers": len(keys)})
@@ -95,18 +87,14 @@ def _stats_after_step(body: str, policy: str, ctx) -> Sides:
     torch_side, keras_side = mirror("classifier")
     torch_model, keras_model = _pair(ctx, body, "fastai_v1")
     x = body_input(ctx, body, SIZE)
-    state, weights = copy.deepcopy(torch_model.state_dict()), keras_model.get_weights()
     moved = []
-    try:
+    with restored(torch_model, keras_model):
         for side, model in ((torch_side, torch_model), (keras_side, keras_model)):
             before = side.model_state(model)
             side.gradients(model, x, LABELS, policy)
             after = side.model_state(model)
             moved.append(max(np.abs(after[k] - before[k]).max() for k in before if k.startswith("body.")
                              and k.endswith(("running_mean", "running_var"))))
-    finally:
-        torch_model.load_state_dict(state)
-        keras_model.set_weights(weights)
     return Sides(np.array(moved[:1]), np.array(moved[1:]), detail={"policy": policy})
 
 

@@ -5,6 +5,7 @@ first layer over tolerance is named."""
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 from functools import partial
 
 import numpy as np
@@ -37,6 +38,18 @@ def ported_pair(ctx, name: str):
     return ctx.memo(("body", name), build)
 
 
+@contextmanager
+def restored(torch_model, keras_model):
+    """Give both models back the weights and BN statistics they had: a train-mode pass moves the running
+    statistics (differently: torch keeps the unbiased batch variance, Keras the biased one)."""
+    state, weights = copy.deepcopy(torch_model.state_dict()), keras_model.get_weights()
+    try:
+        yield
+    finally:
+        torch_model.load_state_dict(state)
+        keras_model.set_weights(weights)
+
+
 def body_input(ctx, name: str, size: int, thumbnails: int = 2) -> np.ndarray:
     """The sklearn photos and some thumbnails, resized to `size`, normalised by the body's contract."""
     resize, _ = mirror("resize")
@@ -51,17 +64,11 @@ def _layerwise(name: str, size: int, training: bool, ctx) -> Sides:
     torch_side, keras_side = mirror("models")
     torch_model, keras_model, count = ported_pair(ctx, name)
     x = body_input(ctx, name, size)
-    # a train-mode forward updates BN running statistics (differently: torch keeps the unbiased batch
-    # variance, Keras the biased one), so every case starts from, and restores, the ported weights
-    torch_state, keras_weights = copy.deepcopy(torch_model.state_dict()), keras_model.get_weights()
-    try:
+    reference_model = copy.deepcopy(torch_model).double()
+    with restored(torch_model, keras_model):
         a = torch_side.layer_outputs(torch_model, x, training)
         b = keras_side.layer_outputs(keras_model, x, training)
-        torch_model.load_state_dict(torch_state)
-        ref = torch_side.layer_outputs(torch_model.double(), x.astype(np.float64), training)
-    finally:
-        torch_model.float().load_state_dict(torch_state)
-        keras_model.set_weights(keras_weights)
+    ref = torch_side.layer_outputs(reference_model, x.astype(np.float64), training)
     if set(a) != set(b):  # depth order is torch's execution order
         missing = sorted(set(a) ^ set(b))
         raise AssertionError(f"{name}: layer names differ between frameworks, e.g. {missing[:3]}")
