@@ -65,3 +65,26 @@ def layer_error_plots(rows: list[dict], path: Path) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def divergence_curves(rows: list[dict], path: Path) -> bool:
+    """Every divergence that carries a per-step curve (optimizer defaults), on one log-scale plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = [r for r in rows if r["detail"].get("curve")]
+    if not curves:
+        return False
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for row in curves:
+        ax.semilogy(range(1, len(row["detail"]["curve"]) + 1), row["detail"]["curve"], label=row["case"], lw=1.2)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel(curves[0]["detail"]["curve_label"])
+    ax.set_title("How far each default moves the parameters (same gradients)", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from parity.plots import layer_error_plots, resize_matrix_heatmaps
+from parity.plots import divergence_curves, layer_error_plots, resize_matrix_heatmaps
 
-PICTURES = {"resize_divergence.png": resize_matrix_heatmaps, "model_layer_errors.png": layer_error_plots}
+PICTURES = {"resize_divergence.png": resize_matrix_heatmaps, "model_layer_errors.png": layer_error_plots,
+            "optim_divergence.png": divergence_curves}
 
 COLUMNS = ("component", "case", "kind", "max_abs", "max_rel", "tol", "noise", "noise_ratio", "status")
 

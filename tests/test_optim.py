@@ -1,0 +1,50 @@
+"""Optimizers, layer groups and LR slices: upstream rules, and bad input in both frameworks."""
+
+import numpy as np
+import pytest
+
+from parity import optim
+from parity.errors import ParityError
+from parity.frameworks import mirror
+
+SIDES = pytest.mark.parametrize("side", [0, 1], ids=["torch", "keras"])
+PARAMS = {"head.4.weight": np.ones((2, 3), np.float32), "head.4.bias": np.zeros(2, np.float32)}
+
+
+def test_slice_rule_matches_fastai_v1():
+    assert optim.group_lrs((3e-3,), 3) == pytest.approx([3e-4, 3e-4, 3e-3])
+    assert optim.group_lrs(3e-3, 3) == [3e-3] * 3
+    assert optim.group_lrs((1e-5, 1e-3), 3) == pytest.approx([1e-5, 1e-4, 1e-3])  # fastai even_mults
+
+
+def test_lr_list_with_more_values_than_groups():
+    with pytest.raises(ParityError, match=r"LR list has 4 values for 3 layer groups"):
+        optim.group_lrs([1e-3, 1e-3, 1e-3, 1e-3], 3)
+
+
+def test_layer_groups_follow_fastai_split():
+    names = ["body.conv1.weight", "body.layer2.3.bn1.bias", "body.layer3.0.conv1.weight",
+             "body._blocks.7._bn2.bias", "body._blocks.8._bn2.bias", "body._bn1.weight", "head.8.weight"]
+    assert [optim.layer_group(n) for n in names] == [0, 0, 1, 0, 1, 1, 2]
+
+
+def test_reference_adam_first_step_is_lr_sized():
+    """Adam's first step moves every entry by lr (m/sqrt(v) = sign(g)), up to epsilon."""
+    p = {"w": np.array([1.0, -1.0])}
+    optim.reference_step(optim.get_optimizer("torch_adam"), p, {"w": np.array([0.5, -2.0])}, {}, 0.1, 1)
+    np.testing.assert_allclose(p["w"], [0.9, -0.9], atol=1e-7)
+
+
+@SIDES
+def test_unknown_optimizer(side):
+    with pytest.raises(ParityError, match=r"optimizer 'adam' is not one of: fastai_v1_adamw"):
+        mirror("optim")[side].run_steps("adam", PARAMS, [PARAMS], [[1e-3]])
+
+
+@SIDES
+@pytest.mark.parametrize("where", ["parameter", "gradient"])
+def test_non_finite_values_are_reported(side, where):
+    bad = {**PARAMS, "head.4.bias": np.array([0.0, np.nan], np.float32)}
+    params, grads = (bad, PARAMS) if where == "parameter" else (PARAMS, bad)
+    with pytest.raises(ParityError, match=rf"{where} 'head.4.bias' holds 1 non-finite values"):
+        mirror("optim")[side].run_steps("torch_adam", params, [grads], [[1e-3]])
