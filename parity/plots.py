@@ -68,22 +68,25 @@ def layer_error_plots(rows: list[dict], path: Path) -> bool:
 
 
 def divergence_curves(rows: list[dict], path: Path) -> bool:
-    """Every divergence that carries a per-step curve (optimizer defaults), on one log-scale plot."""
+    """Every divergence that carries a per-step curve, one log-scale panel per kind of curve."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     curves = [r for r in rows if r["detail"].get("curve")]
+    labels = sorted({r["detail"]["curve_label"] for r in curves})
     if not curves:
         return False
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for row in curves:
-        ax.semilogy(range(1, len(row["detail"]["curve"]) + 1), row["detail"]["curve"], label=row["case"], lw=1.2)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel(curves[0]["detail"]["curve_label"])
-    ax.set_title("How far each default moves the parameters (same gradients)", fontsize=10)
-    ax.legend(fontsize=7)
+    fig, axes = plt.subplots(1, len(labels), figsize=(8 * len(labels), 4.5), squeeze=False)
+    for ax, label in zip(axes[0], labels):
+        for row in (r for r in curves if r["detail"]["curve_label"] == label):
+            values = [max(v, 1e-12) for v in row["detail"]["curve"]]
+            ax.semilogy(range(1, len(values) + 1), values, label=row["case"], lw=1.2)
+        ax.set_xlabel("step")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=7)
+    fig.suptitle("How far each default moves things, step by step (same inputs)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -48,3 +48,20 @@ def test_non_finite_values_are_reported(side, where):
     params, grads = (bad, PARAMS) if where == "parameter" else (PARAMS, bad)
     with pytest.raises(ParityError, match=rf"{where} 'head.4.bias' holds 1 non-finite values"):
         mirror("optim")[side].run_steps("torch_adam", params, [grads], [[1e-3]])
+
+
+def test_fastai_v1_one_cycle_discretisation():
+    """fastai 1's Scheduler: batch 0 at the phase start, the peak after int(0.3 n) steps, momentum inverse."""
+    from parity import schedules
+
+    lr, mom = schedules.schedule_values("fastai_v1_one_cycle", 100, 1e-2)
+    assert lr[0] == pytest.approx(1e-2 / 25) and mom[0] == pytest.approx(0.95)
+    assert lr[30] == pytest.approx(1e-2) and mom[30] == pytest.approx(0.85)
+    assert lr[1] == pytest.approx(schedules.anneal_cos(1e-2 / 25, 1e-2, 1 / 30))
+    assert lr[99] == pytest.approx(schedules.anneal_cos(1e-2, 1e-2 / 25e4, 69 / 70))
+
+
+@pytest.mark.parametrize("side", [0, 1], ids=["torch", "keras"])
+def test_unknown_schedule(side):
+    with pytest.raises(ParityError, match=r"schedule 'one_cycle' is not one of: constant, fastai_v1_one_cycle"):
+        mirror("schedules")[side].lr_schedule("one_cycle", 10, 1e-3)
