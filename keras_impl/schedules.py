@@ -48,3 +48,13 @@ def lr_schedule(name: str, n_steps: int, lr_max: float) -> tuple[np.ndarray, np.
     mom = _OneCycle(name, n_steps, (sched.moms[0], sched.moms[1], sched.moms[0]))
     steps = tf.range(n_steps)
     return lr(steps).numpy(), mom(steps).numpy()
+
+
+def native_one_cycle(n_steps: int, lr_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """Keras' nearest own schedule: CosineDecay with a LINEAR warm-up from lr_max/25 to lr_max over 25% of
+    the steps, then cosine to lr_max/1e5. Keras' Adam keeps beta_1 fixed: momentum stays 0.9."""
+    warmup = int(0.25 * n_steps)
+    sched = keras.optimizers.schedules.CosineDecay(lr_max / 25, decay_steps=n_steps - warmup, alpha=1e-5,
+                                                   warmup_target=lr_max, warmup_steps=warmup)
+    lrs = [float(sched(step)) for step in range(n_steps)]  # CosineDecay takes one step at a time
+    return np.array(lrs, np.float32), np.full(n_steps, 0.9, np.float32)

@@ -37,8 +37,8 @@ def lr_schedule(name: str, n_steps: int, lr_max: float) -> tuple[np.ndarray, np.
     return np.array(lrs, np.float32), np.array(moms, np.float32)
 
 
-def torch_one_cycle(n_steps: int, lr_max: float) -> tuple[np.ndarray, np.ndarray]:
-    """torch.optim.lr_scheduler.OneCycleLR with fastai 2's numbers (pct_start 0.25, div 25, final 1e5/25)."""
+def native_one_cycle(n_steps: int, lr_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """torch's own one-cycle, OneCycleLR, with fastai 2's numbers (pct_start 0.25, div 25, final 1e5/25)."""
     optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=lr_max, betas=(0.95, 0.99))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr_max, total_steps=n_steps, pct_start=0.25,
                                                     div_factor=25.0, final_div_factor=1e5 / 25,

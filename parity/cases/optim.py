@@ -112,13 +112,14 @@ def _schedule(name: str, ctx) -> Sides:
     return Sides(a[0], b[0], ref[0], layers=layers, detail={"steps": SCHEDULE_STEPS, "lr_max": SCHEDULE_LR})
 
 
-def _torch_one_cycle(ctx) -> Sides:
+def _native_one_cycle(framework: int, ctx) -> Sides:
     from parity import schedules
 
-    torch_side, _ = mirror("schedules")
-    lr, mom = torch_side.torch_one_cycle(SCHEDULE_STEPS, SCHEDULE_LR)
+    side = mirror("schedules")[framework]
+    lr, mom = side.native_one_cycle(SCHEDULE_STEPS, SCHEDULE_LR)
     ref_lr, ref_mom = schedules.schedule_values("fastai_v2_one_cycle", SCHEDULE_STEPS, SCHEDULE_LR)
-    return Sides(lr / SCHEDULE_LR, ref_lr / SCHEDULE_LR, labels=("torch OneCycleLR", "fastai 2 one-cycle"),
+    label = ("torch OneCycleLR", "keras CosineDecay with warm-up")[framework]
+    return Sides(lr / SCHEDULE_LR, ref_lr / SCHEDULE_LR, labels=(label, "fastai 2 one-cycle"),
                  detail={"curve": list(np.abs(lr - ref_lr) / SCHEDULE_LR),
                          "curve_label": "|a - b| / lr_max per step", "momentum_max_abs": float(
                              np.abs(mom - ref_mom).max())})
@@ -142,9 +143,12 @@ CASES += [
     *[Case("optim", f"schedule {name}", "matched", partial(_schedule, name), "schedule_f32",
            "LR and momentum per batch: torch LambdaLR and a Keras LearningRateSchedule against float64")
       for name in _schedule_names()],
-    Case("optim", "schedule torch OneCycleLR vs fastai 2 one-cycle", "divergence", _torch_one_cycle,
+    Case("optim", "schedule torch OneCycleLR vs fastai 2 one-cycle", "divergence", partial(_native_one_cycle, 0),
          "schedule_f32", "torch's OneCycleLR with fastai 2's numbers places the peak at step pct*n - 1 and "
          "reaches the final LR on the last step; fastai evaluates its cosines at pct = i/n"),
+    Case("optim", "schedule keras CosineDecay+warmup vs fastai 2 one-cycle", "divergence",
+         partial(_native_one_cycle, 1), "schedule_f32",
+         "Keras' own schedule warms up linearly, not by a cosine, and has no momentum cycle (beta_1 stays 0.9)"),
     Case("optim", "schedule fastai 1 vs fastai 2 one-cycle", "divergence", _v1_vs_v2, "schedule_f32",
          "fastai 1 warms up for 30% of batches to a final LR of lr_max/25e4; fastai 2 for 25% to lr_max/1e5"),
 ]
