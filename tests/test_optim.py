@@ -65,3 +65,9 @@ def test_fastai_v1_one_cycle_discretisation():
 def test_unknown_schedule(side):
     with pytest.raises(ParityError, match=r"schedule 'one_cycle' is not one of: constant, fastai_v1_one_cycle"):
         mirror("schedules")[side].lr_schedule("one_cycle", 10, 1e-3)
+
+
+@pytest.mark.parametrize("side", [0, 1], ids=["torch", "keras"])
+def test_unknown_loss(side):
+    with pytest.raises(ParityError, match=r"loss 'mse' is not one of: ce_logits, keras_clipped, keras_softmax"):
+        mirror("loss")[side].loss_and_grad("mse", np.zeros((1, 2), np.float32), np.array([0]))
