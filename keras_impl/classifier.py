@@ -76,3 +76,27 @@ def model_state(model: keras.Model) -> dict[str, np.ndarray]:
 def load_model_state(model: keras.Model, state: dict[str, np.ndarray]) -> int:
     """Load a torch-named numpy state through the porting table; missing or extra keys are errors."""
     return porting.port_torch_to_keras(state, model)
+
+
+def train_steps(model: keras.Model, batches, optimizer: str, lrs, policy: str, groups: dict | None = None):
+    """The same loop as torch_impl's, written as a Keras custom training step (GradientTape + apply).
+
+    `batches` are (x NHWC, labels) numpy pairs; `lrs` one list of layer-group LRs per batch. Returns the losses.
+    """
+    from keras_impl.optim import build_optimizer, set_lrs
+
+    apply_bn_policy(model, policy)
+    trained = _trained(model, policy)
+    optim = build_optimizer(optimizer, [(key, var) for key, _, var in trained], groups, lrs[0])
+    losses = []
+    for (x, labels), step_lrs in zip(batches, lrs):
+        with tf.GradientTape() as tape:
+            logits = model(np.asarray(x, np.float32), training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(np.asarray(labels, np.int64),
+                                                                                 logits))
+        grads = dict(zip([key for key, _, _ in trained], tape.gradient(loss, [var for _, _, var in trained])))
+        set_lrs(optim, step_lrs)
+        for opt, members in optim.values():
+            opt.apply([grads[key] for key, _ in members], [var for _, var in members])
+        losses.append(float(loss))
+    return np.array(losses)

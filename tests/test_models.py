@@ -201,3 +201,13 @@ def test_keras_applications_weights_offline_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(resnet.file_utils, "get_file", offline)
     with pytest.raises(ParityError, match=r"cannot load resnet50v2_keras weights 'imagenet'.*needs internet"):
         mirror("models")[1].build_body("resnet50v2_keras", "imagenet")
+
+
+def test_torch_states_are_copies_not_views():
+    """A state read before a training step must not change with the model (it did: numpy views)."""
+    torch_classifier, _ = mirror("classifier")
+    model = torch_classifier.build_model("resnet18", "linear", 3)
+    before = torch_classifier.model_state(model)
+    torch_classifier.gradients(model, np.ones((2, 32, 32, 3), np.float32), np.array([0, 1]), "train_bn")
+    after = torch_classifier.model_state(model)
+    assert not np.array_equal(before["body.bn1.running_mean"], after["body.bn1.running_mean"])

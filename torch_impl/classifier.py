@@ -73,7 +73,7 @@ def gradients(model: nn.Sequential, images, labels, policy: str) -> tuple[np.nda
 
 def model_state(model: nn.Module) -> dict[str, np.ndarray]:
     """Parameters and buffers as numpy, by torch name."""
-    return {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}  # no views
 
 
 def load_model_state(model: nn.Module, state: dict[str, np.ndarray]) -> int:
@@ -90,3 +90,27 @@ def load_model_state(model: nn.Module, state: dict[str, np.ndarray]) -> int:
         own[key] = torch.from_numpy(np.asarray(value)).to(own[key].dtype)
     model.load_state_dict(own)
     return len(state)
+
+
+def train_steps(model: nn.Sequential, batches, optimizer: str, lrs, policy: str, groups: dict | None = None):
+    """fastai's training loop, one batch at a time: BN policy, train mode, cross-entropy on logits, step.
+
+    `batches` are (x NHWC, labels) numpy pairs; `lrs` one list of layer-group LRs per batch. Returns the losses.
+    """
+    from torch_impl.optim import build_optimizer, set_lrs
+
+    names = set(apply_bn_policy(model, policy))
+    optim = build_optimizer(optimizer, [(n, p) for n, p in model.named_parameters() if n in names], groups,
+                            lrs[0])
+    losses = []
+    for (x, labels), step_lrs in zip(batches, lrs):
+        _train_mode(model, policy)
+        optim.zero_grad(set_to_none=True)
+        dtype = next(model.parameters()).dtype
+        loss = F.cross_entropy(model(_nchw(x).to(dtype)), torch.from_numpy(np.asarray(labels, np.int64)))
+        loss.backward()
+        set_lrs(optim, step_lrs)
+        optim.step()
+        losses.append(loss.item())
+    model.eval()
+    return np.array(losses)

@@ -77,7 +77,7 @@ def build_body(name: str, weights: str | None = None) -> nn.Module:
 
 def body_state(model: nn.Module) -> dict[str, np.ndarray]:
     """The body's parameters and buffers as numpy, keyed by torch names (the porting table's input)."""
-    return {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}  # no views
 
 
 def forward_features(model: nn.Module, images, training: bool = False) -> np.ndarray:

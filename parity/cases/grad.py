@@ -109,6 +109,6 @@ CASES = [
            "exact", "fastai's freeze() keeps every body BN trainable (train_bn=True); the thread's Keras code "
            "sets trainable=False on the whole body") for body in ("resnet50", "efficientnet_lite0")],
     *[Case("grad", f"BN running_var after one train-mode step ({body})", "divergence", partial(_running_var, body),
-           "features_train_f32", "torch updates running_var with the unbiased batch variance (n/(n-1)), Keras "
+           "running_stats_f32", "torch updates running_var with the unbiased batch variance (n/(n-1)), Keras "
            "with the biased one; momenta are matched (Keras 1 - torch)") for body in models.PORTABLE_BODIES],
 ]

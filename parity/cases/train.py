@@ -1,0 +1,78 @@
+"""Training-step parity: a few real steps of body + head in both frameworks from the same weights, on the
+same batches from the shared order, with a float64 torch run as reference; parameters, BN running means and
+the losses are compared afterwards. Running variances are a recorded divergence (unbiased vs biased)."""
+
+from __future__ import annotations
+
+import copy
+from functools import partial
+
+import numpy as np
+
+from parity import data, optim
+from parity.cases.grad import N_CLASSES, _pair
+from parity.cases.model import body_input, restored
+from parity.frameworks import mirror
+from parity.registry import Case, Sides
+
+BATCH, SIZE, STEPS = 10, 64, 3  # one shuffled batch of all 10 images per step: BN statistics over 10
+# (body, head, BN policy, optimizer, lr): fastai's optimizer and slice LRs, and the thread's Keras recipe.
+# fastai's train_bn is not a matched training case: body-BN bias gradients are near-cancelled sums (see
+# grad), and Adam's first steps move each entry by about lr * sign(g), so a sign that float32 noise flips
+# becomes a full step: after 3 steps such biases differ by up to 200% (46x the geometric mean of the two
+# sides' float64 errors). Its gradients are matched (grad); its running_var divergence is recorded below.
+RECIPES = [
+    ("resnet18", "fastai_v1", "frozen", "fastai_v1_adamw_l2", (3e-3,)),
+    ("efficientnet_lite0", "keras_thread", "frozen", "keras_adam", 3e-3),
+]
+TRAIN_BN = ("resnet18", "fastai_v1", "train_bn", "fastai_v1_adamw_l2", (3e-3,))
+
+
+def _run(body: str, head: str, policy: str, optimizer: str, lr, ctx):
+    """Both frameworks and the float64 reference trained on the same 3 batches; their states afterwards."""
+    torch_side, keras_side = mirror("classifier")
+    torch_model, keras_model = _pair(ctx, body, head)
+    x = body_input(ctx, body, SIZE, thumbnails=8)
+    labels = np.arange(len(x)) % N_CLASSES
+    batches = [(x[i], labels[i]) for epoch in range(STEPS)
+               for i in data.batch_order(len(x), BATCH, ctx.seed + epoch, drop_last=True)]
+    groups = {name: optim.layer_group(name) for name in torch_side.model_state(torch_model)}
+    lrs = [optim.group_lrs(lr, 3)] * len(batches)
+    reference = copy.deepcopy(torch_model).double()
+    with restored(torch_model, keras_model):
+        losses_a = torch_side.train_steps(torch_model, batches, optimizer, lrs, policy, groups)
+        losses_b = keras_side.train_steps(keras_model, batches, optimizer, lrs, policy, groups)
+        state_a, state_b = torch_side.model_state(torch_model), keras_side.model_state(keras_model)
+    batches64 = [(bx.astype(np.float64), by) for bx, by in batches]
+    losses_r = torch_side.train_steps(reference, batches64, optimizer, lrs, policy, groups)
+    return (losses_a, state_a), (losses_b, state_b), (losses_r, torch_side.model_state(reference))
+
+
+def _matched(recipe, ctx) -> Sides:
+    (la, a), (lb, b), (lr, r) = _run(*recipe, ctx)
+    keys = [k for k in b if not k.endswith("running_var")]
+    layers = [("losses", la, lb, lr)] + [(k, a[k], b[k], r[k]) for k in keys]
+    return Sides(la, lb, lr, layers=layers, detail={"steps": len(la), "batch": BATCH, "losses_torch": list(la),
+                                                    "losses_keras": list(lb)})
+
+
+def _running_var(recipe, ctx) -> Sides:
+    (_, a), (_, b), _ = _run(*recipe, ctx)
+    keys = [k for k in b if k.endswith("running_var")]
+    return Sides(np.concatenate([a[k].ravel() for k in keys]), np.concatenate([b[k].ravel() for k in keys]),
+                 detail={"bn_layers": len(keys)})
+
+
+def _title(recipe) -> str:
+    body, head, policy, optimizer, lr = recipe
+    return f"{body} + {head}, {policy}, {optimizer} lr={lr}"
+
+
+CASES = [
+    *[Case("train", f"3 steps {_title(r)}", "matched", partial(_matched, r), "train_f32",
+           "same weights, batches and group LRs; dropout off") for r in RECIPES],
+    Case("train", f"BN running_var after 3 steps ({_title(TRAIN_BN)})", "divergence",
+         partial(_running_var, TRAIN_BN), "train_f32",
+         "torch updates running_var with the unbiased batch variance (x n/(n-1) = 1.5 at batch 3), Keras with "
+         "the biased one: the models train alike but evaluate differently"),
+]
