@@ -100,3 +100,11 @@ def train_steps(model: keras.Model, batches, optimizer: str, lrs, policy: str, g
             opt.apply([grads[key] for key, _ in members], [var for _, var in members])
         losses.append(float(loss))
     return np.array(losses)
+
+
+def evaluate(model: keras.Model, images, labels, batch_size: int = 64) -> tuple[np.ndarray, float]:
+    """Inference mode (BN on moving statistics, no dropout): (logits, accuracy) over the whole set."""
+    x = np.asarray(images, np.float32)
+    logits = np.concatenate([model(x[i:i + batch_size], training=False).numpy()
+                             for i in range(0, len(x), batch_size)])
+    return logits, float((logits.argmax(axis=1) == np.asarray(labels)).mean())

@@ -114,3 +114,13 @@ def train_steps(model: nn.Sequential, batches, optimizer: str, lrs, policy: str,
         losses.append(loss.item())
     model.eval()
     return np.array(losses)
+
+
+def evaluate(model: nn.Sequential, images, labels, batch_size: int = 64) -> tuple[np.ndarray, float]:
+    """Eval mode (BN on running statistics, no dropout): (logits, accuracy) over the whole set."""
+    model.eval()
+    with torch.no_grad():
+        dtype = next(model.parameters()).dtype
+        logits = np.concatenate([model(_nchw(images[i:i + batch_size]).to(dtype)).numpy()
+                                 for i in range(0, len(images), batch_size)])
+    return logits, float((logits.argmax(axis=1) == np.asarray(labels)).mean())
