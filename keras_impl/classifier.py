@@ -16,12 +16,22 @@ from parity.errors import ParityError
 
 
 def build_model(body: str, head: str, n_classes: int, weights: str | None = None, dropout: bool = True,
-                seed: int = 0) -> keras.Model:
-    """Variables map to torch names 'body.<torchvision name>' and 'head.<fastai index>'."""
-    net = _build_body(body, weights, model_name="body")
-    top = build_head(head, body_spec.get_body(body).features, n_classes, dropout, seed)
-    inputs = keras.Input((None, None, 3))
-    return keras.Model(inputs, top(net(inputs)), name=f"{body}_{head}")
+                seed: int = 0, dtype: str = "float32") -> keras.Model:
+    """Variables map to torch names 'body.<torchvision name>' and 'head.<fastai index>'; dtype float32 or
+    float64 (Keras takes both from its global floatx and dtype policy, set only while building)."""
+    if dtype not in ("float32", "float64"):
+        raise ParityError(f"model dtype {dtype!r} is not one of: float32, float64")
+    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)
+    try:
+        net = _build_body(body, weights, model_name="body")
+        top = build_head(head, body_spec.get_body(body).features, n_classes, dropout, seed)
+        inputs = keras.Input((None, None, 3))
+        return keras.Model(inputs, top(net(inputs)), name=f"{body}_{head}")
+    finally:
+        keras.config.set_floatx(floatx)
+        keras.config.set_dtype_policy(policy)
 
 
 def _is_bn(layer) -> bool:
@@ -88,10 +98,10 @@ def train_steps(model: keras.Model, batches, optimizer: str, lrs, policy: str, g
     apply_bn_policy(model, policy)
     trained = _trained(model, policy)
     optim = build_optimizer(optimizer, [(key, var) for key, _, var in trained], groups, lrs[0])
-    losses = []
+    losses, dtype = [], model.weights[0].dtype  # float32, or float64 for a reference-precision twin
     for (x, labels), step_lrs in zip(batches, lrs):
         with tf.GradientTape() as tape:
-            logits = model(np.asarray(x, np.float32), training=True)
+            logits = model(np.asarray(x, dtype), training=True)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(np.asarray(labels, np.int64),
                                                                                  logits))
         grads = dict(zip([key for key, _, _ in trained], tape.gradient(loss, [var for _, _, var in trained])))

@@ -54,7 +54,10 @@ def _measure_layers(layers) -> dict:
             row["pair_noise"] = float(np.sqrt(errors[0] * errors[1]))
         per_layer.append({"layer": name, **{k: row[k] for k in ("max_abs", "max_rel", "noise", "noise_rel",
                                                                 "pair_noise") if k in row}, "finite": row["finite"]})
-    worst = lambda key: max(r.get(key, 0.0) for r in per_layer)  # noqa: E731
+    def worst(key):  # None where no layer has the figure (no float64 reference)
+        values = [r[key] for r in per_layer if key in r]
+        return max(values) if values else None
+
     out = {k: worst(k) for k in ("max_abs", "max_rel", "noise", "noise_rel")}
     out["mean_abs"] = float(np.mean([r["max_abs"] for r in per_layer]))
     out["finite"] = all(r.pop("finite") for r in per_layer)

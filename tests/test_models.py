@@ -211,3 +211,16 @@ def test_torch_states_are_copies_not_views():
     torch_classifier.gradients(model, np.ones((2, 32, 32, 3), np.float32), np.array([0, 1]), "train_bn")
     after = torch_classifier.model_state(model)
     assert not np.array_equal(before["body.bn1.running_mean"], after["body.bn1.running_mean"])
+
+
+@SIDES
+def test_unknown_model_dtype(side):
+    with pytest.raises(ParityError, match=r"model dtype 'float16' is not one of: float32, float64"):
+        mirror("classifier")[side].build_model("resnet18", "linear", 3, dtype="float16")
+
+
+def test_keras_float64_build_restores_the_global_dtype():
+    import keras
+
+    mirror("classifier")[1].build_model("resnet18", "linear", 3, dtype="float64")
+    assert keras.config.floatx() == "float32"

@@ -17,11 +17,17 @@ from torch_impl.models import build_body
 
 
 def build_model(body: str, head: str, n_classes: int, weights: str | None = None, dropout: bool = True,
-                seed: int = 0) -> nn.Sequential:
-    """Parameters are named 'body.<torchvision name>' and 'head.<fastai index>'."""
+                seed: int = 0, dtype: str = "float32") -> nn.Sequential:
+    """Parameters are named 'body.<torchvision name>' and 'head.<fastai index>'; dtype float32 or float64."""
     net = build_body(body, weights)
     top = build_head(head, body_spec.get_body(body).features, n_classes, dropout, seed)
-    return nn.Sequential(OrderedDict(body=net, head=top))
+    return nn.Sequential(OrderedDict(body=net, head=top)).to(getattr(torch, _check_dtype(dtype)))
+
+
+def _check_dtype(dtype: str) -> str:
+    if dtype not in ("float32", "float64"):
+        raise ParityError(f"model dtype {dtype!r} is not one of: float32, float64")
+    return dtype
 
 
 def _is_bn(module: nn.Module) -> bool:
