@@ -7,13 +7,19 @@ from pathlib import Path
 import numpy as np
 
 
-def resize_matrix_heatmaps(rows: list[dict], path: Path) -> bool:
-    """One heatmap per size pair of the cross-method mean |difference| (0-255 levels); False if none ran."""
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (imported when a report is written, not before)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def resize_matrix_heatmaps(rows: list[dict], path: Path) -> bool:
+    """One heatmap per size pair of the cross-method mean |difference| (0-255 levels); False if none ran."""
+    plt = _pyplot()
     matrices = [r for r in rows if r["case"].startswith("matrix ") and r["detail"].get("methods")]
     if not matrices:
         return False
@@ -37,11 +43,7 @@ def resize_matrix_heatmaps(rows: list[dict], path: Path) -> bool:
 
 def layer_error_plots(rows: list[dict], path: Path) -> bool:
     """Per body, max |torch - keras| / max |ref| of every layer against depth, with the float32 noise floor."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     layered = [r for r in rows if r["detail"].get("layers")]
     bodies = sorted({r["case"].split(" ")[0] for r in layered})
     if not bodies:
@@ -69,11 +71,7 @@ def layer_error_plots(rows: list[dict], path: Path) -> bool:
 
 def divergence_curves(rows: list[dict], path: Path) -> bool:
     """Every divergence that carries a per-step curve, one log-scale panel per kind of curve."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     curves = [r for r in rows if r["detail"].get("curve")]
     labels = sorted({r["detail"]["curve_label"] for r in curves})
     if not curves:

@@ -29,16 +29,21 @@ RECIPES = [
 TRAIN_BN = ("resnet18", "fastai_v1", "train_bn", "fastai_v1_adamw_l2", (3e-3,))
 
 
-def _run(body: str, head: str, policy: str, optimizer: str, lr, ctx):
-    """Both frameworks and the float64 reference trained on the same 3 batches; their states afterwards."""
-    torch_side, keras_side = mirror("classifier")
-    torch_model, keras_model = _pair(ctx, body, head)
+def _schedule(ctx, body: str, lr, names):
+    """(inputs, labels, batches from the shared order, layer groups by torch name, per-step group LRs)."""
     x = body_input(ctx, body, SIZE, thumbnails=8)
     labels = np.arange(len(x)) % N_CLASSES
     batches = [(x[i], labels[i]) for epoch in range(STEPS)
                for i in data.batch_order(len(x), BATCH, ctx.seed + epoch, drop_last=True)]
-    groups = {name: optim.layer_group(name) for name in torch_side.model_state(torch_model)}
-    lrs = [optim.group_lrs(lr, 3)] * len(batches)
+    groups = {name: optim.layer_group(name) for name in names}
+    return x, labels, batches, groups, [optim.group_lrs(lr, 3)] * len(batches)
+
+
+def _run(body: str, head: str, policy: str, optimizer: str, lr, ctx):
+    """Both frameworks and the float64 reference trained on the same 3 batches; their states afterwards."""
+    torch_side, keras_side = mirror("classifier")
+    torch_model, keras_model = _pair(ctx, body, head)
+    x, labels, batches, groups, lrs = _schedule(ctx, body, lr, torch_side.model_state(torch_model))
     reference = copy.deepcopy(torch_model).double()
     with restored(torch_model, keras_model):
         losses_a = torch_side.train_steps(torch_model, batches, optimizer, lrs, policy, groups)
@@ -76,12 +81,8 @@ def _float64_twins(recipe, ctx) -> Sides:
                                          seed=ctx.seed, dtype="float64")
     keras_model = keras_side.build_model(body, head, N_CLASSES, dropout=False, seed=ctx.seed, dtype="float64")
     keras_side.load_model_state(keras_model, torch_side.model_state(torch_model))
-    x = body_input(ctx, body, SIZE, thumbnails=8).astype(np.float64)
-    labels = np.arange(len(x)) % N_CLASSES
-    batches = [(x[i], labels[i]) for epoch in range(STEPS)
-               for i in data.batch_order(len(x), BATCH, ctx.seed + epoch, drop_last=True)]
-    groups = {name: optim.layer_group(name) for name in torch_side.model_state(torch_model)}
-    lrs = [optim.group_lrs(lr, 3)] * len(batches)
+    _, _, batches, groups, lrs = _schedule(ctx, body, lr, torch_side.model_state(torch_model))
+    batches = [(bx.astype(np.float64), by) for bx, by in batches]
     la = torch_side.train_steps(torch_model, batches, optimizer, lrs, policy, groups)
     lb = keras_side.train_steps(keras_model, batches, optimizer, lrs, policy, groups)
     a, b = torch_side.model_state(torch_model), keras_side.model_state(keras_model)
