@@ -1,6 +1,8 @@
-"""Sessions: `parity` (the main job: a full `parity check`), `tests` (the default suite), `slow` (tests behind
-the slow marker: the real CIFAR-10 tree). All three share one heavy venv (torch + TensorFlow, ~7 GB) in
-.nox/heavy, installed once and reused until pyproject.toml changes."""
+"""Sessions: `parity` (the main job: a full `parity check`, then a small gap attribution on the embedded
+digits), `tests` (the default suite), `slow` (tests behind the slow marker: the real CIFAR-10 tree),
+`thread` (the forum thread's comparison on CIFAR-10 from PARITY_DATA_DIR / --data-dir) and `equivalence`
+(torch vs Keras end accuracy of fastai's recipe at full digits size). All share one heavy venv (torch +
+TensorFlow, ~7 GB) in .nox/heavy, installed once and reused until pyproject.toml changes."""
 
 from __future__ import annotations
 
@@ -37,7 +39,13 @@ def _heavy_env(session: nox.Session) -> dict:
 @nox.session(venv_backend="none")
 def parity(session: nox.Session) -> None:
     """Run every parity case and write a report under reports/ (args go to `parity check`)."""
-    session.run(str(BIN / "parity"), "check", *session.posargs, env=_heavy_env(session), external=True)
+    env = _heavy_env(session)
+    session.run(str(BIN / "parity"), "check", *session.posargs, env=env, external=True)
+    # a small attribution on the offline default: which of the optimizer-side knobs explain the gap between
+    # fastai's fit(3) and the thread's Keras code (exact Shapley over 3 factors, 3 seeds, 300 digits)
+    session.run(str(BIN / "parity"), "bisect", "--from", "fastai_v1_fit", "--to", "keras_thread_64",
+                "--factors", "bn_policy,optimizer,lr", "--train-per-class", "20", "--test-per-class", "10",
+                "--seeds", "3", "--quiet", env=env, external=True)
 
 
 @nox.session(venv_backend="none")
@@ -50,3 +58,22 @@ def tests(session: nox.Session) -> None:
 def slow(session: nox.Session) -> None:
     """Tests behind the slow marker: the real CIFAR-10 tree (PARITY_DATA_DIR, or the shared archive)."""
     session.run(str(BIN / "pytest"), "-m", "slow", *session.posargs, env=_heavy_env(session), external=True)
+
+
+@nox.session(venv_backend="none")
+def thread(session: nox.Session) -> None:
+    """The thread's comparison on CIFAR-10 (pass --data-dir or set PARITY_DATA_DIR): the 2x2, both Keras
+    variants, the attribution fastai_v1_fit -> keras_thread_64 and torch-vs-Keras equivalence; ~1 h on 2 cores."""
+    env = _heavy_env(session)
+    if not os.environ.get("PARITY_DATA_DIR") and "--data-dir" not in session.posargs:
+        session.error("the thread session needs CIFAR-10 as an image-folder tree: nox -s thread -- --data-dir "
+                      "PATH (or set PARITY_DATA_DIR)")
+    session.run(str(BIN / "parity"), "thread", "--train-per-class", "50", "--test-per-class", "100",
+                "--seeds", "3", "--quiet", *session.posargs, env=env, external=True)
+
+
+@nox.session(venv_backend="none")
+def equivalence(session: nox.Session) -> None:
+    """torch vs Keras end accuracy of `keras_matched` (fastai 1's fit(3)) on all 1,797 digits, 5 seeds."""
+    session.run(str(BIN / "parity"), "equivalence", "--recipe", "keras_matched", "--seeds", "5", "--quiet",
+                *session.posargs, env=_heavy_env(session), external=True)

@@ -38,9 +38,10 @@ def _pool(order: str, x):
     return layers.Concatenate(name="0")(outs) if len(outs) > 1 else outs[0]
 
 
-def build_head(name: str, features: int, n_classes: int, dropout: bool = True, seed: int = 0) -> keras.Model:
+def build_head(name: str, features: int, n_classes: int, dropout: bool = True, seed: int = 0,
+               init: str | None = None) -> keras.Model:
     """(N, H, W, C) body features -> (N, n_classes) logits, with fastai's module indices as layer names."""
-    head = spec.get_head(name)
+    head = spec.get_head(name, init)
     inputs = keras.Input((None, None, features))
     x = _pool(head.pool, inputs)
     for bn, drop, lin, w_in, w_out, p, relu in spec.linear_layers(head, features, n_classes, dropout):

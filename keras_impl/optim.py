@@ -58,10 +58,13 @@ def build_optimizer(name, named_params, groups: dict | None = None, lrs=(1e-3,))
     return {key: (_one(opt, lrs[key[0]], key[1]), members) for key, members in sorted(buckets.items())}
 
 
-def set_lrs(optimizer, lrs) -> None:
-    """Per-step learning rates, one per layer group."""
+def set_lrs(optimizer, lrs, mom: float | None = None) -> None:
+    """Per-step learning rates, one per layer group; `mom` (one-cycle momentum) replaces Adam's beta_1
+    (read by update_step on every eager step)."""
     for (group, _), (opt, _) in optimizer.items():
         opt.learning_rate.assign(lrs[group])
+        if mom is not None:
+            opt.beta_1 = mom
 
 
 def run_steps(name, params: dict, grads: list, lrs: list, groups: dict | None = None) -> list[dict]:

@@ -1,5 +1,7 @@
-"""The `parity` command line: `parity check` runs registered parity cases and writes a report,
-`parity list` shows the registry. Exit 0: every matched case within tolerance; 1: some failed; 2: bad usage.
+"""The `parity` command line: `check` runs the parity cases, `list` shows them, `recipes` lists and diffs
+training recipes, `train` runs one over seeds, `equivalence` tests torch against Keras on one recipe,
+`bisect` attributes the accuracy gap between two recipes, `thread` runs the forum thread's comparison.
+Exit 0: success; 1: a check failed or equivalence was not shown; 2: bad usage or input.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--seed", type=int, default=0)
     listing = sub.add_parser("list", help="list the registered parity cases")
     listing.add_argument("--only", help="comma-separated components")
+    from parity import commands
+
+    commands.add_parsers(sub, DATA_DIR_ENV)
     return parser
 
 
@@ -80,7 +85,10 @@ def cmd_list(args) -> int:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"check": cmd_check, "list": cmd_list}[args.command](args)
+        from parity import commands
+
+        handlers = {"check": cmd_check, "list": cmd_list, **commands.HANDLERS}
+        return handlers[args.command](args)
     except ParityError as exc:
         print(f"parity: error: {exc}", file=sys.stderr)
         return 2

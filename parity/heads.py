@@ -8,7 +8,7 @@ Heads always end in logits: the Keras thread head's softmax belongs to the loss 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -64,10 +64,12 @@ BN_POLICIES = {
 }
 
 
-def get_head(name: str) -> Head:
+def get_head(name: str, init: str | None = None) -> Head:
+    """A registered head; `init` replaces its Linear initialiser (e.g. fastai's head with Keras' glorot)."""
     if name not in HEADS:
         raise unknown("head", name, HEADS)
-    return HEADS[name]
+    head = HEADS[name]
+    return head if init is None else replace(head, init=get_init(init).name)
 
 
 def get_init(name: str) -> Init:

@@ -89,3 +89,29 @@ def divergence_curves(rows: list[dict], path: Path) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def waterfall(result: dict, path: Path) -> bool:
+    """Shapley waterfall: accuracy of recipe A, each factor's value with its CI, accuracy of recipe B."""
+    if "shapley" not in result:
+        return False
+    plt = _pyplot()
+    items = sorted(result["shapley"]["factors"].items(), key=lambda kv: -abs(kv[1]["value"]["mean"]))
+    level = 100 * result["accuracy_from"]["mean"]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.0 + 0.8 * len(items)), 4.2))
+    ax.bar(0, level, color="#4c72b0")
+    for i, (name, f) in enumerate(items, 1):
+        step, low, high = (100 * f["value"][k] for k in ("mean", "low", "high"))
+        ax.bar(i, step, bottom=level, color="#55a868" if step >= 0 else "#c44e52")
+        if np.isfinite(low) and np.isfinite(high):
+            ax.errorbar(i, level + step, yerr=[[step - low], [high - step]], color="black", capsize=3)
+        level += step
+    ax.bar(len(items) + 1, 100 * result["accuracy_to"]["mean"], color="#8172b2")
+    ax.set_xticks(range(len(items) + 2), [result["from"], *[n for n, _ in items], result["to"]], rotation=35,
+                  ha="right", fontsize=8)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Shapley attribution of the accuracy gap (95% CI over seeds)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from parity import heads as head_spec
+from parity import loss as loss_spec
 from parity import models as body_spec
 from parity.errors import ParityError
 from torch_impl.heads import build_head
@@ -17,10 +18,11 @@ from torch_impl.models import build_body
 
 
 def build_model(body: str, head: str, n_classes: int, weights: str | None = None, dropout: bool = True,
-                seed: int = 0, dtype: str = "float32") -> nn.Sequential:
-    """Parameters are named 'body.<torchvision name>' and 'head.<fastai index>'; dtype float32 or float64."""
+                seed: int = 0, dtype: str = "float32", init: str | None = None) -> nn.Sequential:
+    """Parameters are named 'body.<torchvision name>' and 'head.<fastai index>'; dtype float32 or float64;
+    `init` replaces the head's Linear initialiser."""
     net = build_body(body, weights)
-    top = build_head(head, body_spec.get_body(body).features, n_classes, dropout, seed)
+    top = build_head(head, body_spec.get_body(body).features, n_classes, dropout, seed, init)
     return nn.Sequential(OrderedDict(body=net, head=top)).to(getattr(torch, _check_dtype(dtype)))
 
 
@@ -53,8 +55,8 @@ def _train_mode(model: nn.Sequential, policy: str) -> None:
 
 def _nchw(images) -> torch.Tensor:
     x = np.asarray(images, np.float32)
-    if x.ndim != 4 or x.shape[-1] != 3:
-        raise ParityError(f"model input must be NHWC with 3 channels, got shape {x.shape}")
+    if x.ndim != 4:
+        raise ParityError(f"model input must be NHWC (images, or body features for a head), got shape {x.shape}")
     return torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)  # NHWC -> NCHW
 
 
@@ -98,28 +100,46 @@ def load_model_state(model: nn.Module, state: dict[str, np.ndarray]) -> int:
     return len(state)
 
 
-def train_steps(model: nn.Sequential, batches, optimizer: str, lrs, policy: str, groups: dict | None = None):
-    """fastai's training loop, one batch at a time: BN policy, train mode, cross-entropy on logits, step.
+def _mean_loss(name: str, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """parity.loss in torch: 'keras_softmax' is cross-entropy on logits as on Keras' TF backend."""
+    if loss_spec.get_loss(name).clipped:
+        p = torch.softmax(logits, dim=1).clamp(loss_spec.KERAS_EPSILON, 1 - loss_spec.KERAS_EPSILON)
+        return -torch.log(p.gather(1, labels[:, None])[:, 0]).mean()
+    return F.cross_entropy(logits, labels)
 
-    `batches` are (x NHWC, labels) numpy pairs; `lrs` one list of layer-group LRs per batch. Returns the losses.
+
+def train_steps(model: nn.Sequential, batches, optimizer: str, lrs, policy: str, groups: dict | None = None,
+                loss: str = "ce_logits", moms=None):
+    """fastai's training loop, one batch at a time: BN policy, train mode, mean loss, step.
+
+    `batches` are (x NHWC, labels) numpy pairs; `lrs` one list of layer-group LRs per batch; `moms` an
+    optional beta1 per batch (one-cycle momentum). Returns the losses; stops after the first non-finite one.
     """
     from torch_impl.optim import build_optimizer, set_lrs
 
+    loss_spec.get_loss(loss)
     names = set(apply_bn_policy(model, policy))
     optim = build_optimizer(optimizer, [(n, p) for n, p in model.named_parameters() if n in names], groups,
                             lrs[0])
-    losses = []
-    for (x, labels), step_lrs in zip(batches, lrs):
+    losses, dtype = [], next(model.parameters()).dtype
+    for step, ((x, labels), step_lrs) in enumerate(zip(batches, lrs)):
         _train_mode(model, policy)
         optim.zero_grad(set_to_none=True)
-        dtype = next(model.parameters()).dtype
-        loss = F.cross_entropy(model(_nchw(x).to(dtype)), torch.from_numpy(np.asarray(labels, np.int64)))
-        loss.backward()
-        set_lrs(optim, step_lrs)
+        value = _mean_loss(loss, model(_nchw(x).to(dtype)), torch.from_numpy(np.asarray(labels, np.int64)))
+        losses.append(value.item())
+        if not np.isfinite(losses[-1]):
+            break
+        value.backward()
+        set_lrs(optim, step_lrs, None if moms is None else moms[step])
         optim.step()
-        losses.append(loss.item())
     model.eval()
     return np.array(losses)
+
+
+def head_only(model: nn.Sequential) -> nn.Sequential:
+    """The same head behind an identity body: trains on cached body features with the same names, groups,
+    BN policy and random draws as the whole model (the head's modules are shared, not copied)."""
+    return nn.Sequential(OrderedDict(body=nn.Identity(), head=model.head))
 
 
 def evaluate(model: nn.Sequential, images, labels, batch_size: int = 64) -> tuple[np.ndarray, float]:

@@ -52,9 +52,10 @@ def sample_init(init: str, fan_in: int, fan_out: int, seed: int = 0) -> np.ndarr
     return w.numpy()
 
 
-def build_head(name: str, features: int, n_classes: int, dropout: bool = True, seed: int = 0) -> nn.Sequential:
+def build_head(name: str, features: int, n_classes: int, dropout: bool = True, seed: int = 0,
+               init: str | None = None) -> nn.Sequential:
     """(N, C, H, W) body features -> (N, n_classes) logits, with fastai's module indices as names."""
-    head = spec.get_head(name)
+    head = spec.get_head(name, init)
     modules = {"0": _ConcatPool(head.pool), "1": nn.Flatten()}
     for bn, drop, lin, w_in, w_out, p, relu in spec.linear_layers(head, features, n_classes, dropout):
         if bn is not None:

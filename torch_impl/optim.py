@@ -54,10 +54,12 @@ def build_optimizer(name, named_params, groups: dict | None = None, lrs=(1e-3,))
     return torch.optim.Adam(param_groups, lrs[0], betas, opt.eps, foreach=False)  # 'l2' groups carry wd
 
 
-def set_lrs(optimizer, lrs) -> None:
-    """Per-step learning rates, one per layer group."""
+def set_lrs(optimizer, lrs, mom: float | None = None) -> None:
+    """Per-step learning rates, one per layer group; `mom` (one-cycle momentum) replaces Adam's beta1."""
     for group in optimizer.param_groups:
         group["lr"] = lrs[group["group"]]
+        if mom is not None:
+            group["betas"] = (mom, group["betas"][1])
 
 
 def run_steps(name, params: dict, grads: list, lrs: list, groups: dict | None = None) -> list[dict]:

@@ -1,0 +1,248 @@
+"""Gap attribution between two recipes: the knobs that differ are the factors; a configuration switches a
+subset of them from recipe A's value to recipe B's, and its value is the test accuracy over several seeds
+(the same seeds in every configuration, so differences are paired).
+
+Methods: one-at-a-time from both ends, delta debugging (a 1-minimal set of factors that closes most of the
+gap), Shapley values (exact over up to EXACT_MAX factors, permutation-sampled beyond) and pairwise
+interactions of the leading factors. Every run goes through the result store, so methods share runs and an
+interrupted bisect resumes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from parity import recipes
+from parity.errors import ParityError, unknown
+from parity.stats import mean_ci
+
+METHODS = ("oat", "ddmin", "shapley", "interactions")
+EXACT_MAX = 8
+DDMIN_SHARE = 0.8  # delta debugging looks for a smallest set closing at least this share of the gap
+
+
+# knobs a run does not take from the recipe: the body is the run's (--body), the same on both sides
+NOT_FACTORS = ("body",)
+
+
+def factors(a: recipes.Recipe, b: recipes.Recipe, only: list[str] | None = None,
+            decoded: bool = True) -> list[str]:
+    """The knobs that differ (framework included); `only` keeps a subset, the rest stay at A's values.
+    Without image files to decode (`decoded` False), the decoder is not a factor."""
+    differing = [k for k in recipes.diff(a, b) if k not in NOT_FACTORS and (decoded or k != "decoder")]
+    if not differing:
+        raise ParityError(f"recipes {a.name!r} and {b.name!r} have the same knobs: there is no gap to attribute")
+    if only:
+        for name in only:
+            if name not in recipes.KNOBS:
+                raise unknown("recipe knob", name, recipes.KNOBS)
+            if name not in differing:
+                raise ParityError(f"knob {name!r} is the same in {a.name!r} and {b.name!r} "
+                                  f"(differing: {', '.join(differing)})")
+        differing = [k for k in differing if k in only]
+    return differing
+
+
+@dataclass
+class Bisection:
+    a: recipes.Recipe
+    b: recipes.Recipe
+    factors: list[str]
+    seeds: list[int]
+    evaluate: Callable[[recipes.Recipe, int], dict]  # (recipe, seed) -> run result (store-backed)
+    runs: dict = field(default_factory=dict)  # frozenset -> [result per seed]
+
+    def config(self, switched: frozenset) -> recipes.Recipe:
+        label = "+".join(sorted(switched)) or "none"
+        return recipes.with_knobs(self.a, name=f"{self.a.name}[->{self.b.name}: {label}]",
+                                  **{k: getattr(self.b, k) for k in switched})
+
+    def results(self, switched) -> list[dict]:
+        switched = frozenset(switched)
+        if switched not in self.runs:
+            recipe = self.config(switched)
+            self.runs[switched] = [self.evaluate(recipe, seed) for seed in self.seeds]
+        return self.runs[switched]
+
+    def value(self, switched) -> np.ndarray:
+        """Accuracy per seed; a diverged run counts as NaN (and is reported), never as chance accuracy."""
+        return np.array([r["accuracy"] if r["accuracy"] is not None else math.nan for r in self.results(switched)])
+
+    @property
+    def everything(self) -> frozenset:
+        return frozenset(self.factors)
+
+    def gap(self) -> np.ndarray:
+        return self.value(self.everything) - self.value(frozenset())
+
+
+def _ci(values) -> dict:
+    values = np.asarray(values, np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return {"mean": math.nan, "low": math.nan, "high": math.nan, "n": 0}
+    mean, low, high = mean_ci(values)
+    return {"mean": mean, "low": low, "high": high, "n": int(values.size)}
+
+
+def one_at_a_time(bis: Bisection) -> dict:
+    """Per factor: the change from switching it alone at A's end, and from switching it back alone at B's."""
+    base, top = bis.value(frozenset()), bis.value(bis.everything)
+    out = {}
+    for f in bis.factors:
+        from_a = bis.value({f}) - base
+        from_b = top - bis.value(bis.everything - {f})
+        out[f] = {"from_a": _ci(from_a), "from_b": _ci(from_b)}
+    return out
+
+
+def ddmin(bis: Bisection, share: float = DDMIN_SHARE) -> dict:
+    """Zeller's delta debugging on the factor set: a 1-minimal subset whose switch closes >= share of the
+    mean gap (tested on the seed mean). Returns the set, what it closes, and the tests it took."""
+    gap = float(np.nanmean(bis.gap()))
+    base = float(np.nanmean(bis.value(frozenset())))
+
+    def closes(subset) -> bool:
+        moved = float(np.nanmean(bis.value(frozenset(subset)))) - base
+        return gap != 0 and moved / gap >= share
+
+    current, n, tests = list(bis.factors), 2, 0
+    while len(current) >= 2:
+        chunks = [current[i::n] for i in range(n)]
+        reduced = False
+        for chunk in chunks:
+            tests += 1
+            if closes(chunk):
+                current, n, reduced = chunk, 2, True
+                break
+        if not reduced:
+            for chunk in chunks:
+                complement = [f for f in current if f not in chunk]
+                tests += 1
+                if complement and closes(complement):
+                    current, n, reduced = complement, max(n - 1, 2), True
+                    break
+        if not reduced:
+            if n >= len(current):
+                break
+            n = min(2 * n, len(current))
+    closed = (bis.value(frozenset(current)) - bis.value(frozenset())) / np.where(bis.gap() == 0, np.nan, bis.gap())
+    return {"set": sorted(current), "share_target": share, "closes": _ci(closed), "tests": tests}
+
+
+def _weight(n: int, size: int) -> float:
+    return math.factorial(size) * math.factorial(n - size - 1) / math.factorial(n)
+
+
+def shapley(bis: Bisection, permutations: int = 8, seed: int = 0) -> dict:
+    """Each factor's Shapley value in accuracy (sums to the gap per seed). Exact for <= EXACT_MAX factors;
+    beyond, the mean marginal contribution over sampled orderings, whose sampling error joins the seed
+    error in the CI."""
+    n = len(bis.factors)
+    per_seed = {f: np.zeros(len(bis.seeds)) for f in bis.factors}
+    sampling_var = {f: 0.0 for f in bis.factors}
+    if n <= EXACT_MAX:
+        for f in bis.factors:
+            others = [g for g in bis.factors if g != f]
+            for size in range(n):
+                for subset in itertools.combinations(others, size):
+                    s = frozenset(subset)
+                    per_seed[f] += _weight(n, size) * (bis.value(s | {f}) - bis.value(s))
+        method = f"exact over {n} factors ({2 ** n} configurations)"
+    else:
+        rng = np.random.default_rng(seed)
+        marginals = {f: [] for f in bis.factors}
+        for _ in range(permutations):
+            order = [bis.factors[i] for i in rng.permutation(n)]
+            switched = frozenset()
+            for f in order:
+                marginals[f].append(bis.value(switched | {f}) - bis.value(switched))
+                switched = switched | {f}
+        for f in bis.factors:
+            m = np.array(marginals[f])  # (permutations, seeds)
+            per_seed[f] = m.mean(axis=0)
+            sampling_var[f] = float(np.nanvar(np.nanmean(m, axis=1), ddof=1) / len(m)) if len(m) > 1 else 0.0
+        method = f"sampled: {permutations} random orderings of {n} factors"
+    gap = bis.gap()
+    out = {}
+    for f in bis.factors:
+        ci = _ci(per_seed[f])
+        if sampling_var[f] and ci["n"] > 1:
+            half = ci["high"] - ci["mean"]
+            half = math.sqrt(half ** 2 + (1.96 ** 2) * sampling_var[f])
+            ci.update(low=ci["mean"] - half, high=ci["mean"] + half)
+        share = _ci(per_seed[f] / np.where(gap == 0, np.nan, gap))
+        out[f] = {"value": ci, "share": share}
+    return {"method": method, "factors": out}
+
+
+def interactions(bis: Bisection, leading: list[str]) -> dict:
+    """Pairwise interaction at A's end, v(ij) - v(i) - v(j) + v(none), for the leading factors."""
+    base = bis.value(frozenset())
+    out = {}
+    for f, g in itertools.combinations(leading, 2):
+        term = bis.value({f, g}) - bis.value({f}) - bis.value({g}) + base
+        ci = _ci(term)
+        out[f"{f} x {g}"] = {**ci, "matters": bool(ci["n"] > 1 and (ci["low"] > 0 or ci["high"] < 0))}
+    return out
+
+
+def run_bisect(bis: Bisection, methods=METHODS, permutations: int = 8, top: int = 4) -> dict:
+    for m in methods:
+        if m not in METHODS:
+            raise unknown("bisect method", m, METHODS)
+    result = {"from": bis.a.name, "to": bis.b.name, "factors": list(bis.factors), "seeds": list(bis.seeds),
+              "diff": {k: [recipes.fmt_value(v) for v in pair] for k, pair in recipes.diff(bis.a, bis.b).items()
+                       if k in bis.factors},
+              "accuracy_from": _ci(bis.value(frozenset())), "accuracy_to": _ci(bis.value(bis.everything)),
+              "gap": _ci(bis.gap())}
+    if "oat" in methods:
+        result["oat"] = one_at_a_time(bis)
+    if "shapley" in methods:
+        result["shapley"] = shapley(bis, permutations)
+    if "ddmin" in methods:
+        result["ddmin"] = ddmin(bis)
+    if "interactions" in methods:
+        if "shapley" in result:
+            ranked = sorted(bis.factors, key=lambda f: -abs(result["shapley"]["factors"][f]["value"]["mean"]))
+        elif "oat" in result:
+            ranked = sorted(bis.factors, key=lambda f: -abs(result["oat"][f]["from_a"]["mean"]))
+        else:
+            ranked = list(bis.factors)
+        result["interactions"] = interactions(bis, ranked[:top])
+    all_runs = [r for rs in bis.runs.values() for r in rs]
+    result["configurations"] = len(bis.runs)
+    result["runs"] = len(all_runs)
+    result["diverged_runs"] = sum(1 for r in all_runs if r["diverged"])
+    result["answer"] = answer(result)
+    return result
+
+
+def _pts(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
+def answer(result: dict) -> str:
+    """The report's first sentence: which factors explain how much of the gap, with CIs."""
+    gap = result["gap"]
+    head = (f"Going from {result['from']} ({100 * result['accuracy_from']['mean']:.1f}%) to {result['to']} "
+            f"({100 * result['accuracy_to']['mean']:.1f}%) changes accuracy by {_pts(gap['mean'])} points "
+            f"(95% CI {_pts(gap['low'])} to {_pts(gap['high'])}, {gap['n']} seeds)")
+    if gap["n"] > 1 and gap["low"] <= 0 <= gap["high"]:
+        head += "; that gap is within seed noise, so no factor can be said to explain it"
+    if "shapley" not in result:
+        return head + "."
+    items = sorted(result["shapley"]["factors"].items(), key=lambda kv: -abs(kv[1]["value"]["mean"]))
+    clear = [(f, v) for f, v in items if v["value"]["n"] > 1 and (v["value"]["low"] > 0 or v["value"]["high"] < 0)]
+    if not clear:
+        return head + "; no single factor's share is distinguishable from zero at this seed count."
+    parts = [f"{f} {100 * v['share']['mean']:.0f}% of it ({_pts(v['value']['mean'])} pts, CI "
+             f"{_pts(v['value']['low'])} to {_pts(v['value']['high'])})" for f, v in clear]
+    rest = [f for f, _ in items if f not in dict(clear)]
+    tail = f"; {', '.join(rest)} stay within noise" if rest else ""
+    return f"{head}: {'; '.join(parts)}{tail}."

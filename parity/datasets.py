@@ -1,0 +1,129 @@
+"""Where a run's images come from: sklearn digits (embedded, the offline default), an image-folder tree
+(`--data-dir`, e.g. the CIFAR-10 JPEG tree), or CIFAR-10 downloaded through torchvision (needs internet).
+
+A fixed per-class subset is taken with its own seed (DATA_SEED), so every run seed sees the same images;
+JPEG files are decoded by the decoder a recipe names (PIL on the torch side, tf.io on the Keras side).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from parity import data
+from parity.errors import ParityError, unknown
+
+SOURCES = ("digits", "folder", "cifar10")
+DATA_SEED = 20261123  # the subset is part of the dataset, not of a run seed
+DECODING_SIDE = {"pil": "torch", "tf_fast": "keras"}  # which mirror implements each decoder
+CACHE_ENV = "PARITY_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "parity")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    source: str = "digits"
+    root: str | None = None  # image-folder tree for source 'folder'
+    train_per_class: int | None = None  # None: all
+    test_per_class: int | None = None
+
+    def __post_init__(self):
+        if self.source not in SOURCES:
+            raise unknown("data source", self.source, SOURCES)
+        if self.source == "folder" and not self.root:
+            raise ParityError("data source 'folder' needs a folder (--data-dir)")
+        for name in ("train_per_class", "test_per_class"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ParityError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+
+    def key(self) -> dict:
+        """What identifies the images (for the result store); a folder is named by its resolved path."""
+        root = str(Path(self.root).resolve()) if self.root else None
+        return {"source": self.source, "root": root, "train_per_class": self.train_per_class,
+                "test_per_class": self.test_per_class}
+
+
+def per_class_subset(labels: np.ndarray, per_class: int | None, skip: dict | None = None) -> np.ndarray:
+    """Indices of at most `per_class` images of each class (a fixed random pick), in ascending order;
+    `skip` {class: count} leaves the first picks of a class to another split."""
+    rng = np.random.default_rng(DATA_SEED)
+    chosen = []
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        start = (skip or {}).get(int(c), 0)
+        chosen.append(members[start:start + per_class] if per_class else members[start:])
+    return np.sort(np.concatenate(chosen))
+
+
+def _digits(spec: DataSpec):
+    """sklearn digits: one fixed split, train picks first, test picks from the rest of each class."""
+    images, labels = data.digits_rgb()
+    counts = {int(c): int((labels == c).sum()) for c in np.unique(labels)}
+    train_n = spec.train_per_class or min(counts.values()) // 2
+    if spec.test_per_class and train_n + spec.test_per_class > min(counts.values()):
+        raise ParityError(f"digits has {min(counts.values())} images in its smallest class; train-per-class "
+                          f"{train_n} + test-per-class {spec.test_per_class} do not fit")
+    train = per_class_subset(labels, train_n)
+    test = per_class_subset(labels, spec.test_per_class, skip={c: train_n for c in counts})
+    classes = tuple(str(i) for i in range(10))
+    return (data.LoadedSplit(images[train], labels[train], classes),
+            data.LoadedSplit(images[test], labels[test], classes))
+
+
+def _folder_split(spec: DataSpec, split: str, per_class: int | None, decoder: str) -> data.LoadedSplit:
+    from parity.frameworks import mirror
+
+    listing = data.list_image_folder(spec.root, split)
+    index = per_class_subset(listing.labels, per_class)
+    paths = [listing.paths[i] for i in index]
+    torch_side, keras_side = mirror("data")
+    side = torch_side if DECODING_SIDE[decoder] == "torch" else keras_side
+    arrays = [side.decode_image(p, decoder) for p in paths]
+    return data.LoadedSplit(data.stack_same_size(arrays, paths), listing.labels[index], listing.classes,
+                            tuple(paths))
+
+
+def _cifar10(spec: DataSpec):
+    from parity.frameworks import mirror
+
+    torch_side, _ = mirror("data")
+    splits = torch_side.download_cifar10(cache_dir() / "cifar10-download")
+    out = []
+    for split, per_class in zip(splits, (spec.train_per_class, spec.test_per_class)):
+        index = per_class_subset(split.labels, per_class)
+        out.append(data.LoadedSplit(split.images[index], split.labels[index], split.classes))
+    return tuple(out)
+
+
+def load(spec: DataSpec, decoder: str) -> tuple[data.LoadedSplit, data.LoadedSplit]:
+    """(train, test) decoded; `decoder` matters only for image files."""
+    data.get_decoder(decoder)
+    if spec.source == "digits":
+        return _digits(spec)
+    if spec.source == "cifar10":
+        return _cifar10(spec)
+    train = _folder_split(spec, "train", spec.train_per_class, decoder)
+    test = _folder_split(spec, "test", spec.test_per_class, decoder)
+    listing_train = data.FolderSplit(Path(spec.root), "train", train.classes, (), train.labels)
+    data.check_same_classes(listing_train, data.FolderSplit(Path(spec.root), "test", test.classes, (), test.labels))
+    return train, test
+
+
+def check_classes(classes, n_classes: int, recipe: str, spec: DataSpec) -> None:
+    """A recipe's head has n_classes outputs; data with another class count is refused before training."""
+    if len(classes) != n_classes:
+        where = spec.root if spec.source == "folder" else spec.source
+        raise ParityError(f"class count mismatch: data {where!r} has {len(classes)} classes "
+                          f"({', '.join(classes[:12])}), recipe {recipe!r} expects {n_classes}")
+
+
+def digest(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
