@@ -11,6 +11,8 @@ from keras_impl.heads import build_head
 from keras_impl.models import _build_body
 from parity import heads as head_spec
 from parity import loss as loss_spec
+
+tf.get_logger().setLevel("ERROR")  # one tf.function per run retraces by design; its warning is noise
 from parity import models as body_spec
 from parity import porting
 from parity.errors import ParityError
