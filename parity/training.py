@@ -218,9 +218,9 @@ class Runner:
         bar = _bar(f"{recipe.name} [{recipe.framework}] seed {seed}", self.progress)
         try:
             result = run(recipe, self.spec, seed, self.body, self.ws, self.use_cache,
-                         progress=bar.update if bar else None)
+                         progress=bar.update if bar is not None else None)
         finally:
-            if bar:
+            if bar is not None:
                 bar.close()
         self.trained += 1
         return self.store.put(identity, result)

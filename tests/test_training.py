@@ -1,0 +1,111 @@
+"""Training runs end to end on small digits: the feature cache, the result store, diverged runs, recipes
+and the training commands of the CLI with their bad-input errors."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from parity import datasets, recipes, training
+from parity.cli import main
+from parity.store import ResultStore
+
+TINY = datasets.DataSpec("digits", train_per_class=12, test_per_class=8)
+BODY = "efficientnet_lite0"
+
+
+@pytest.fixture(scope="module")
+def workspace():
+    return training.Workspace()
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_feature_cache_gives_identical_results(framework, workspace):
+    recipe = recipes.with_knobs(recipes.get_recipe("keras_thread_64"), framework=framework, epochs=2)
+    cached = training.run(recipe, TINY, 3, BODY, workspace, use_cache=True, keep_model=True)
+    direct = training.run(recipe, TINY, 3, BODY, workspace, use_cache=False, keep_model=True)
+    assert cached["cached_features"] and not direct["cached_features"]
+    np.testing.assert_array_equal(cached["logits"], direct["logits"])  # bit for bit, not within a tolerance
+    assert cached["accuracy"] == direct["accuracy"]
+
+
+def test_train_bn_is_never_served_from_the_cache():
+    assert not training.cacheable(recipes.get_recipe("fastai_v1_fit"))
+    assert training.cacheable(recipes.get_recipe("keras_thread"))
+
+
+def test_nan_loss_is_recorded_as_diverged(workspace):
+    recipe = recipes.with_knobs(recipes.get_recipe("torch_plain"), lr=1e36, epochs=4)
+    result = training.run(recipe, TINY, 0, BODY, workspace)
+    assert result["diverged"] and result["accuracy"] is None
+    assert result["steps"] < 4 * 2
+
+
+def test_store_resumes_without_retraining(tmp_path):
+    recipe = recipes.with_knobs(recipes.get_recipe("torch_plain"), epochs=1)
+    first = training.Runner(TINY, BODY, ResultStore(tmp_path), progress=False)
+    done = first(recipe, 0)
+    second = training.Runner(TINY, BODY, ResultStore(tmp_path), progress=False)
+    again = second(recipes.with_knobs(recipe, name="renamed"), 0)  # same knobs: same run
+    assert second.trained == 0 and again["accuracy"] == done["accuracy"]
+    assert [p.suffix for p in tmp_path.iterdir()] == [".json"]  # no temporary files left behind
+    assert json.loads(next(tmp_path.iterdir()).read_text())["identity"]["seed"] == 0
+    assert training.Runner(TINY, BODY, ResultStore(tmp_path), progress=False)(recipe, 1) is not None
+
+
+def test_recipes_are_complete_and_diff_names_knobs():
+    for name in ("fastai_v1_fit", "fastai_v1_fit_lr003", "fastai_v1_nosize", "keras_thread", "keras_matched",
+                 "fastai_v2_default", "torch_plain"):
+        assert set(recipes.get_recipe(name).knobs()) == set(recipes.KNOBS)
+    assert recipes.diff(recipes.get_recipe("fastai_v1_fit"), recipes.get_recipe("fastai_v1_fit_lr003")) == {
+        "lr": ((3e-3,), 3e-3)}
+    assert list(recipes.diff(recipes.get_recipe("fastai_v1_fit"), recipes.get_recipe("keras_matched"))) == [
+        "framework"]
+
+
+def test_cli_recipes_and_diff(capsys):
+    assert main(["recipes"]) == 0
+    assert "keras_thread" in capsys.readouterr().out
+    assert main(["recipes", "--diff", "fastai_v1_fit", "fastai_v1_nosize"]) == 0
+    assert "size  64  ->  None" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--recipe", "fastai_v3"], "recipe 'fastai_v3' is not one of"),
+    (["train", "--recipe", "torch_plain", "--set", "colour=red"], "recipe knob 'colour' is not one of"),
+    (["train", "--recipe", "torch_plain", "--set", "optimizer=sgd"], "optimizer 'sgd' is not one of"),
+    (["train", "--recipe", "torch_plain", "--set", "epochs=0"], "knob epochs has an invalid value 0"),
+    (["train", "--recipe", "torch_plain", "--seeds", "x"], "--seeds must be"),
+    (["bisect", "--from", "torch_plain", "--to", "torch_plain"], "have the same knobs"),
+    (["train", "--recipe", "torch_plain", "--data-dir", "/nonexistent/cifar"], "does not exist"),
+])
+def test_bad_input_exits_2_with_a_clear_message(argv, message, tmp_path, capsys):
+    assert main([*argv, "--no-store", "--out", str(tmp_path / "rep")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "rep").exists()
+
+
+def test_class_count_mismatch_is_refused(tmp_path, capsys):
+    for split in ("train", "test"):
+        for c in ("a", "b", "c"):
+            (tmp_path / "data" / split / c).mkdir(parents=True)
+            Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(tmp_path / "data" / split / c / "0.png")
+    code = main(["train", "--recipe", "torch_plain", "--data-dir", str(tmp_path / "data"), "--no-store",
+                 "--seeds", "1", "--out", str(tmp_path / "rep")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "class count mismatch" in err and "has 3 classes" in err and "expects 10" in err
+    assert not (tmp_path / "rep").exists()
+
+
+def test_cli_train_prints_seeds_and_ci_and_writes_a_report(tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["train", "--recipe", "torch_plain", "--set", "epochs=1", "--seeds", "2", "--train-per-class",
+                 "12", "--test-per-class", "8", "--quiet", "--store", str(tmp_path / "store"), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "seed 0:" in text and "seed 1:" in text and "95% CI" in text
+    assert {p.name for p in out.iterdir()} == {"report.md", "report.html", "results.json"}
+    assert main(["train", "--recipe", "torch_plain", "--set", "epochs=1", "--seeds", "2", "--train-per-class",
+                 "12", "--test-per-class", "8", "--quiet", "--store", str(tmp_path / "store"), "--out", str(out)]) == 0
+    assert "0 runs trained, 2 read from the store" in capsys.readouterr().out
