@@ -77,3 +77,8 @@ def equivalence(session: nox.Session) -> None:
     """torch vs Keras end accuracy of `keras_matched` (fastai 1's fit(3)) on all 1,797 digits, 5 seeds."""
     session.run(str(BIN / "parity"), "equivalence", "--recipe", "keras_matched", "--seeds", "5", "--quiet",
                 *session.posargs, env=_heavy_env(session), external=True)
+
+@nox.session(venv_backend="none")
+def bench(session: nox.Session) -> None:
+    """Feature-cache benchmark (args go to `python -m parity.bench`, e.g. --data-dir PATH)."""
+    session.run(str(BIN / "python"), "-m", "parity.bench", *session.posargs, env=_heavy_env(session), external=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import os
-import sys
 from pathlib import Path
 
 from parity import recipes
@@ -26,7 +25,7 @@ def _data_options(p, data_env: str) -> None:
     p.add_argument("--store", type=Path, help="result store folder (default ~/.cache/parity/runs, env PARITY_STORE)")
     p.add_argument("--no-store", action="store_true", help="keep results in memory only")
     p.add_argument("--no-cache", action="store_true", help="never use cached body features")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (one line per finished run remains)")
     p.add_argument("--out", type=Path, help="report folder (default: a new folder under reports/)")
 
 
@@ -220,6 +219,3 @@ def cmd_thread(args) -> int:
 HANDLERS = {"recipes": cmd_recipes, "train": cmd_train, "equivalence": cmd_equivalence, "bisect": cmd_bisect,
             "thread": cmd_thread}
 
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)

@@ -10,6 +10,7 @@ head then trains on cached features, with results identical to the uncached path
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -129,7 +130,8 @@ def step_plan(recipe: Recipe, n_train: int, seed: int, schedules_side):
 
 def run(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str | None = None, ws: Workspace | None = None,
         use_cache: bool = True, progress=None, keep_model: bool = False) -> dict:
-    """Train and evaluate once; returns metrics. A non-finite loss ends the run as diverged (no accuracy)."""
+    """Train and evaluate once; returns metrics. A non-finite loss ends the run as diverged (no accuracy).
+    `progress` is a tqdm-like bar: its total is set to the step count and it advances once per batch."""
     ws = ws or Workspace()
     body = body or recipe.body
     weights = BODY_WEIGHTS.get(body)
@@ -147,6 +149,8 @@ def run(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str | None = N
         x_test = _features(ws, model, recipe, body, key + ("test",), x_test)
         trained = classifier.head_only(model)
     orders, lrs, moms = step_plan(recipe, len(x_train), seed, schedules_side)
+    if progress is not None and hasattr(progress, "total"):
+        progress.total = len(lrs)
     groups = {n: optim.layer_group(n, N_GROUPS) for n in classifier.model_state(model)}
 
     def batches():
@@ -154,7 +158,7 @@ def run(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str | None = N
             for index in order:
                 yield x_train[index], train.labels[index]
                 if progress is not None:
-                    progress(1)
+                    progress.update(1)
 
     if recipe.framework == "torch":
         import torch
@@ -217,12 +221,15 @@ class Runner:
             return found
         bar = _bar(f"{recipe.name} [{recipe.framework}] seed {seed}", self.progress)
         try:
-            result = run(recipe, self.spec, seed, self.body, self.ws, self.use_cache,
-                         progress=bar.update if bar is not None else None)
+            result = run(recipe, self.spec, seed, self.body, self.ws, self.use_cache, progress=bar)
         finally:
             if bar is not None:
                 bar.close()
         self.trained += 1
+        accuracy = "diverged" if result["diverged"] else f"{100 * result['accuracy']:.1f}%"
+        print(f"[run {self.trained}] {recipe.name} [{recipe.framework}] seed {seed}: {accuracy} "
+              f"({result['seconds']:.1f} s{', cached features' if result['cached_features'] else ''})",
+              file=sys.stderr, flush=True)
         return self.store.put(identity, result)
 
 
