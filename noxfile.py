@@ -68,7 +68,7 @@ def thread(session: nox.Session) -> None:
     if not os.environ.get("PARITY_DATA_DIR") and "--data-dir" not in session.posargs:
         session.error("the thread session needs CIFAR-10 as an image-folder tree: nox -s thread -- --data-dir "
                       "PATH (or set PARITY_DATA_DIR)")
-    session.run(str(BIN / "parity"), "thread", "--train-per-class", "50", "--test-per-class", "100",
+    session.run(str(BIN / "parity"), "thread", "--train-per-class", "150", "--test-per-class", "100",
                 "--seeds", "3", "--quiet", *session.posargs, env=env, external=True)
 
 
