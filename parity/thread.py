@@ -42,7 +42,7 @@ def run_thread(args, runner, out: Path) -> int:
             "64 px run, so the attribution runs against `keras_thread_64`, and the 224-vs-64 effect for Keras is "
             "the difference of the two Keras rows (both frozen, served from the feature cache)."]),
     ]
-    written = attribution.write(out, "parity thread: why fastai beat Keras", sections,
+    written = attribution.write(out, "parity thread: fastai_v1_fit against the thread's Keras code", sections,
                                 {"runs": table, "bisect": result, "equivalence": eq, "data": runner.spec.key(),
                                  "body": runner.body, "versions": runner.versions}, result)
     print(f"{runner.trained} runs trained, {runner.store.hits} read from the store. Report: {written}/report.md")
