@@ -109,3 +109,25 @@ def test_cli_train_prints_seeds_and_ci_and_writes_a_report(tmp_path, capsys):
     assert main(["train", "--recipe", "torch_plain", "--set", "epochs=1", "--seeds", "2", "--train-per-class",
                  "12", "--test-per-class", "8", "--quiet", "--store", str(tmp_path / "store"), "--out", str(out)]) == 0
     assert "0 runs trained, 2 read from the store" in capsys.readouterr().out
+
+
+def test_cli_bisect_end_to_end_and_free_rerun(tmp_path, capsys):
+    argv = ["bisect", "--from", "fastai_v1_fit", "--to", "fastai_v1_fit_lr003", "--seeds", "2", "--train-per-class",
+            "12", "--test-per-class", "8", "--quiet", "--store", str(tmp_path / "store")]
+    assert main([*argv, "--out", str(tmp_path / "first")]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("Going from fastai_v1_fit")
+    assert "4 runs trained, 0 read from the store" in first
+    assert {p.name for p in (tmp_path / "first").iterdir()} == {"report.md", "report.html", "results.json",
+                                                                "waterfall.png"}
+    result = json.loads((tmp_path / "first" / "results.json").read_text())["bisect"]
+    assert result["factors"] == ["lr"] and result["runs"] == 4
+    assert main([*argv, "--out", str(tmp_path / "again")]) == 0
+    assert "0 runs trained, 4 read from the store" in capsys.readouterr().out
+
+
+def test_unknown_bisect_method_is_refused(tmp_path, capsys):
+    assert main(["bisect", "--from", "fastai_v1_fit", "--to", "fastai_v1_fit_lr003", "--methods", "magic",
+                 "--no-store", "--out", str(tmp_path / "rep")]) == 2
+    assert "bisect method 'magic' is not one of" in capsys.readouterr().err
+    assert not (tmp_path / "rep").exists()

