@@ -93,9 +93,11 @@ def parse_set(items: list[str]) -> dict:
 def _spec(args):
     from parity.datasets import DataSpec
 
+    from parity.cli import _check_data_dir
+
     source = args.data or ("folder" if args.data_dir else "digits")
-    if source == "folder" and args.data_dir is not None and not Path(args.data_dir).is_dir():
-        raise ParityError(f"data folder {str(args.data_dir)!r} does not exist")
+    if source == "folder":
+        _check_data_dir(args.data_dir)
     return DataSpec(source, str(args.data_dir) if args.data_dir else None, args.train_per_class, args.test_per_class)
 
 
