@@ -97,19 +97,6 @@ GRAPH_AS_EAGER = {"remapping": False, "arithmetic_optimization": False, "constan
                   "shape_optimization": False, "function_optimization": False}
 
 
-def _mean_loss(name: str, logits, labels):
-    """parity.loss as Keras computes it: from logits, from a softmax output (TF backend: its cached
-    logits), or from a bare probability tensor (clipped to [1e-7, 1 - 1e-7])."""
-    loss_spec.get_loss(name)
-    if name == "ce_logits":
-        per_sample = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-    elif name == "keras_softmax":
-        per_sample = keras.losses.sparse_categorical_crossentropy(labels, keras.activations.softmax(logits))
-    else:
-        per_sample = keras.losses.sparse_categorical_crossentropy(labels, tf.identity(tf.nn.softmax(logits)))
-    return tf.reduce_mean(per_sample)
-
-
 def train_steps(model: keras.Model, batches, optimizer: str, lrs, policy: str, groups: dict | None = None,
                 loss: str = "ce_logits", moms=None):
     """The same loop as torch_impl's, written as a Keras custom training step (GradientTape + apply).
@@ -117,6 +104,7 @@ def train_steps(model: keras.Model, batches, optimizer: str, lrs, policy: str, g
     `batches` are (x NHWC, labels) numpy pairs; `lrs` one list of layer-group LRs per batch; `moms` an
     optional beta_1 per batch (one-cycle momentum). Returns the losses; stops after the first non-finite one.
     """
+    from keras_impl.loss import per_sample_loss
     from keras_impl.optim import build_optimizer, set_lrs
 
     loss_spec.get_loss(loss)
@@ -134,7 +122,7 @@ def train_steps(model: keras.Model, batches, optimizer: str, lrs, policy: str, g
     @tf.function(reduce_retracing=True)
     def loss_and_grads(x, labels):
         with tf.GradientTape() as tape:
-            value = _mean_loss(loss, model(x, training=True), labels)
+            value = tf.reduce_mean(per_sample_loss(loss, model(x, training=True), labels))
         return value, tape.gradient(value, variables)
 
     for step, ((x, labels), step_lrs) in enumerate(zip(batches, lrs)):

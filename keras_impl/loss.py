@@ -10,17 +10,21 @@ import tensorflow as tf
 from parity import loss as spec
 
 
+def per_sample_loss(name: str, logits, labels):
+    """The loss of each sample as Keras computes it, differentiable (training steps and loss_and_grad)."""
+    spec.get_loss(name)
+    if name == "ce_logits":
+        return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+    if name == "keras_softmax":  # the softmax output carries its logits; Keras uses them
+        return keras.losses.sparse_categorical_crossentropy(labels, keras.activations.softmax(logits))
+    # a probability tensor without the cache: Keras clips it to [1e-7, 1 - 1e-7]
+    return keras.losses.sparse_categorical_crossentropy(labels, tf.identity(tf.nn.softmax(logits)))
+
+
 def loss_and_grad(name: str, logits, labels) -> tuple[np.ndarray, np.ndarray]:
     """(per-sample loss, gradient of the mean loss with respect to the logits)."""
-    spec.get_loss(name)
     z = tf.Variable(np.asarray(logits, np.float32))
-    y = np.asarray(labels, np.int64)
     with tf.GradientTape() as tape:
-        if name == "ce_logits":
-            per_sample = keras.losses.sparse_categorical_crossentropy(y, z, from_logits=True)
-        elif name == "keras_softmax":  # the softmax output carries its logits; Keras uses them
-            per_sample = keras.losses.sparse_categorical_crossentropy(y, keras.activations.softmax(z))
-        else:  # a probability tensor without the cache: Keras clips it to [1e-7, 1 - 1e-7]
-            per_sample = keras.losses.sparse_categorical_crossentropy(y, tf.identity(tf.nn.softmax(z)))
+        per_sample = per_sample_loss(name, z, np.asarray(labels, np.int64))
         mean = tf.reduce_mean(per_sample)
     return per_sample.numpy(), tape.gradient(mean, z).numpy()

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from parity import recipes
-from parity.errors import ParityError
+from parity.errors import ParityError, unknown
 
 DEFAULT_BODY = "efficientnet_lite0"  # the ImageNet-pretrained body available offline
 
@@ -79,8 +79,6 @@ def parse_set(items: list[str]) -> dict:
             raise ParityError(f"--set wants KNOB=VALUE, got {item!r}")
         key, raw = item.split("=", 1)
         if key not in recipes.KNOBS:
-            from parity.errors import unknown
-
             raise unknown("recipe knob", key, recipes.KNOBS)
         try:
             value = ast.literal_eval(raw)
@@ -91,9 +89,8 @@ def parse_set(items: list[str]) -> dict:
 
 
 def _spec(args):
-    from parity.datasets import DataSpec
-
     from parity.cli import _check_data_dir
+    from parity.datasets import DataSpec
 
     source = args.data or ("folder" if args.data_dir else "digits")
     if source == "folder":
@@ -107,8 +104,6 @@ def _runner(args):
     from parity.training import Runner
 
     if args.body not in models.PORTABLE_BODIES:
-        from parity.errors import unknown
-
         raise unknown("body (portable to both frameworks)", args.body, models.PORTABLE_BODIES)
     store = ResultStore(None if args.no_store else (args.store or default_store_dir()))
     return Runner(_spec(args), args.body, store, use_cache=not args.no_cache, progress=not args.quiet)

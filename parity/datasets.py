@@ -7,7 +7,6 @@ JPEG files are decoded by the decoder a recipe names (PIL on the torch side, tf.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +123,3 @@ def check_classes(classes, n_classes: int, recipe: str, spec: DataSpec) -> None:
         raise ParityError(f"class count mismatch: data {where!r} has {len(classes)} classes "
                           f"({', '.join(classes[:12])}), recipe {recipe!r} expects {n_classes}")
 
-
-def digest(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]

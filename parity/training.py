@@ -9,7 +9,6 @@ head then trains on cached features, with results identical to the uncached path
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections import OrderedDict
@@ -37,7 +36,6 @@ class Workspace:
     """Per-process memo of decoded data, preprocessed inputs and cached body features (bounded LRU)."""
     max_entries: int = 96  # a thread bisect touches 16 preprocessing combinations x (inputs, features)
     _memo: OrderedDict = field(default_factory=OrderedDict)
-    feature_seconds: float = 0.0
 
     def get(self, key, compute):
         if key in self._memo:
@@ -50,12 +48,17 @@ class Workspace:
         return value
 
 
-def sides(framework: str):
-    """(data, resize, classifier, schedules) mirror modules of one framework, torch always imported first."""
+def sides(framework: str, modules=("data", "resize", "classifier", "schedules")):
+    """The mirror modules of one framework (torch always imported first)."""
     from parity.frameworks import mirror
 
     index = {"torch": 0, "keras": 1}[framework]
-    return [mirror(m)[index] for m in ("data", "resize", "classifier", "schedules")]
+    return [mirror(m)[index] for m in modules]
+
+
+def _prep_key(spec, recipe: Recipe, decoder: str) -> tuple:
+    """What decides a preprocessed input (and, with the body, its cached features)."""
+    return (spec, decoder, recipe.framework, recipe.size, recipe.resize if recipe.size else None, recipe.norm)
 
 
 def _decoded(ws: Workspace, spec: datasets.DataSpec, recipe: Recipe):
@@ -77,24 +80,17 @@ def _preprocessed(ws: Workspace, spec, recipe: Recipe, images, split: str, decod
             out.append(data_side.normalize(x, recipe.norm))
         return np.concatenate(out)
 
-    key = ("input", spec, split, decoder, recipe.framework, recipe.size,
-           recipe.resize if recipe.size else None, recipe.norm)
-    return ws.get(key, compute)
+    return ws.get(("input", split) + _prep_key(spec, recipe, decoder), compute)
 
 
-def _features(ws: Workspace, model, recipe: Recipe, body: str, inputs_key, x: np.ndarray) -> np.ndarray:
-    from parity.frameworks import mirror
-
-    models_side = mirror("models")[{"torch": 0, "keras": 1}[recipe.framework]]
+def _features(ws: Workspace, model, recipe: Recipe, body: str, key: tuple, x: np.ndarray) -> np.ndarray:
+    (models_side,) = sides(recipe.framework, ("models",))
     net = model.body if recipe.framework == "torch" else model.get_layer("body")
 
     def compute():
-        start = time.perf_counter()
-        out = np.concatenate([models_side.forward_features(net, x[i:i + CHUNK]) for i in range(0, len(x), CHUNK)])
-        ws.feature_seconds += time.perf_counter() - start
-        return out
+        return np.concatenate([models_side.forward_features(net, x[i:i + CHUNK]) for i in range(0, len(x), CHUNK)])
 
-    return ws.get(("features", body, BODY_WEIGHTS.get(body)) + inputs_key, compute)
+    return ws.get(("features", body, BODY_WEIGHTS.get(body)) + key, compute)
 
 
 def initial_model(recipe: Recipe, body: str, seed: int, weights: str | None):
@@ -144,9 +140,9 @@ def run(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str | None = N
     cached = use_cache and cacheable(recipe)
     trained = model
     if cached:
-        key = (spec, decoder, recipe.framework, recipe.size, recipe.resize if recipe.size else None, recipe.norm)
-        x_train = _features(ws, model, recipe, body, key + ("train",), x_train)
-        x_test = _features(ws, model, recipe, body, key + ("test",), x_test)
+        key = _prep_key(spec, recipe, decoder)
+        x_train = _features(ws, model, recipe, body, ("train",) + key, x_train)
+        x_test = _features(ws, model, recipe, body, ("test",) + key, x_test)
         trained = classifier.head_only(model)
     orders, lrs, moms = step_plan(recipe, len(x_train), seed, schedules_side)
     if progress is not None and hasattr(progress, "total"):
@@ -183,12 +179,6 @@ def run(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str | None = N
     if keep_model:
         result["model"] = trained
     return result
-
-
-def accuracies(results: list[dict]) -> list[float]:
-    """Accuracies of the runs that finished; diverged runs are counted apart, never as 0."""
-    return [r["accuracy"] for r in results if not r["diverged"] and r["accuracy"] is not None
-            and math.isfinite(r["accuracy"])]
 
 
 def run_identity(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, versions: dict) -> dict:

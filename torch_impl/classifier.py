@@ -100,14 +100,6 @@ def load_model_state(model: nn.Module, state: dict[str, np.ndarray]) -> int:
     return len(state)
 
 
-def _mean_loss(name: str, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """parity.loss in torch: 'keras_softmax' is cross-entropy on logits as on Keras' TF backend."""
-    if loss_spec.get_loss(name).clipped:
-        p = torch.softmax(logits, dim=1).clamp(loss_spec.KERAS_EPSILON, 1 - loss_spec.KERAS_EPSILON)
-        return -torch.log(p.gather(1, labels[:, None])[:, 0]).mean()
-    return F.cross_entropy(logits, labels)
-
-
 def train_steps(model: nn.Sequential, batches, optimizer: str, lrs, policy: str, groups: dict | None = None,
                 loss: str = "ce_logits", moms=None):
     """fastai's training loop, one batch at a time: BN policy, train mode, mean loss, step.
@@ -115,6 +107,7 @@ def train_steps(model: nn.Sequential, batches, optimizer: str, lrs, policy: str,
     `batches` are (x NHWC, labels) numpy pairs; `lrs` one list of layer-group LRs per batch; `moms` an
     optional beta1 per batch (one-cycle momentum). Returns the losses; stops after the first non-finite one.
     """
+    from torch_impl.loss import per_sample_loss
     from torch_impl.optim import build_optimizer, set_lrs
 
     loss_spec.get_loss(loss)
@@ -125,7 +118,8 @@ def train_steps(model: nn.Sequential, batches, optimizer: str, lrs, policy: str,
     for step, ((x, labels), step_lrs) in enumerate(zip(batches, lrs)):
         _train_mode(model, policy)
         optim.zero_grad(set_to_none=True)
-        value = _mean_loss(loss, model(_nchw(x).to(dtype)), torch.from_numpy(np.asarray(labels, np.int64)))
+        value = per_sample_loss(loss, model(_nchw(x).to(dtype)),
+                                torch.from_numpy(np.asarray(labels, np.int64))).mean()
         losses.append(value.item())
         if not np.isfinite(losses[-1]):
             break
