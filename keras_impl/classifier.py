@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -25,14 +27,22 @@ def build_model(body: str, head: str, n_classes: int, weights: str | None = None
     replaces the head's Linear initialiser."""
     if dtype not in ("float32", "float64"):
         raise ParityError(f"model dtype {dtype!r} is not one of: float32, float64")
-    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
-    keras.config.set_floatx(dtype)
-    keras.config.set_dtype_policy(dtype)
-    try:
+    with _keras_float(dtype):
         net = _build_body(body, weights, model_name="body")
         top = build_head(head, body_spec.get_body(body).features, n_classes, dropout, seed, init)
         inputs = keras.Input((None, None, 3))
         return keras.Model(inputs, top(net(inputs)), name=f"{body}_{head}")
+
+
+@contextmanager
+def _keras_float(dtype: str):
+    """Keras takes variable dtypes (layers' and optimizers' learning rates alike) from its global floatx and dtype
+    policy: set them only while building, so a float64 twin is float64 throughout, its LR included."""
+    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)
+    try:
+        yield
     finally:
         keras.config.set_floatx(floatx)
         keras.config.set_dtype_policy(policy)
@@ -110,8 +120,10 @@ def train_steps(model: keras.Model, batches, optimizer: str, lrs, policy: str, g
     loss_spec.get_loss(loss)
     apply_bn_policy(model, policy)
     trained = _trained(model, policy)
-    optim = build_optimizer(optimizer, [(key, var) for key, _, var in trained], groups, lrs[0])
-    losses, dtype = [], model.weights[0].dtype  # float32, or float64 for a reference-precision twin
+    dtype = model.weights[0].dtype  # float32, or float64 for a reference-precision twin
+    with _keras_float(dtype):
+        optim = build_optimizer(optimizer, [(key, var) for key, _, var in trained], groups, lrs[0])
+    losses = []
     variables = [var for _, _, var in trained]
 
     # forward + backward as one graph (3x less Python overhead than eager); the optimizer steps stay eager.

@@ -30,6 +30,14 @@ class Sides:
     layers: list | None = None
 
 
+@dataclass(frozen=True)
+class Exclusion:
+    """Layers or tensors a case measures and shows but does not judge, and why (a record, not a comment)."""
+    match: str  # regular expression on the layer/tensor name (re.search)
+    reason: str
+    judged_by: str = ""  # the case id that judges them instead, if any
+
+
 class Skip(Exception):
     """Raised by a case whose input is not at hand (e.g. no --data-dir): reported as skipped, not failed."""
 
@@ -42,6 +50,8 @@ class Case:
     run: Callable[["object"], Sides]  # takes a parity.context.CheckContext
     tol: str  # key of parity.tolerances.TOLERANCES
     reason: str = ""  # why the two sides differ (divergence) or why they should agree (matched)
+    exclude: tuple[Exclusion, ...] = ()  # layer-wise cases: names measured but not judged
+    figure: str | None = None  # 'family/key' of the report figure this case feeds (parity.plots.FIGURES)
 
     def __post_init__(self):
         if self.kind not in KINDS:

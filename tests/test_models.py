@@ -224,3 +224,37 @@ def test_keras_float64_build_restores_the_global_dtype():
 
     mirror("classifier")[1].build_model("resnet18", "linear", 3, dtype="float64")
     assert keras.config.floatx() == "float32"
+
+
+@pytest.mark.parametrize("case_name, tensor", [
+    ("resnet18 + fastai_v1 head, train_bn", "head.4.weight"),
+    ("resnet18 + fastai_v1 head, train_bn, float64 in both", "body.layer2.0.bn1.bias"),
+])
+def test_gradient_cases_fail_on_a_planted_gradient_error(case_name, tensor, monkeypatch):
+    """A 1% error in one Keras gradient: the case that judges that tensor fails and names it first; the float32
+    case shows the body BN tensors it leaves to the float64 twin instead of judging them."""
+    from parity.compare import run_case
+    from parity.context import CheckContext
+    from parity.registry import all_cases
+
+    keras_classifier = mirror("classifier")[1]
+    real = keras_classifier.gradients
+
+    def planted(model, images, labels, policy):
+        logits, grads = real(model, images, labels, policy)
+        grads[tensor] = grads[tensor] * 1.01
+        return logits, grads
+
+    case = next(c for c in all_cases() if c.name == case_name)
+    ctx = CheckContext(seed=0)
+    try:
+        clean = run_case(case, ctx)
+        monkeypatch.setattr(keras_classifier, "gradients", planted)
+        row = run_case(case, ctx)
+    finally:
+        ctx.close()
+    assert clean["status"] == "pass"
+    assert row["status"] == "FAIL" and row["detail"]["first_over_tol"] == tensor
+    if "float64" not in case_name:
+        (excluded,) = clean["detail"]["excluded"]
+        assert excluded["count"] == 40 and excluded["judged_by"].endswith("float64 in both")  # resnet18: 20 BN x 2

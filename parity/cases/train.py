@@ -13,15 +13,12 @@ from parity import data, optim
 from parity.cases.grad import N_CLASSES, _pair
 from parity.cases.model import BODY_WEIGHTS, body_input, restored
 from parity.frameworks import mirror
-from parity.registry import Case, Sides
+from parity.registry import Case, Exclusion, Sides
 
 BATCH, SIZE, STEPS = 10, 64, 3  # one shuffled batch of all 10 images per step: BN statistics over 10
 # (body, head, BN policy, optimizer, lr): fastai's optimizer and slice LRs, and the thread's Keras recipe.
-# fastai's train_bn is not a matched training case: body-BN bias gradients are near-cancelled sums (see
-# grad), and Adam's first steps move each entry by about lr * sign(g), so a sign that float32 noise flips
-# becomes a full step: after 3 steps such biases differ by up to 200% (46x the geometric mean of the two
-# sides' float64 errors). It is matched with both frameworks in float64 instead (agreeing to 5e-8), its
-# float32 gradients are matched (grad), and its running_var divergence is recorded below.
+# fastai's train_bn runs only with both frameworks in float64 (its float32 body-BN steps differ by up to 200%);
+# its running_var divergence is recorded below.
 RECIPES = [
     ("resnet18", "fastai_v1", "frozen", "fastai_v1_adamw_l2", (3e-3,)),
     ("efficientnet_lite0", "keras_thread", "frozen", "keras_adam", 3e-3),
@@ -75,8 +72,11 @@ def _running_var(recipe, ctx) -> Sides:
 
 def _float64_twins(recipe, ctx) -> Sides:
     """The same training with both frameworks in float64: what float32 noise hides, the formulas show."""
+    import torch
+
     body, head, policy, optimizer, lr = recipe
     torch_side, keras_side = mirror("classifier")
+    torch.manual_seed(ctx.seed)  # the ResNets' fresh init draws from torch's global generator
     torch_model = torch_side.build_model(body, head, N_CLASSES, BODY_WEIGHTS[body], dropout=False,
                                          seed=ctx.seed, dtype="float64")
     keras_model = keras_side.build_model(body, head, N_CLASSES, dropout=False, seed=ctx.seed, dtype="float64")
@@ -101,12 +101,21 @@ def _title(recipe) -> str:
     return f"{body} + {head}, {policy}, {optimizer} lr={lr}"
 
 
+def _float32_parameters(recipe) -> tuple[Exclusion, ...]:
+    """Adam's first steps move each element by about lr * sign(gradient): where a gradient is float32 noise (a
+    dead ReLU unit of the head, a near-cancelling sum) its sign, and so a whole lr-sized step, is noise."""
+    return (Exclusion(r"\.(weight|bias)$", "learned parameters after Adam steps: an element whose gradient is "
+                      "float32 noise moves a full lr-sized step in a random direction (measured up to 2.7% of "
+                      "max |w| in head.4.weight, resnet18); the losses and running statistics, which those elements "
+                      "barely touch, stay judged", judged_by=f"train/3 steps {_title(recipe)}, float64 in both"),)
+
+
 CASES = [
     *[Case("train", f"3 steps {_title(r)}", "matched", partial(_matched, r), "train_f32",
-           "same weights, batches and group LRs; dropout off") for r in RECIPES],
-    Case("train", f"3 steps {_title(TRAIN_BN)}, float64 in both", "matched", partial(_float64_twins, TRAIN_BN),
-         "train_f64", "fastai's recipe (train_bn, AdamW L2, slice LRs) with both frameworks in float64, where "
-         "float32's sign flips in near-zero BN-bias gradients cannot hide a formula difference"),
+           "same weights, batches and group LRs; dropout off", exclude=_float32_parameters(r)) for r in RECIPES],
+    *[Case("train", f"3 steps {_title(r)}, float64 in both", "matched", partial(_float64_twins, r), "train_f64",
+           "every parameter after 3 steps with both frameworks in float64, where float32's sign flips in near-zero "
+           "gradients cannot hide a formula difference") for r in [*RECIPES, TRAIN_BN]],
     Case("train", f"BN running_var after 3 steps ({_title(TRAIN_BN)})", "divergence",
          partial(_running_var, TRAIN_BN), "train_f32",
          "torch updates running_var with the unbiased batch variance (x n/(n-1) = 1.5 at batch 3), Keras with "
