@@ -108,7 +108,7 @@ def test_cifar_download_offline_is_a_clear_error(side, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["check", "--only", "resize,bogus"], "component 'bogus' is not one of: accuracy, data, grad, model, optim, resize, train"),
+    (["check", "--only", "resize,bogus"], "component 'bogus' is not one of: accuracy, data, grad, init, loss, model, optim, resize, schedule, train"),
     (["check", "--only", "data", "--data-dir", "/no/such/dir"], "data folder '/no/such/dir' does not exist"),
 ])
 def test_cli_bad_usage_exits_2_without_output(argv, message, tmp_path, capsys):
