@@ -1,39 +1,20 @@
-"""Reports of training runs and gap attributions: report.md, report.html, results.json and the
-waterfall plot, written all at once into a report folder (parity.report.atomic_dir)."""
+"""Reports of training runs and gap attributions (kinds train, equivalence, bisect, thread): results.json,
+report.md and report.html (template training.html) with the waterfall plot."""
 
 from __future__ import annotations
 
-import html
-import json
-from datetime import datetime, timezone
 from pathlib import Path
 
-from parity.plots import waterfall
-from parity.report import _json_safe, atomic_dir
+from parity.render import clear, pct, pts, share
+from parity.stats import ACCURACY_CI
+
+VERDICT_WORDS = {"train": "accuracy", "bisect": "answer", "thread": "answer"}
+TWO_BY_TWO = {"columns": ("size=64", "no size (32 px)"),
+              "rows": (("default lr = slice(3e-3)", ("fastai_v1_fit", "fastai_v1_nosize")),
+                       ("lr = 0.003", ("fastai_v1_fit_lr003", "fastai_v1_nosize_lr003")))}
 
 
-def pct(ci: dict) -> str:
-    """'81.3% (95% CI 79.0-83.6, 5 seeds)'."""
-    if not ci or ci.get("n", 0) == 0:
-        return "-"
-    if ci["n"] == 1:
-        return f"{100 * ci['mean']:.1f}% (1 seed, no CI)"
-    return f"{100 * ci['mean']:.1f}% (95% CI {100 * ci['low']:.1f} to {100 * ci['high']:.1f}, {ci['n']} seeds)"
-
-
-def pts(ci: dict) -> str:
-    if not ci or ci.get("n", 0) == 0:
-        return "-"
-    return f"{100 * ci['mean']:+.2f} [{100 * ci['low']:+.2f}, {100 * ci['high']:+.2f}]"
-
-
-def share(ci: dict) -> str:
-    if not ci or ci.get("n", 0) == 0:
-        return "-"
-    return f"{100 * ci['mean']:.0f}% [{100 * ci['low']:.0f}, {100 * ci['high']:.0f}]"
-
-
-def bisect_markdown(result: dict) -> list[str]:
+def bisect_lines(result: dict) -> list[str]:
     lines = [f"**{result['answer']}**", "",
              f"{result['configurations']} configurations x {len(result['seeds'])} seeds = {result['runs']} runs "
              f"({result['diverged_runs']} diverged).", "",
@@ -42,14 +23,9 @@ def bisect_markdown(result: dict) -> list[str]:
              f"- gap (points, paired by seed): {pts(result['gap'])}", "", "### Factors (knobs that differ)", "",
              "| factor | from | to | Shapley (pts) [95% CI] | share of gap | alone at A's end | alone at B's end |",
              "|---|---|---|---|---|---|---|"]
-    shap = result.get("shapley", {}).get("factors", {})
-    oat = result.get("oat", {})
-    order = sorted(result["factors"], key=lambda f: -abs(shap.get(f, {}).get("value", {}).get("mean", 0.0)))
-    for f in order:
-        a, b = result["diff"][f]
-        lines.append(f"| {f} | {a} | {b} | {pts(shap.get(f, {}).get('value'))} | "
-                     f"{share(shap.get(f, {}).get('share'))} | {pts(oat.get(f, {}).get('from_a'))} | "
-                     f"{pts(oat.get(f, {}).get('from_b'))} |")
+    for f in factor_rows(result):
+        lines.append(f"| {f['name']} | {f['a']} | {f['b']} | {pts(f['value'])} | {share(f['share'])} | "
+                     f"{pts(f['from_a'])} | {pts(f['from_b'])} |")
     if "shapley" in result:
         lines += ["", f"Shapley: {result['shapley']['method']}."]
     if "ddmin" in result:
@@ -64,29 +40,90 @@ def bisect_markdown(result: dict) -> list[str]:
     return lines
 
 
-def runs_markdown(summary: list[dict]) -> list[str]:
+def factor_rows(result: dict) -> list[dict]:
+    """Factors, largest |Shapley| first, with their values at both ends and every figure measured."""
+    shap = result.get("shapley", {}).get("factors", {})
+    oat = result.get("oat", {})
+    order = sorted(result["factors"], key=lambda f: -abs(shap.get(f, {}).get("value", {}).get("mean", 0.0)))
+    rows = []
+    for f in order:
+        a, b = result["diff"][f]
+        value = shap.get(f, {}).get("value")
+        rows.append({"name": f, "a": a, "b": b, "value": value, "share": shap.get(f, {}).get("share"),
+                     "from_a": oat.get(f, {}).get("from_a"), "from_b": oat.get(f, {}).get("from_b"),
+                     "distinct": clear(value)})
+    return rows
+
+
+def runs_lines(summaries: list[dict]) -> list[str]:
     lines = ["| recipe | framework | accuracy | per seed | diverged |", "|---|---|---|---|---|"]
-    for s in summary:
+    for s in summaries:
         seeds = ", ".join("diverged" if a is None else f"{100 * a:.1f}" for a in s["per_seed"])
         lines.append(f"| {s['recipe']} | {s['framework']} | {pct(s['accuracy'])} | {seeds} | {s['diverged']} |")
-    return lines
+    return lines + ["", f"Accuracy CIs: {ACCURACY_CI}."]
 
 
-def write(out: Path, title: str, sections: list[tuple[str, list[str]]], results: dict, bisect: dict | None) -> Path:
-    """One report folder; `sections` are (heading, markdown lines); the answer goes first."""
-    results = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **results}
-    with atomic_dir(out) as tmp:
-        pictures = ["waterfall.png"] if bisect and waterfall(bisect, tmp / "waterfall.png") else []
-        md = [f"# {title}", ""]
-        for heading, lines in sections:
-            md += ([f"## {heading}", ""] if heading else []) + lines + [""]
-        md += [f"![{p}]({p})" for p in pictures]
-        md += ["", "## Versions", "", "```", json.dumps(results.get("versions", {}), indent=1), "```"]
-        text = "\n".join(md) + "\n"
-        (tmp / "report.md").write_text(text)
-        (tmp / "results.json").write_text(json.dumps(_json_safe(results), indent=1, allow_nan=False))
-        body = "".join(f"<img src='{p}'>" for p in pictures)
-        (tmp / "report.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>"
-                                         f"{html.escape(title)}</title></head><body><pre>{html.escape(text)}"
-                                         f"</pre>{body}</body></html>\n")
-    return Path(out)
+def _sections(results: dict) -> list[tuple[str, list[str]]]:
+    """(heading, markdown lines) in report order, from whatever the results hold."""
+    sections = [("", [f"**{results['verdict']['text']}**"])]
+    if results.get("summaries"):
+        sections.append((results.get("runs_heading", "Runs"), runs_lines(results["summaries"])))
+    if results.get("equivalence"):
+        eq = results["equivalence"]
+        sections.append(("Is it the framework?", [eq["sentence"], ""] + runs_lines(eq["summary"])))
+    if results.get("bisect"):
+        b = results["bisect"]
+        sections.append((f"Attribution {b['from']} -> {b['to']}", bisect_lines(b)[2:]))
+    if results.get("notes"):
+        sections.append(("Notes", [n for note in results["notes"] for n in (note, "")]))
+    return sections
+
+
+def markdown(results: dict, figures: list[dict]) -> str:
+    md = [f"# {results['title']}", ""]
+    for heading, lines in _sections(results):
+        md += ([f"## {heading}", ""] if heading else []) + lines + [""]
+    md += [f"![{f['caption']}]({f['file']})" for f in figures]
+    md += ["", "## Provenance", "", f"- command: `{results.get('command')}`",
+           f"- wall time: {results.get('wall_seconds')} s", f"- data: {results.get('data')}",
+           f"- body: {results.get('body')}", f"- seeds: {results.get('seeds')}"]
+    md += [f"- {k}: {v}" for k, v in results.get("versions", {}).items()]
+    return "\n".join(md) + "\n"
+
+
+def _two_by_two(summaries: list[dict]) -> dict | None:
+    by_recipe = {s["recipe"]: s for s in summaries}
+    names = [n for _, pair in TWO_BY_TWO["rows"] for n in pair]
+    if not all(n in by_recipe for n in names):
+        return None
+    return {"columns": TWO_BY_TWO["columns"],
+            "rows": [{"label": label, "cells": [{"recipe": n, "accuracy": by_recipe[n]["accuracy"]} for n in pair]}
+                     for label, pair in TWO_BY_TWO["rows"]]}
+
+
+def html_context(results: dict, figures: list[dict]) -> dict:
+    kind = results["kind"]
+    ok = results["verdict"]["ok"]
+    word = VERDICT_WORDS.get(kind) or ("equivalent" if ok else "not shown equivalent")
+    eq = results.get("equivalence")
+    return {"title": results["title"], "results": results, "verdict_word": word, "figures": figures,
+            "summaries": results.get("summaries"), "runs_heading": results.get("runs_heading", "Runs"),
+            "equivalence": eq, "equivalence_sentence": eq["sentence"] if eq else "",
+            "bisect": results.get("bisect"), "factors": factor_rows(results["bisect"]) if results.get("bisect") else [],
+            "two_by_two": _two_by_two(results.get("summaries") or []) if kind == "thread" else None,
+            "notes": results.get("notes", []), "ci_method": ACCURACY_CI}
+
+
+def write(out: Path | None, kind: str, title: str, results: dict) -> Path:
+    """One report of a training kind; `results` holds summaries / equivalence / bisect / notes as it has them,
+    a verdict {ok, text}, data, body, seeds and versions."""
+    from parity.plots import waterfall
+    from parity.publish import publish
+
+    def draw(folder: Path) -> list[dict]:
+        if results.get("bisect") and waterfall(results["bisect"], folder / "waterfall.png"):
+            return [{"file": "waterfall.png", "caption": "Shapley waterfall: from A's accuracy through each factor's "
+                     "share to B's, with 95% CIs"}]
+        return []
+
+    return publish(out, kind, {"title": title, **results}, markdown, "training.html", html_context, draw)

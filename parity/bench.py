@@ -41,9 +41,9 @@ def measure(spec, body: str, seeds: list[int]) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    from parity.commands import parse_seeds
+    from parity.args import parse_seeds
     from parity.datasets import DataSpec
-    from parity.report import atomic_dir, default_out_dir
+    from parity.outputs import report_dir
 
     p = argparse.ArgumentParser(prog="python -m parity.bench", description=__doc__.split("\n")[0])
     p.add_argument("--data-dir", type=Path)
@@ -64,8 +64,8 @@ def main(argv=None) -> int:
     except ParityError as exc:
         print(f"parity bench: error: {exc}", file=sys.stderr)
         return 2
-    out = args.out or default_out_dir("bench")
-    with atomic_dir(out) as tmp:
+    with report_dir(args.out, "bench") as pending:
+        tmp = pending.tmp
         (tmp / "feature_cache.json").write_text(json.dumps({"data": spec.key(), "body": args.body, "rows": rows},
                                                            indent=1))
         lines = ["# Feature cache benchmark", "", f"Data {spec.key()}, body {args.body}, recipe {RECIPE}.", "",
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
         lines += [f"| {r['framework']} | {len(r['seeds'])} | {r['uncached_seconds']} | {r['cached_seconds']} | "
                   f"{r['speedup']}x | {r['identical']} |" for r in rows]
         (tmp / "report.md").write_text("\n".join(lines) + "\n")
-    print(f"Report: {out}/report.md")
+    print(f"Report: {pending.path}/report.md")
     return 0 if all(r["identical"] for r in rows) else 1
 
 

@@ -1,94 +1,126 @@
-"""Pictures for the report (matplotlib, Agg backend, imported only when a report is written)."""
+"""Pictures for the reports (matplotlib on the Agg backend, imported only when a report is written).
+
+Cases name the figure they feed (`Case.figure = 'family/key'`); each family draws one PNG per key, sized to
+be read at 100% zoom inside a 1400 px wide page (at most 1150 px wide, fonts of 9 pt and more).
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 import numpy as np
 
+DPI = 100
+FLOOR = 1e-10  # errors of exactly 0 (bitwise equal) are drawn here on log axes
+
 
 def _pyplot():
-    """matplotlib's pyplot on the file-only Agg backend (imported when a report is written, not before)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9})
     return plt
 
 
-def resize_matrix_heatmaps(rows: list[dict], path: Path) -> bool:
-    """One heatmap per size pair of the cross-method mean |difference| (0-255 levels); False if none ran."""
-    plt = _pyplot()
-    matrices = [r for r in rows if r["case"].startswith("matrix ") and r["detail"].get("methods")]
-    if not matrices:
-        return False
-    fig, axes = plt.subplots(1, len(matrices), figsize=(6.2 * len(matrices), 5.6), squeeze=False)
-    for ax, row in zip(axes[0], matrices):
-        names, values = row["detail"]["methods"], np.array(row["detail"]["mean_abs"])
-        im = ax.imshow(values, cmap="magma_r")
-        ax.set_xticks(range(len(names)), names, rotation=70, fontsize=7)
-        ax.set_yticks(range(len(names)), names, fontsize=7)
-        ax.set_title(f"resize {row['detail']['size_pair']}: mean |a-b| (levels)", fontsize=9)
-        for i in range(len(names)):
-            for j in range(len(names)):
-                ax.text(j, i, f"{values[i, j]:.1f}" if values[i, j] >= 0.05 else "0", ha="center", va="center",
-                        fontsize=5, color="white" if values[i, j] > values.max() / 2 else "black")
-        fig.colorbar(im, ax=ax, fraction=0.046)
+def _save(fig, path: Path) -> None:
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    fig.savefig(path, dpi=DPI)
+    fig.clf()
+    _pyplot().close(fig)
 
 
-def layer_error_plots(rows: list[dict], path: Path) -> bool:
-    """Per body, max |torch - keras| / max |ref| of every layer against depth, with the float32 noise floor."""
+def layer_errors(key: str, rows: list[dict], path: Path) -> str:
+    """One body: each case's per-layer error against depth, its float32 noise, the tolerances, and the first
+    layer over tolerance marked."""
     plt = _pyplot()
-    layered = [r for r in rows if r["detail"].get("layers")]
-    bodies = sorted({r["case"].split(" ")[0] for r in layered})
-    if not bodies:
-        return False
-    fig, axes = plt.subplots(1, len(bodies), figsize=(5 * len(bodies), 3.8), squeeze=False)
-    for ax, body in zip(axes[0], bodies):
-        for k, row in enumerate(r for r in layered if r["case"].split(" ")[0] == body):
-            layers = row["detail"]["layers"]
-            depth = range(len(layers))
-            err = [max(layer["max_rel"], 1e-9) for layer in layers]
-            line, = ax.semilogy(depth, err, label=row["case"].split(" ", 1)[1], lw=1)
-            ax.semilogy(depth, [max(layer.get("noise_rel", 0), 1e-9) for layer in layers], ls=":", lw=0.8,
-                        color=line.get_color())
-        for tol in sorted({r["tol"] for r in layered if r["case"].split(" ")[0] == body}):
-            ax.axhline(tol, color="grey", ls="--", lw=0.8)
-        ax.set_title(f"{body}: per-layer error (solid), float32 noise (dotted), tolerances (dashed)", fontsize=8)
-        ax.set_xlabel("layer (execution order)", fontsize=8)
-        ax.set_ylabel("max |a-b| / max |ref| (1e-9 = bitwise)", fontsize=8)
-        ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    fig, ax = plt.subplots(figsize=(11.5, 4.8))
+    for row in rows:
+        layers = row["detail"]["layers"]
+        depth = np.arange(len(layers))
+        err = [max(layer["max_rel"], FLOOR) for layer in layers]
+        line, = ax.semilogy(depth, err, lw=1.4, label=row["case"])
+        ax.semilogy(depth, [max(layer["noise_rel"] or 0.0, FLOOR) for layer in layers], ls=":", lw=1.0,
+                    color=line.get_color())
+        first = row["detail"].get("first_over_tol")
+        if first is not None:
+            i = next(k for k, layer in enumerate(layers) if layer["layer"] == first)
+            ax.plot(i, err[i], "x", color="#c0392b", ms=10, mew=2.5)
+            ax.annotate(f"first over tolerance: {first}", (i, err[i]), xytext=(8, 8), textcoords="offset points",
+                        color="#c0392b")
+    for tol, name in sorted({(r["tol"], r["tol_name"]) for r in rows}):
+        ax.axhline(tol, color="#555", ls="--", lw=1.0)
+        ax.text(0, tol * 1.25, f"tolerance {name} = {tol:g}", color="#555", fontsize=9)
+    ax.set_title(f"{key}: torch vs Keras, layer by layer (solid: error, dotted: float32 noise vs float64)")
+    ax.set_xlabel("layer index in execution order (every conv and BN output)")
+    ax.set_ylabel("max |torch - keras| / max |ref|  (relative, log)")
+    ax.set_ylim(bottom=FLOOR / 2)
+    ax.legend(loc="lower right", ncol=2)
+    ax.grid(True, which="major", alpha=0.3)
+    _save(fig, path)
+    return f"{key}: relative error of every layer output; {FLOOR:g} means bitwise equal"
 
 
-def divergence_curves(rows: list[dict], path: Path) -> bool:
-    """Every divergence that carries a per-step curve, one log-scale panel per kind of curve."""
+def resize_matrix(key: str, rows: list[dict], path: Path) -> str:
+    """The cross-method matrix of one size pair: mean |a - b| in 0-255 levels."""
     plt = _pyplot()
-    curves = [r for r in rows if r["detail"].get("curve")]
-    labels = sorted({r["detail"]["curve_label"] for r in curves})
-    if not curves:
-        return False
-    fig, axes = plt.subplots(1, len(labels), figsize=(8 * len(labels), 4.5), squeeze=False)
-    for ax, label in zip(axes[0], labels):
-        for row in (r for r in curves if r["detail"]["curve_label"] == label):
-            values = [max(v, 1e-12) for v in row["detail"]["curve"]]
-            ax.semilogy(range(1, len(values) + 1), values, label=row["case"], lw=1.2)
-        ax.set_xlabel("step")
-        ax.set_ylabel(label)
-        ax.legend(fontsize=7)
-    fig.suptitle("How far each default moves things, step by step (same inputs)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    row = rows[0]
+    names, values = row["detail"]["methods"], np.array(row["detail"]["mean_abs"])
+    fig, ax = plt.subplots(figsize=(8.6, 7.4))
+    im = ax.imshow(values, cmap="magma_r")
+    ax.set_xticks(range(len(names)), names, rotation=60, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(j, i, f"{values[i, j]:.1f}" if values[i, j] >= 0.05 else "0", ha="center", va="center",
+                    fontsize=8, color="white" if values[i, j] > values.max() / 2 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, label="mean |a - b| (0-255 levels)")
+    ax.set_title(f"resize {key}: every method against every other")
+    _save(fig, path)
+    return f"resize {key}: mean absolute difference between methods, in grey levels"
+
+
+def divergence_curves(key: str, rows: list[dict], path: Path) -> str:
+    """Every divergence of one kind that carries a per-step curve."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(11.0, 4.6))
+    for row in rows:
+        values = [max(v, FLOOR) for v in row["detail"]["curve"]]
+        ax.semilogy(range(1, len(values) + 1), values, label=row["case"], lw=1.4)
+    label = rows[0]["detail"]["curve_label"]
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"{label} (log)")
+    ax.set_title(f"{key}: how far each default moves things, step by step, from the same inputs")
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    _save(fig, path)
+    return f"{key}: {label}"
+
+
+FIGURES = {"layer_errors": layer_errors, "resize_matrix": resize_matrix, "divergence_curves": divergence_curves}
+
+
+def figure_file(figure: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", figure) + ".png"
+
+
+def draw_case_figures(rows: list[dict], folder: Path) -> list[dict]:
+    """One PNG per figure key that has rows with data: [{file, figure, component, caption}]."""
+    keys = []
+    for row in rows:
+        if row.get("figure") and row["status"] not in ("skipped", "ERROR") and row["figure"] not in keys:
+            keys.append(row["figure"])
+    out = []
+    for figure in keys:
+        family, key = figure.split("/", 1)
+        members = [r for r in rows if r.get("figure") == figure and r["status"] not in ("skipped", "ERROR")]
+        name = figure_file(figure)
+        caption = FIGURES[family](key, members, folder / name)
+        out.append({"file": name, "figure": figure, "component": members[0]["component"], "caption": caption})
+    return out
 
 
 def waterfall(result: dict, path: Path) -> bool:
@@ -98,20 +130,23 @@ def waterfall(result: dict, path: Path) -> bool:
     plt = _pyplot()
     items = sorted(result["shapley"]["factors"].items(), key=lambda kv: -abs(kv[1]["value"]["mean"]))
     level = 100 * result["accuracy_from"]["mean"]
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.0 + 0.8 * len(items)), 4.2))
+    fig, ax = plt.subplots(figsize=(min(11.0, max(6.5, 1.6 + 0.85 * len(items))), 4.8))
     ax.bar(0, level, color="#4c72b0")
     for i, (name, f) in enumerate(items, 1):
         step, low, high = (100 * f["value"][k] for k in ("mean", "low", "high"))
         ax.bar(i, step, bottom=level, color="#55a868" if step >= 0 else "#c44e52")
-        if np.isfinite(low) and np.isfinite(high):
+        if math.isfinite(low) and math.isfinite(high):
             ax.errorbar(i, level + step, yerr=[[step - low], [high - step]], color="black", capsize=3)
         level += step
     ax.bar(len(items) + 1, 100 * result["accuracy_to"]["mean"], color="#8172b2")
-    ax.set_xticks(range(len(items) + 2), [result["from"], *[n for n, _ in items], result["to"]], rotation=35,
-                  ha="right", fontsize=8)
+    levels = np.cumsum([100 * result["accuracy_from"]["mean"]] + [100 * f["value"]["mean"] for _, f in items])
+    low = min(levels.min(), 100 * result["accuracy_to"]["mean"])
+    high = max(levels.max(), 100 * result["accuracy_to"]["mean"])
+    ax.set_ylim(max(0.0, low - 0.25 * (high - low) - 2), min(100.0, high + 0.15 * (high - low) + 2))
+    ax.set_xticks(range(len(items) + 2), [result["from"], *[n for n, _ in items], result["to"]], rotation=30,
+                  ha="right")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Shapley attribution of the accuracy gap (95% CI over seeds)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    ax.set_title("Shapley attribution of the accuracy gap (bars: 95% CI over seeds)")
+    ax.grid(True, axis="y", alpha=0.3)
+    _save(fig, path)
     return True

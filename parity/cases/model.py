@@ -119,7 +119,7 @@ CASES = [
     *[Case("model", f"{name} {size}px {'train-mode BN' if training else 'inference'}", "matched",
            partial(_layerwise, name, size, training), "features_train_f32" if training else "features_f32",
            f"{name} body with ported weights ({BODY_WEIGHTS[name] or 'fresh torchvision init'}), "
-           f"{'batch statistics' if training else 'running statistics'}")
+           f"{'batch statistics' if training else 'running statistics'}", figure=f"layer_errors/{name}")
       for name in models.PORTABLE_BODIES for size in SIZES for training in (False, True)],
     Case("model", "resnet50v2_keras vs torchvision resnet50: parameters", "divergence", _v2_vs_v1, "exact",
          "the thread's Keras body is ResNet50V2 (pre-activation, conv biases, BN eps 1.001e-5, stride on the "

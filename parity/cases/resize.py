@@ -93,6 +93,6 @@ CASES = [
       for a, b, fw, k, kind, reason in CROSS_METHOD],
     *[Case("resize", f"matrix {_label(src, size)}", "divergence", partial(_matrix, src, size), "pixels_uint8",
            "methods differ in sample positions (align corners vs half-pixel), filters (antialias) and rounding; "
-           "the matrix gives every pair, the headline is the largest")
+           "the matrix gives every pair, the headline is the largest", figure=f"resize_matrix/{_label(src, size)}")
       for src, _, size in MATRIX_PAIRS],
 ]

@@ -1,0 +1,166 @@
+"""The HTML reports in a real browser (headless Chromium driven by Playwright): no console errors, every image
+loaded, the answer visible above the fold, a planted failure listed in the summary, sorting and filtering.
+
+Chromium comes from Debian's `chromium` package (.ci/run installs it); Playwright is pointed at it and never
+downloads a browser. PARITY_REPORTS_UNDER_TEST=DIR also checks every report.html under DIR (e.g. the reports
+`nox -s parity` wrote)."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from parity import registry
+from parity.cli import main
+from parity.registry import Case, Sides
+
+VIEWPORT = {"width": 1400, "height": 900}
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update"]
+
+
+def _chromium() -> str | None:
+    return os.environ.get("PARITY_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (test extra)")
+    executable = _chromium()
+    if executable is None:
+        pytest.skip("no Chromium on this machine: install Debian's chromium package (.ci/run does) or set "
+                    "PARITY_CHROMIUM")
+    with sync_api.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield instance
+        instance.close()
+
+
+class Page:
+    """One report opened at 1400 x 900, with the console errors it produced."""
+
+    def __init__(self, browser, path: Path):
+        self.page = browser.new_page(viewport=VIEWPORT)
+        self.errors = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.goto(path.resolve().as_uri())
+        self.page.wait_for_load_state("load")
+
+    def broken_images(self) -> list[str]:
+        return self.page.eval_on_selector_all("img", "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0))"
+                                                     ".map(i => i.getAttribute('src'))")
+
+    def above_the_fold(self, selector: str) -> bool:
+        box = self.page.locator(selector).first.bounding_box()
+        return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= VIEWPORT["height"]
+
+    def column(self, table: str, index: int) -> list[str]:
+        return self.page.eval_on_selector_all(f"#{table} tbody tr", f"rows => rows.filter(r => !r.hidden)"
+                                                                    f".map(r => r.cells[{index}].textContent.trim())")
+
+
+def _layered_failure(ctx) -> Sides:
+    good = np.ones(4)
+    return Sides(good, good, layers=[("stem", good, good, None), ("block.1", good, good * 1.5, None),
+                                     ("block.2", good, good * 2.0, None)])
+
+
+@pytest.fixture(scope="module")
+def check_report(tmp_path_factory):
+    """A real check report: the loss and schedule cases, the 32->64 resize matrix (a figure), and a planted
+    layer-wise failure."""
+    planted = Case("model", "planted twin that parts at block.1", "matched", _layered_failure, "features_f32")
+    cases = [c for c in registry.all_cases() if c.component in ("loss", "schedule")
+             or c.name == "matrix 32x32->64"] + [planted]
+    out = tmp_path_factory.mktemp("browser") / "check"
+    real = registry.all_cases
+    registry.all_cases = lambda: cases
+    try:
+        assert main(["check", "--out", str(out)]) == 1
+    finally:
+        registry.all_cases = real
+    return out / "report.html"
+
+
+@pytest.fixture(scope="module")
+def bisect_report(tmp_path_factory):
+    """A bisect report from the synthetic known-answer bisection (no training)."""
+    from parity import attribution
+    from parity.bisect import run_bisect
+    from test_bisect import make
+
+    result = run_bisect(make(), permutations=4)
+    out = tmp_path_factory.mktemp("browser") / "bisect"
+    attribution.write(out, "bisect", "parity bisect (synthetic)", {
+        "bisect": result, "notes": [], "verdict": {"ok": None, "text": result["answer"]}, "data": {"source": "test"},
+        "body": "none", "seeds": result["seeds"], "versions": {"python": "3"}})
+    return out / "report.html"
+
+
+def test_check_report_in_a_browser(browser, check_report):
+    page = Page(browser, check_report)
+    assert page.errors == []
+    assert page.broken_images() == [] and page.page.locator("img").count() >= 1
+    assert page.above_the_fold("#verdict") and page.page.locator("#verdict").inner_text().startswith("FAILED")
+    attention = page.page.locator("#attention")
+    assert page.above_the_fold("#attention h2") or attention.bounding_box()["y"] < VIEWPORT["height"] * 1.5
+    assert "planted twin that parts at block.1" in attention.inner_text()
+    assert "block.1" in attention.inner_text()  # the first layer over tolerance, named in the summary
+    attention.locator("a").first.click()
+    assert page.page.locator("details#case-model-planted-twin-that-parts-at-block-1").get_attribute("open") is not None
+
+
+def test_check_report_tables_sort_and_filter(browser, check_report):
+    page = Page(browser, check_report)
+    table = "t-loss"
+    header = page.page.locator(f"#{table} thead th", has_text="max_abs")
+    header.click()
+    values = [float(v) for v in page.column(table, 3) if v != "-"]
+    assert values == sorted(values) and len(values) >= 3
+    header.click()
+    values = [float(v) for v in page.column(table, 3) if v != "-"]
+    assert values == sorted(values, reverse=True)
+    page.page.fill(f'input[data-filter="{table}"]', "clipped")
+    shown = page.column(table, 0)
+    assert shown and all("clipped" in name for name in shown)
+    page.page.fill(f'input[data-filter="{table}"]', "")
+    page.page.check('input[data-problems="t-model"]')
+    assert page.column("t-model", 0) == ["planted twin that parts at block.1"]
+
+
+def test_bisect_report_in_a_browser(browser, bisect_report):
+    page = Page(browser, bisect_report)
+    assert page.errors == []
+    assert page.broken_images() == [] and page.page.locator("img[src='waterfall.png']").count() == 1
+    assert page.above_the_fold("#verdict") and "Going from fastai_v1_fit" in page.page.locator("#verdict").inner_text()
+    page.page.locator("#factor-table thead th", has_text="Shapley (pts)").click()
+    values = [float(v) for v in page.column("factor-table", 3)]
+    assert values == sorted(values)
+
+
+def test_index_and_diff_pages_in_a_browser(browser, check_report, tmp_path):
+    reports = check_report.parent.parent
+    assert main(["reports", "--dir", str(reports)]) == 0
+    page = Page(browser, reports / "index.html")
+    assert page.errors == [] and "check" in page.column("reports", 0)
+    assert main(["diff", str(check_report.parent), str(check_report.parent), "--out", str(tmp_path / "d")]) == 0
+    page = Page(browser, tmp_path / "d" / "report.html")
+    assert page.errors == [] and page.above_the_fold("#verdict")
+
+
+def _reports_under_test():
+    root = os.environ.get("PARITY_REPORTS_UNDER_TEST")
+    return sorted(Path(root).rglob("report.html")) if root else []
+
+
+@pytest.mark.parametrize("path", _reports_under_test(), ids=str)
+def test_given_reports_in_a_browser(browser, path):
+    page = Page(browser, path)
+    assert page.errors == [] and page.broken_images() == [] and page.above_the_fold("#verdict")
+    kind = json.loads((path.parent / "results.json").read_text())["kind"]
+    if kind == "check":
+        assert page.page.locator("#attention").count() == 1
