@@ -19,7 +19,7 @@ import numpy as np
 
 from parity import recipes
 from parity.errors import ParityError, unknown
-from parity.stats import mean_ci
+from parity.stats import accuracy_ci, summary_ci
 
 METHODS = ("oat", "ddmin", "shapley", "interactions")
 EXACT_MAX = 8
@@ -81,13 +81,10 @@ class Bisection:
         return self.value(self.everything) - self.value(frozenset())
 
 
-def _ci(values) -> dict:
-    values = np.asarray(values, np.float64)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return {"mean": math.nan, "low": math.nan, "high": math.nan, "n": 0}
-    mean, low, high = mean_ci(values)
-    return {"mean": mean, "low": low, "high": high, "n": int(values.size)}
+def between(a: recipes.Recipe, b: recipes.Recipe, only: list[str] | None, seeds: list[int], evaluate,
+            decoded: bool = True) -> Bisection:
+    """The bisection from recipe A to recipe B over the knobs that differ (or `only` those)."""
+    return Bisection(a, b, factors(a, b, only, decoded), list(seeds), evaluate)
 
 
 def one_at_a_time(bis: Bisection) -> dict:
@@ -97,7 +94,7 @@ def one_at_a_time(bis: Bisection) -> dict:
     for f in bis.factors:
         from_a = bis.value({f}) - base
         from_b = top - bis.value(bis.everything - {f})
-        out[f] = {"from_a": _ci(from_a), "from_b": _ci(from_b)}
+        out[f] = {"from_a": summary_ci(from_a), "from_b": summary_ci(from_b)}
     return out
 
 
@@ -132,7 +129,7 @@ def ddmin(bis: Bisection, share: float = DDMIN_SHARE) -> dict:
                 break
             n = min(2 * n, len(current))
     closed = (bis.value(frozenset(current)) - bis.value(frozenset())) / np.where(bis.gap() == 0, np.nan, bis.gap())
-    return {"set": sorted(current), "share_target": share, "closes": _ci(closed), "tests": tests}
+    return {"set": sorted(current), "share_target": share, "closes": summary_ci(closed), "tests": tests}
 
 
 def _weight(n: int, size: int) -> float:
@@ -171,12 +168,12 @@ def shapley(bis: Bisection, permutations: int = 8, seed: int = 0) -> dict:
     gap = bis.gap()
     out = {}
     for f in bis.factors:
-        ci = _ci(per_seed[f])
+        ci = summary_ci(per_seed[f])
         if sampling_var[f] and ci["n"] > 1:
             half = ci["high"] - ci["mean"]
             half = math.sqrt(half ** 2 + (1.96 ** 2) * sampling_var[f])
             ci.update(low=ci["mean"] - half, high=ci["mean"] + half)
-        share = _ci(per_seed[f] / np.where(gap == 0, np.nan, gap))
+        share = summary_ci(per_seed[f] / np.where(gap == 0, np.nan, gap))
         out[f] = {"value": ci, "share": share}
     return {"method": method, "factors": out}
 
@@ -187,7 +184,7 @@ def interactions(bis: Bisection, leading: list[str]) -> dict:
     out = {}
     for f, g in itertools.combinations(leading, 2):
         term = bis.value({f, g}) - bis.value({f}) - bis.value({g}) + base
-        ci = _ci(term)
+        ci = summary_ci(term)
         out[f"{f} x {g}"] = {**ci, "matters": bool(ci["n"] > 1 and (ci["low"] > 0 or ci["high"] < 0))}
     return out
 
@@ -199,8 +196,9 @@ def run_bisect(bis: Bisection, methods=METHODS, permutations: int = 8, top: int 
     result = {"from": bis.a.name, "to": bis.b.name, "factors": list(bis.factors), "seeds": list(bis.seeds),
               "diff": {k: [recipes.fmt_value(v) for v in pair] for k, pair in recipes.diff(bis.a, bis.b).items()
                        if k in bis.factors},
-              "accuracy_from": _ci(bis.value(frozenset())), "accuracy_to": _ci(bis.value(bis.everything)),
-              "gap": _ci(bis.gap())}
+              "accuracy_from": accuracy_ci(bis.value(frozenset())),
+              "accuracy_to": accuracy_ci(bis.value(bis.everything)),
+              "gap": summary_ci(bis.gap())}
     if "oat" in methods:
         result["oat"] = one_at_a_time(bis)
     if "shapley" in methods:

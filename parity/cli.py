@@ -1,36 +1,63 @@
 """The `parity` command line: `check` runs the parity cases, `list` shows them, `recipes` lists and diffs
 training recipes, `train` runs one over seeds, `equivalence` tests torch against Keras on one recipe,
-`bisect` attributes the accuracy gap between two recipes, `thread` runs the forum thread's comparison.
-Exit 0: success; 1: a check failed or equivalence was not shown; 2: bad usage or input.
+`bisect` attributes the accuracy gap between two recipes, `thread` runs the forum thread's comparison,
+`diff` compares two runs, `reports` rebuilds the reports index.
+Exit 0: success; 1: a check failed, equivalence was not shown or a diff found changed verdicts; 2: bad usage
+or input; 130: interrupted.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from pathlib import Path
 
-from parity.errors import ParityError
+# TensorFlow's C++ logging (oneDNN notices, CPU feature lines) goes to stderr at import unless this is set first;
+# errors still show. Set here, before anything can import TensorFlow.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
 
-DATA_DIR_ENV = "PARITY_DATA_DIR"
+import argparse  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from parity import runinfo  # noqa: E402
+from parity.args import check_data_dir, check_out_arg, default_data_dir  # noqa: E402
+from parity.errors import Interrupted, ParityError  # noqa: E402
+
+STATUS_COLOURS = {"pass": "32", "FAIL": "31", "ERROR": "31", "NON-FINITE": "31", "STALE": "33", "skipped": "2"}
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="parity", description=__doc__.split("\n")[0])
+    from parity import commands
+
+    parser = argparse.ArgumentParser(
+        prog="parity", description="Cross-framework parity suite for transfer learning (PyTorch/fastai vs "
+        "TensorFlow/Keras): mirrored components, differential checks, gap attribution and reports.",
+        epilog="Exit codes: 0 success; 1 a check failed, equivalence was not shown or a diff found changed "
+        "verdicts; 2 bad usage or input; 130 interrupted. Reports go to ./reports/ unless --out says otherwise.")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="run parity cases, print a table, write a report")
     check.add_argument("--only", help="comma-separated components (see `parity list`)")
-    check.add_argument("--out", type=Path, help="report folder (default: a new folder under reports/)")
-    check.add_argument("--data-dir", type=Path, default=os.environ.get(DATA_DIR_ENV) or None,
-                       help=f"image-folder tree (train/<class>/*, test/<class>/*); env {DATA_DIR_ENV}")
+    check.add_argument("--out", type=Path, help="report folder (default: a new folder under ./reports/)")
+    check.add_argument("--data-dir", type=Path, default=default_data_dir(),
+                       help="image-folder tree (train/<class>/*, test/<class>/*); env PARITY_DATA_DIR")
     check.add_argument("--seed", type=int, default=0)
     listing = sub.add_parser("list", help="list the registered parity cases")
     listing.add_argument("--only", help="comma-separated components")
-    from parity import commands
-
-    commands.add_parsers(sub, DATA_DIR_ENV)
+    reports = sub.add_parser("reports", help="write reports/index.html listing every report, newest first")
+    reports.add_argument("--dir", type=Path, default=Path("reports"), help="the folder of reports (default ./reports)")
+    diff = sub.add_parser("diff", help="compare two runs of the same kind (report folders or results.json)")
+    diff.add_argument("run_a", metavar="RUN_A")
+    diff.add_argument("run_b", metavar="RUN_B")
+    diff.add_argument("--factor", type=float, default=2.0,
+                      help="check runs: list cases whose error moved by more than this factor (default 2)")
+    diff.add_argument("--out", type=Path, help="report folder (default: a new folder under ./reports/)")
+    commands.add_parsers(sub)
     return parser
+
+
+def _colour(text: str, status: str, width: int) -> str:
+    code = STATUS_COLOURS.get(status)
+    return f"\033[{code}m{text.ljust(width)}\033[0m" if code and sys.stdout.isatty() else text.ljust(width)
 
 
 def _print_table(rows: list[dict]) -> None:
@@ -39,12 +66,8 @@ def _print_table(rows: list[dict]) -> None:
     cells = [list(COLUMNS)] + table_rows(rows)
     widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS))]
     for r in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-
-
-def _check_data_dir(path: Path | None) -> None:
-    if path is not None and not Path(path).is_dir():
-        raise ParityError(f"data folder {str(path)!r} does not exist")
+        line = [c.ljust(w) for c, w in zip(r[:-1], widths)] + [_colour(r[-1], r[-1], widths[-1])]
+        print("  ".join(line).rstrip())
 
 
 def cmd_check(args) -> int:
@@ -52,25 +75,29 @@ def cmd_check(args) -> int:
     from parity.context import CheckContext
     from parity.frameworks import versions
     from parity.registry import select
-    from parity.report import default_out_dir, summary, write_report
+    from parity.report import summary, write_report
 
     cases = select(args.only)
-    _check_data_dir(args.data_dir)
-    out = args.out or default_out_dir("check")
+    check_data_dir(args.data_dir)
+    check_out_arg(args.out)
+    if args.seed < 0:
+        raise ParityError(f"--seed must be >= 0, got {args.seed}")
     ctx = CheckContext(seed=args.seed, data_dir=args.data_dir)
     try:
         rows = []
         for i, case in enumerate(cases, 1):
             print(f"[{i}/{len(cases)}] {case.id}", file=sys.stderr, flush=True)
             rows.append(run_case(case, ctx))
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted after {len(rows)} of {len(cases)} cases; no report written") from None
     finally:
         ctx.close()
     _print_table(rows)
-    write_report(out, rows, versions(), args.seed)
+    out = write_report(args.out, rows, versions(), args.seed, args.data_dir)
     s = summary(rows)
     print(f"\n{s['matched_passed']} matched passed, {s['matched_failed']} matched failed, "
           f"{s['divergences_measured']} divergences measured, {s['divergences_stale_or_broken']} stale or broken, "
-          f"{s['skipped']} skipped. Report: {out}/report.md")
+          f"{s['skipped']} skipped. Report: {out}/report.html")
     return 0 if s["matched_failed"] == 0 and s["divergences_stale_or_broken"] == 0 else 1
 
 
@@ -82,13 +109,43 @@ def cmd_list(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        from parity import commands
+def cmd_reports(args) -> int:
+    from parity.index import entries, write_index
 
-        handlers = {"check": cmd_check, "list": cmd_list, **commands.HANDLERS}
+    if not args.dir.is_dir():
+        raise ParityError(f"--dir {str(args.dir)!r} is not a folder")
+    path = write_index(args.dir)
+    print(f"{len(entries(args.dir))} reports listed in {path}")
+    return 0
+
+
+def cmd_diff(args) -> int:
+    from parity import diff
+
+    check_out_arg(args.out)
+    result = diff.diff_runs(args.run_a, args.run_b, args.factor)
+    out = diff.write(args.out, result)
+    print(diff.markdown({"diff": result, "verdict": {"text": diff.sentence(result)}}, []), end="")
+    print(f"Report: {out}/report.html")
+    return 1 if result["changed"] else 0
+
+
+def main(argv=None) -> int:
+    from parity import commands
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    runinfo.begin(argv)
+    try:
+        args = _parser().parse_args(argv)
+        handlers = {"check": cmd_check, "list": cmd_list, "reports": cmd_reports, "diff": cmd_diff,
+                    **commands.HANDLERS}
         return handlers[args.command](args)
     except ParityError as exc:
         print(f"parity: error: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print(f"parity: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("parity: interrupted; no report written", file=sys.stderr)
+        return 130

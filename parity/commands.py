@@ -1,22 +1,27 @@
-"""`parity recipes | train | equivalence | bisect | thread`: the training side of the command line."""
+"""`parity recipes | train | equivalence | bisect | thread`: the training side of the command line.
+
+Every argument and every path a command will write is checked before the first run trains.
+"""
 
 from __future__ import annotations
 
-import ast
-import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from parity import recipes
-from parity.errors import ParityError, unknown
+from parity.args import (check_data_dir, check_out_arg, check_store_arg, default_data_dir, parse_seeds, parse_set,
+                         positive)
+from parity.errors import Interrupted, ParityError, unknown
+from parity.render import pct
 
 DEFAULT_BODY = "efficientnet_lite0"  # the ImageNet-pretrained body available offline
 
 
-def _data_options(p, data_env: str) -> None:
+def _data_options(p) -> None:
     p.add_argument("--data", choices=("digits", "cifar10", "folder"),
                    help="data source (default: folder when --data-dir is given, else sklearn digits)")
-    p.add_argument("--data-dir", type=Path, default=os.environ.get(data_env) or None,
-                   help=f"image-folder tree train/<class>/*, test/<class>/* (env {data_env})")
+    p.add_argument("--data-dir", type=Path, default=default_data_dir(),
+                   help="image-folder tree train/<class>/*, test/<class>/* (env PARITY_DATA_DIR)")
     p.add_argument("--train-per-class", type=int, help="training images per class (default: all)")
     p.add_argument("--test-per-class", type=int, help="test images per class (default: all)")
     p.add_argument("--body", default=DEFAULT_BODY,
@@ -26,21 +31,21 @@ def _data_options(p, data_env: str) -> None:
     p.add_argument("--no-store", action="store_true", help="keep results in memory only")
     p.add_argument("--no-cache", action="store_true", help="never use cached body features")
     p.add_argument("--quiet", action="store_true", help="no progress bars (one line per finished run remains)")
-    p.add_argument("--out", type=Path, help="report folder (default: a new folder under reports/)")
+    p.add_argument("--out", type=Path, help="report folder (default: a new folder under ./reports/)")
 
 
-def add_parsers(sub, data_env: str) -> None:
+def add_parsers(sub) -> None:
     rec = sub.add_parser("recipes", help="list the training recipes, or diff two")
     rec.add_argument("--diff", nargs=2, metavar=("A", "B"), help="show the knobs that differ between A and B")
-    train = sub.add_parser("train", help="train a recipe over seeds; accuracy per seed and mean with 95% CI")
+    train = sub.add_parser("train", help="train a recipe over seeds; accuracy per seed and mean with 95%% CI")
     train.add_argument("--recipe", required=True)
     train.add_argument("--framework", choices=("torch", "keras"), help="override the recipe's framework")
     train.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE", help="override a knob")
-    _data_options(train, data_env)
+    _data_options(train)
     eq = sub.add_parser("equivalence", help="torch vs Keras end accuracy of one recipe: paired TOST")
     eq.add_argument("--recipe", default="keras_matched")
     eq.add_argument("--margin", type=float, default=0.03, help="equivalence margin in accuracy (0.03 = 3 points)")
-    _data_options(eq, data_env)
+    _data_options(eq)
     bis = sub.add_parser("bisect", help="attribute the accuracy gap between two recipes to their differing knobs")
     bis.add_argument("--from", dest="a", required=True, metavar="A")
     bis.add_argument("--to", dest="b", required=True, metavar="B")
@@ -48,71 +53,59 @@ def add_parsers(sub, data_env: str) -> None:
     bis.add_argument("--methods", default="oat,ddmin,shapley,interactions")
     bis.add_argument("--permutations", type=int, default=8, help="orderings sampled beyond 8 factors")
     bis.add_argument("--top", type=int, default=4, help="leading factors whose pairwise interactions are run")
-    _data_options(bis, data_env)
+    _data_options(bis)
     thread = sub.add_parser("thread", help="the forum thread: fastai_v1_fit vs the thread's Keras code, the 2x2, "
                                            "and torch-vs-Keras equivalence of fastai's recipe")
     thread.add_argument("--permutations", type=int, default=4)
     thread.add_argument("--top", type=int, default=3)
     thread.add_argument("--equivalence-seeds", type=int, default=5)
-    _data_options(thread, data_env)
-
-
-def parse_seeds(text: str) -> list[int]:
-    try:
-        if "," not in text:
-            count = int(text)
-            if count < 1:
-                raise ValueError
-            return list(range(count))
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise ParityError(f"--seeds must be a positive count or a comma-separated list of integers, got {text!r}")
-    if len(set(seeds)) != len(seeds) or not seeds:
-        raise ParityError(f"--seeds lists a seed twice or none: {text!r}")
-    return seeds
-
-
-def parse_set(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ParityError(f"--set wants KNOB=VALUE, got {item!r}")
-        key, raw = item.split("=", 1)
-        if key not in recipes.KNOBS:
-            raise unknown("recipe knob", key, recipes.KNOBS)
-        try:
-            value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            value = raw
-        out[key] = value
-    return out
+    _data_options(thread)
 
 
 def _spec(args):
-    from parity.cli import _check_data_dir
     from parity.datasets import DataSpec
 
     source = args.data or ("folder" if args.data_dir else "digits")
     if source == "folder":
-        _check_data_dir(args.data_dir)
+        check_data_dir(args.data_dir)
     return DataSpec(source, str(args.data_dir) if args.data_dir else None, args.train_per_class, args.test_per_class)
 
 
-def _runner(args):
+def _prepare(args) -> dict:
+    """Check everything a training command will need, before any work: returns seeds and the data spec."""
     from parity import models
+
+    seeds = parse_seeds(args.seeds)
+    spec = _spec(args)
+    if args.body not in models.PORTABLE_BODIES:
+        raise unknown("--body (portable to both frameworks)", args.body, models.PORTABLE_BODIES)
+    check_out_arg(args.out)
+    check_store_arg(args.store, args.no_store)
+    return {"seeds": seeds, "spec": spec}
+
+
+def _runner(args, spec):
     from parity.store import ResultStore, default_store_dir
     from parity.training import Runner
 
-    if args.body not in models.PORTABLE_BODIES:
-        raise unknown("body (portable to both frameworks)", args.body, models.PORTABLE_BODIES)
     store = ResultStore(None if args.no_store else (args.store or default_store_dir()))
-    return Runner(_spec(args), args.body, store, use_cache=not args.no_cache, progress=not args.quiet)
+    return Runner(spec, args.body, store, use_cache=not args.no_cache, progress=not args.quiet)
 
 
-def _out(args, command: str) -> Path:
-    from parity.report import default_out_dir
+@contextmanager
+def interruptible(runner):
+    """Ctrl-C during runs: one line saying how many finished runs are kept, and no report."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        kept = (f"kept in the store {str(runner.store.directory)!r}" if runner.store.directory is not None
+                else "not kept (--no-store)")
+        raise Interrupted(f"interrupted: {runner.trained} run(s) finished in this session and are {kept}; "
+                          f"no report written") from None
 
-    return args.out or default_out_dir(command)
+
+def _common(runner, seeds) -> dict:
+    return {"data": runner.spec.key(), "body": runner.body, "seeds": seeds, "versions": runner.versions}
 
 
 def cmd_recipes(args) -> int:
@@ -132,34 +125,39 @@ def cmd_recipes(args) -> int:
     return 0
 
 
-def _print_summary(s: dict) -> None:
-    from parity.attribution import pct
-
-    for seed, acc in zip(s["seeds"], s["per_seed"]):
+def _print_summary(s: dict, seeds) -> None:
+    for seed, acc in zip(seeds, s["per_seed"]):
         print(f"  seed {seed}: " + ("diverged (non-finite loss)" if acc is None else f"{100 * acc:.2f}%"))
     print(f"{s['recipe']} [{s['framework']}]: {pct(s['accuracy'])}" +
           (f"; {s['diverged']} diverged" if s["diverged"] else ""))
+
+
+def _trained_line(runner, total: int, out: Path) -> str:
+    return (f"{runner.trained} runs trained, {total - runner.trained} read from the store. "
+            f"Report: {out}/report.html")
 
 
 def cmd_train(args) -> int:
     from parity import attribution
     from parity.equivalence import summarize
 
-    seeds = parse_seeds(args.seeds)
     overrides = parse_set(args.set)
     if args.framework:
         overrides["framework"] = args.framework
     recipe = recipes.get_recipe(args.recipe)
     recipe = recipes.with_knobs(recipe, **overrides) if overrides else recipe
-    runner = _runner(args)
-    results = [runner(recipe, s) for s in seeds]
-    summary = {**summarize(recipe.name, recipe.framework, results), "seeds": seeds}
-    _print_summary(summary)
-    out = attribution.write(_out(args, "train"), f"parity train {recipe.name}",
-                            [("Accuracy", attribution.runs_markdown([summary]))],
-                            {"recipe": recipes.as_dict(recipe), "data": runner.spec.key(), "summary": summary,
-                             "runs": results, "versions": runner.versions}, None)
-    print(f"{runner.trained} runs trained, {len(results) - runner.trained} read from the store. Report: {out}/report.md")
+    ready = _prepare(args)
+    runner = _runner(args, ready["spec"])
+    with interruptible(runner):
+        results = [runner(recipe, s) for s in ready["seeds"]]
+    summary = summarize(recipe.name, recipe.framework, results)
+    _print_summary(summary, ready["seeds"])
+    knobs = {**recipes.as_dict(recipe), "body": runner.body}  # the body this run used, not the recipe's original
+    out = attribution.write(args.out, "train", f"parity train {recipe.name}", {
+        "summaries": [summary], "verdict": {"ok": None, "text": f"{recipe.name} [{recipe.framework}] on "
+                                            f"{runner.body}: {pct(summary['accuracy'])}"},
+        "recipe": knobs, "runs": results, **_common(runner, ready["seeds"])})
+    print(_trained_line(runner, len(results), out))
     return 0
 
 
@@ -167,52 +165,63 @@ def cmd_equivalence(args) -> int:
     from parity import attribution
     from parity.equivalence import equivalence, sentence
 
-    runner = _runner(args)
-    result = equivalence(runner, recipes.get_recipe(args.recipe), parse_seeds(args.seeds), args.margin)
+    recipe = recipes.get_recipe(args.recipe)
+    margin = positive(args.margin, "--margin")
+    ready = _prepare(args)
+    if len(ready["seeds"]) < 2:
+        raise ParityError(f"--seeds: an equivalence test needs at least 2 seeds, got {args.seeds!r}")
+    runner = _runner(args, ready["spec"])
+    with interruptible(runner):
+        result = equivalence(runner, recipe, ready["seeds"], margin)
     for s in result["summary"]:
-        _print_summary({**s, "seeds": result["seeds"]})
+        _print_summary(s, ready["seeds"])
     print(sentence(result))
-    out = attribution.write(_out(args, "equivalence"), f"parity equivalence {args.recipe}",
-                            [("", [sentence(result)]), ("Accuracy", attribution.runs_markdown(result["summary"]))],
-                            {"equivalence": result, "data": runner.spec.key(), "versions": runner.versions}, None)
-    print(f"Report: {out}/report.md")
+    out = attribution.write(args.out, "equivalence", f"parity equivalence {args.recipe}", {
+        "equivalence": {**result, "sentence": sentence(result)},
+        "verdict": {"ok": bool(result["test"]["equivalent"]), "text": sentence(result)},
+        **_common(runner, ready["seeds"])})
+    print(f"Report: {out}/report.html")
     return 0 if result["test"]["equivalent"] else 1
-
-
-def bisection(args, runner, a: str, b: str, only=None):
-    from parity.bisect import Bisection, factors
-
-    ra, rb = recipes.get_recipe(a), recipes.get_recipe(b)
-    return Bisection(ra, rb, factors(ra, rb, only, runner.spec.source == "folder"), parse_seeds(args.seeds), runner)
 
 
 def cmd_bisect(args) -> int:
     from parity import attribution
-    from parity.bisect import run_bisect
+    from parity.bisect import METHODS, between, run_bisect
 
-    runner = _runner(args)
     only = [f.strip() for f in args.factors.split(",")] if args.factors else None
-    bis = bisection(args, runner, args.a, args.b, only)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    result = run_bisect(bis, methods, args.permutations, args.top)
+    for m in methods:
+        if m not in METHODS:
+            raise unknown("bisect method", m, METHODS)
+    ready = _prepare(args)
+    runner = _runner(args, ready["spec"])
+    bis = between(recipes.get_recipe(args.a), recipes.get_recipe(args.b), only, ready["seeds"], runner,
+                  decoded=runner.spec.source == "folder")
+    with interruptible(runner):
+        result = run_bisect(bis, methods, args.permutations, args.top)
     print(result["answer"])
-    print("\n".join(attribution.bisect_markdown(result)[2:]))
+    print("\n".join(attribution.bisect_lines(result)[2:]))
     held = [k for k in recipes.diff(bis.a, bis.b) if k not in bis.factors]
     notes = [f"Knobs held at {bis.a.name}'s values (not attributed): {', '.join(held)}."] if held else []
-    out = attribution.write(_out(args, "bisect"), f"parity bisect {args.a} -> {args.b}",
-                            [("", attribution.bisect_markdown(result) + notes)],
-                            {"bisect": result, "data": runner.spec.key(), "body": runner.body,
-                             "versions": runner.versions}, result)
-    print(f"{runner.trained} runs trained, {result['runs'] - runner.trained} read from the store. Report: {out}/report.md")
+    out = attribution.write(args.out, "bisect", f"parity bisect {args.a} -> {args.b}", {
+        "bisect": result, "notes": notes, "verdict": {"ok": None, "text": result["answer"]},
+        **_common(runner, ready["seeds"])})
+    print(_trained_line(runner, result["runs"], out))
     return 0
 
 
 def cmd_thread(args) -> int:
-    from parity.thread import run_thread
+    from parity.bisect import between
+    from parity.thread import GAP, run_thread
 
-    return run_thread(args, _runner(args), _out(args, "thread"))
+    ready = _prepare(args)
+    eq_seeds = parse_seeds(str(args.equivalence_seeds), "--equivalence-seeds")
+    runner = _runner(args, ready["spec"])
+    bis = between(recipes.get_recipe(GAP[0]), recipes.get_recipe(GAP[1]), None, ready["seeds"], runner,
+                  decoded=runner.spec.source == "folder")
+    with interruptible(runner):
+        return run_thread(runner, bis, eq_seeds, args.permutations, args.top, args.out)
 
 
 HANDLERS = {"recipes": cmd_recipes, "train": cmd_train, "equivalence": cmd_equivalence, "bisect": cmd_bisect,
             "thread": cmd_thread}
-

@@ -121,5 +121,6 @@ def check_classes(classes, n_classes: int, recipe: str, spec: DataSpec) -> None:
     if len(classes) != n_classes:
         where = spec.root if spec.source == "folder" else spec.source
         raise ParityError(f"class count mismatch: data {where!r} has {len(classes)} classes "
-                          f"({', '.join(classes[:12])}), recipe {recipe!r} expects {n_classes}")
+                          f"({', '.join(classes[:12])}), recipe {recipe!r} expects {n_classes}; set the recipe's "
+                          f"class count with --set n_classes={len(classes)}")
 

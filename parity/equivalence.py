@@ -4,7 +4,7 @@ weights, batches and LRs per seed), compared by a paired TOST within an accuracy
 from __future__ import annotations
 
 from parity import recipes
-from parity.stats import mean_ci, tost_paired
+from parity.stats import accuracy_ci, tost_paired
 
 DEFAULT_MARGIN = 0.03  # accuracy points as a fraction: 3 points
 
@@ -16,10 +16,8 @@ def per_framework(runner, recipe: recipes.Recipe, seeds) -> dict:
 
 def summarize(recipe_name: str, framework: str, results: list[dict]) -> dict:
     accs = [r["accuracy"] for r in results]
-    finished = [a for a in accs if a is not None]
-    ci = dict(zip(("mean", "low", "high"), mean_ci(finished))) if finished else {}
     return {"recipe": recipe_name, "framework": framework, "per_seed": accs,
-            "accuracy": {**ci, "n": len(finished)}, "diverged": sum(a is None for a in accs)}
+            "accuracy": accuracy_ci([a for a in accs if a is not None]), "diverged": sum(a is None for a in accs)}
 
 
 def equivalence(runner, recipe: recipes.Recipe, seeds, margin: float = DEFAULT_MARGIN) -> dict:

@@ -8,3 +8,7 @@ class ParityError(Exception):
 def unknown(thing: str, value, choices) -> ParityError:
     """`resize method 'bicubic2' is not one of: a, b, c`."""
     return ParityError(f"{thing} {value!r} is not one of: {', '.join(sorted(choices))}")
+
+
+class Interrupted(Exception):
+    """Ctrl-C during work: the CLI prints the message (what was kept) and exits 130."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass, fields, replace
 
 from parity.errors import ParityError, unknown
@@ -18,28 +20,108 @@ from parity.errors import ParityError, unknown
 class Knob:
     name: str
     component: str  # the parity component it belongs to (bisect can group by it)
+    kind: str  # what values it takes: a key of KINDS
     summary: str
 
 
+KINDS = {
+    "name": "one of its registry's names",
+    "count": "a positive integer",
+    "size": "a positive integer, or none (keep the images' own size)",
+    "flag": "true or false",
+    "lr": "a positive finite float (every layer group), slice(x) written (x,), or (start, stop)",
+}
+
 KNOBS = {k.name: k for k in [
-    Knob("framework", "framework", "which framework trains: torch or keras"),
-    Knob("decoder", "data", "JPEG decoder (parity.data.DECODERS); arrays without files are not decoded"),
-    Knob("size", "resize", "square resize target in pixels, or None to keep the images' own size"),
-    Knob("resize", "resize", "resize method (parity.resize.RESIZE_METHODS); unused when size is None"),
-    Knob("norm", "data", "normalisation mode (parity.data.NORMALIZATIONS)"),
-    Knob("body", "model", "the body the original recipe used (`--body` replaces it in a run)"),
-    Knob("head", "head", "head layout (parity.heads.HEADS)"),
-    Knob("init", "head", "initialiser of the head's Linear layers (parity.heads.INITS)"),
-    Knob("bn_policy", "bn", "what happens to the body: train_bn, frozen or stats_only (parity.heads.BN_POLICIES)"),
-    Knob("optimizer", "optim", "optimizer and its betas, epsilon, weight decay (parity.optim.OPTIMIZERS)"),
-    Knob("lr", "optim", "fastai's lr argument: a float for every layer group, or slice(x) written (x,)"),
-    Knob("schedule", "schedule", "LR/momentum schedule (parity.schedules.SCHEDULES)"),
-    Knob("loss", "loss", "loss (parity.loss.LOSSES)"),
-    Knob("batch_size", "data", "training batch size"),
-    Knob("epochs", "schedule", "passes over the training set"),
-    Knob("drop_last", "data", "drop the last partial training batch (fastai True, Keras fit False)"),
-    Knob("n_classes", "data", "class count the recipe expects from its data"),
+    Knob("framework", "framework", "name", "which framework trains: torch or keras"),
+    Knob("decoder", "data", "name", "JPEG decoder (parity.data.DECODERS); arrays without files are not decoded"),
+    Knob("size", "resize", "size", "square resize target in pixels, or None to keep the images' own size"),
+    Knob("resize", "resize", "name", "resize method (parity.resize.RESIZE_METHODS); unused when size is None"),
+    Knob("norm", "data", "name", "normalisation mode (parity.data.NORMALIZATIONS)"),
+    Knob("body", "model", "name", "the body the original recipe used (`--body` replaces it in a run)"),
+    Knob("head", "head", "name", "head layout (parity.heads.HEADS)"),
+    Knob("init", "head", "name", "initialiser of the head's Linear layers (parity.heads.INITS)"),
+    Knob("bn_policy", "bn", "name", "what happens to the body: train_bn, frozen or stats_only (parity.heads.BN_POLICIES)"),
+    Knob("optimizer", "optim", "name", "optimizer and its betas, epsilon, weight decay (parity.optim.OPTIMIZERS)"),
+    Knob("lr", "optim", "lr", "fastai's lr argument: a float for every layer group, or slice(x) written (x,)"),
+    Knob("schedule", "schedule", "name", "LR/momentum schedule (parity.schedules.SCHEDULES)"),
+    Knob("loss", "loss", "name", "loss (parity.loss.LOSSES)"),
+    Knob("batch_size", "data", "count", "training batch size"),
+    Knob("epochs", "schedule", "count", "passes over the training set"),
+    Knob("drop_last", "data", "flag", "drop the last partial training batch (fastai True, Keras fit False)"),
+    Knob("n_classes", "data", "count", "class count the recipe expects from its data"),
 ]}
+
+
+def _registry_check(name: str):
+    """The function that accepts a registered name of knob `name` (and raises listing the choices)."""
+    from parity import data, heads, loss, models, optim, resize, schedules
+    from parity.frameworks import FRAMEWORKS
+
+    def framework(value):
+        if value not in FRAMEWORKS:
+            raise unknown("framework", value, FRAMEWORKS)
+
+    return {"framework": framework, "decoder": data.get_decoder, "resize": resize.get_method,
+            "norm": data.get_normalization, "body": models.get_body, "head": heads.get_head, "init": heads.get_init,
+            "bn_policy": heads.check_policy, "optimizer": optim.get_optimizer, "schedule": schedules.get_schedule,
+            "loss": loss.get_loss}[name]
+
+
+def _positive_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _bad(knob: Knob, value, where: str) -> ParityError:
+    return ParityError(f"{where}: knob {knob.name} takes {KINDS[knob.kind]}, got {value!r}")
+
+
+def check_knob(name: str, value, where: str = "recipe"):
+    """`value` if knob `name` accepts it, else a ParityError naming where, the knob, the value and what it takes."""
+    if name not in KNOBS:
+        raise unknown(f"{where}: recipe knob", name, KNOBS)
+    knob = KNOBS[name]
+    ok = {"name": lambda v: isinstance(v, str),
+          "count": lambda v: isinstance(v, int) and not isinstance(v, bool) and v > (1 if name == "n_classes" else 0),
+          "size": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0),
+          "flag": lambda v: isinstance(v, bool),
+          "lr": lambda v: _positive_number(v) or (isinstance(v, tuple) and len(v) in (1, 2)
+                                                  and all(_positive_number(x) for x in v))}[knob.kind](value)
+    if not ok:
+        raise _bad(knob, value, where)
+    if knob.kind == "name":
+        try:
+            _registry_check(name)(value)
+        except ParityError as exc:
+            raise ParityError(f"{where}: {exc}") from None
+    return value
+
+
+def parse_knob(name: str, text: str, where: str = "--set"):
+    """A knob's value from command-line text: 'none', 'true'/'false', numbers, slice(x) or (x,) / (a, b)."""
+    if name not in KNOBS:
+        raise unknown(f"{where}: recipe knob", name, KNOBS)
+    kind, low = KNOBS[name].kind, text.strip().lower()
+    value: object = text.strip()
+    if kind == "size" and low in ("none", "null", ""):
+        value = None
+    elif kind == "flag" and low in ("true", "false"):
+        value = low == "true"
+    elif kind in ("count", "size"):
+        value = int(text) if re.fullmatch(r"[+-]?\d+", text.strip()) else text
+    elif kind == "lr":
+        value = _parse_lr(text.strip())
+    return check_knob(name, value, where)
+
+
+def _parse_lr(text: str):
+    inner = re.fullmatch(r"slice\((.*)\)|\((.*)\)", text.replace(" ", ""))
+    parts = [p for p in (inner.group(1) or inner.group(2) or "").split(",") if p] if inner else [text]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        return text
+    return values if inner else values[0]
 
 
 @dataclass(frozen=True)
@@ -68,33 +150,13 @@ class Recipe:
         return {k: getattr(self, k) for k in KNOBS}
 
 
-def check_recipe(recipe: Recipe) -> Recipe:
-    """Every knob checked against its registry; a bad value raises naming the knob, the value and the choices."""
-    from parity import data, heads, loss, models, optim, resize, schedules
-    from parity.frameworks import FRAMEWORKS
+def check_recipe(recipe: Recipe, where: str | None = None) -> Recipe:
+    """Every knob checked by its type and registry; a bad value raises naming the knob, the value and the choices."""
+    for name, value in recipe.knobs().items():
+        check_knob(name, value, where or f"recipe {recipe.name!r}")
+    from parity import heads
 
-    k = recipe.knobs()
-    if k["framework"] not in FRAMEWORKS:
-        raise unknown("framework", k["framework"], FRAMEWORKS)
-    data.get_decoder(k["decoder"])
-    data.get_normalization(k["norm"])
-    resize.get_method(k["resize"])
-    models.get_body(k["body"])
-    heads.get_head(k["head"], k["init"])
-    heads.check_policy(k["bn_policy"])
-    optim.get_optimizer(k["optimizer"])
-    schedules.get_schedule(k["schedule"])
-    loss.get_loss(k["loss"])
-    optim.group_lrs(k["lr"], 3)
-    checks = {"size": k["size"] is None or (isinstance(k["size"], int) and k["size"] > 0),
-              "batch_size": isinstance(k["batch_size"], int) and k["batch_size"] > 0,
-              "epochs": isinstance(k["epochs"], int) and k["epochs"] > 0,
-              "drop_last": isinstance(k["drop_last"], bool),
-              "n_classes": isinstance(k["n_classes"], int) and k["n_classes"] > 1,
-              "lr": all(v > 0 for v in (k["lr"] if isinstance(k["lr"], tuple) else (k["lr"],)))}
-    for name, ok in checks.items():
-        if not ok:
-            raise ParityError(f"recipe {recipe.name!r}: knob {name} has an invalid value {k[name]!r}")
+    heads.get_head(recipe.head, recipe.init)
     return recipe
 
 

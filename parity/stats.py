@@ -8,6 +8,8 @@ import numpy as np
 
 from parity.errors import ParityError
 
+ACCURACY_CI = "95% Student-t interval over seeds, clipped to [0, 100]%"
+
 
 def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
     """(mean, low, high): Student-t interval over independent values (seeds); one value gives an
@@ -22,6 +24,24 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
         return mean, -math.inf, math.inf
     half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
     return mean, mean - half, mean + half
+
+
+def summary_ci(values, bounds: tuple[float, float] | None = None) -> dict:
+    """{mean, low, high, n} over the finite values (NaN marks a diverged run); `bounds` clips the interval
+    to the range the quantity can take (accuracy: 0 to 1), so it never claims an impossible value."""
+    x = np.asarray(values, np.float64)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return {"mean": math.nan, "low": math.nan, "high": math.nan, "n": 0}
+    mean, low, high = mean_ci(x)
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return {"mean": mean, "low": low, "high": high, "n": int(x.size)}
+
+
+def accuracy_ci(values) -> dict:
+    """An accuracy over seeds (fractions): see ACCURACY_CI."""
+    return summary_ci(values, (0.0, 1.0))
 
 
 def tost_paired(a, b, margin: float, alpha: float = 0.05) -> dict:

@@ -8,10 +8,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 from parity.errors import ParityError
+from parity.outputs import check_writable
 
 STORE_ENV = "PARITY_STORE"
 
@@ -38,6 +40,7 @@ class ResultStore:
                 self.directory.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise ParityError(f"result store {str(self.directory)!r} cannot be created: {exc}") from exc
+            check_writable(self.directory, "result store")
 
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.json"
@@ -51,8 +54,12 @@ class ResultStore:
             return None
         try:
             record = json.loads(self._path(key).read_text())
-        except (OSError, json.JSONDecodeError):
-            return None  # unreadable: the run is simply redone and the file replaced
+        except (OSError, ValueError):
+            record = None
+        if not isinstance(record, dict) or "accuracy" not in record:
+            print(f"parity: store entry {str(self._path(key))!r} is not a run record; the run is redone and the "
+                  f"entry replaced", file=sys.stderr)
+            return None
         if record.get("identity") != json.loads(json.dumps(identity, default=str)):
             return None
         self._memory[key] = record

@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import torchvision  # noqa: E402,F401  (must precede TensorFlow)
+import keras_impl  # noqa: E402,F401  (loads TensorFlow after torch, without its C++ notices)
 import tensorflow as tf  # noqa: E402
 
 torch.set_num_threads(1)
@@ -25,7 +26,7 @@ tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
 
 CIFAR_ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-jpg.tar.gz"
-CIFAR_CACHE = Path(os.environ.get("PARITY_CACHE", Path.home() / ".cache" / "parity")) / "cifar10"
+CIFAR_CACHE = Path(os.environ.get("PARITY_CACHE_DIR", Path.home() / ".cache" / "parity")) / "cifar10"
 
 
 @pytest.fixture(autouse=True)

@@ -43,3 +43,14 @@ def test_tost_needs_two_seeds_and_a_positive_margin():
         tost_paired([0.5], [0.5], 0.02)
     with pytest.raises(ParityError, match="margin must be positive"):
         tost_paired([0.5, 0.6], [0.5, 0.6], 0.0)
+
+
+def test_accuracy_interval_stays_within_0_and_1():
+    """Two seeds at 5% and 70%: the t-interval reaches below 0; the reported interval is clipped and says so."""
+    from parity.stats import ACCURACY_CI, accuracy_ci
+
+    raw = mean_ci([0.05, 0.70])
+    assert raw[1] < 0 and raw[2] > 1
+    ci = accuracy_ci([0.05, 0.70])
+    assert (ci["low"], ci["high"], ci["n"]) == (0.0, 1.0, 2) and ci["mean"] == pytest.approx(0.375)
+    assert "clipped to [0, 100]" in ACCURACY_CI

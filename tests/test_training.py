@@ -75,7 +75,7 @@ def test_cli_recipes_and_diff(capsys):
     (["train", "--recipe", "fastai_v3"], "recipe 'fastai_v3' is not one of"),
     (["train", "--recipe", "torch_plain", "--set", "colour=red"], "recipe knob 'colour' is not one of"),
     (["train", "--recipe", "torch_plain", "--set", "optimizer=sgd"], "optimizer 'sgd' is not one of"),
-    (["train", "--recipe", "torch_plain", "--set", "epochs=0"], "knob epochs has an invalid value 0"),
+    (["train", "--recipe", "torch_plain", "--set", "epochs=0"], "knob epochs takes a positive integer, got 0"),
     (["train", "--recipe", "torch_plain", "--seeds", "x"], "--seeds must be"),
     (["bisect", "--from", "torch_plain", "--to", "torch_plain"], "have the same knobs"),
     (["train", "--recipe", "torch_plain", "--data-dir", "/nonexistent/cifar"], "does not exist"),
@@ -96,6 +96,7 @@ def test_class_count_mismatch_is_refused(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "class count mismatch" in err and "has 3 classes" in err and "expects 10" in err
+    assert "--set n_classes=3" in err
     assert not (tmp_path / "rep").exists()
 
 
@@ -105,7 +106,7 @@ def test_cli_train_prints_seeds_and_ci_and_writes_a_report(tmp_path, capsys):
                  "12", "--test-per-class", "8", "--quiet", "--store", str(tmp_path / "store"), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "seed 0:" in text and "seed 1:" in text and "95% CI" in text
-    assert {p.name for p in out.iterdir()} == {"report.md", "report.html", "results.json"}
+    assert {p.name for p in out.iterdir()} == {"report.md", "report.html", "results.json", ".parity-report.json"}
     assert main(["train", "--recipe", "torch_plain", "--set", "epochs=1", "--seeds", "2", "--train-per-class",
                  "12", "--test-per-class", "8", "--quiet", "--store", str(tmp_path / "store"), "--out", str(out)]) == 0
     assert "0 runs trained, 2 read from the store" in capsys.readouterr().out
@@ -119,7 +120,7 @@ def test_cli_bisect_end_to_end_and_free_rerun(tmp_path, capsys):
     assert first.startswith("Going from fastai_v1_fit")
     assert "4 runs trained, 0 read from the store" in first
     assert {p.name for p in (tmp_path / "first").iterdir()} == {"report.md", "report.html", "results.json",
-                                                                "waterfall.png"}
+                                                                "waterfall.png", ".parity-report.json"}
     result = json.loads((tmp_path / "first" / "results.json").read_text())["bisect"]
     assert result["factors"] == ["lr"] and result["runs"] == 4
     assert main([*argv, "--out", str(tmp_path / "again")]) == 0
