@@ -1,4 +1,10 @@
-"""TensorFlow / Keras side of every mirrored component. Mirror of `torch_impl`."""
+"""Keras 3 side of every component: modules satisfy parity.protocols. The same code serves two backends,
+`keras_tf` (KERAS_BACKEND=tensorflow, the default) and `keras_torch` (KERAS_BACKEND=torch); code that only
+TensorFlow can run is marked where it sits, and parity.backends declares what keras_torch cannot express.
+
+In a process that also uses torchvision, import it before this package: torchvision after TensorFlow
+segfaults (torch 2.14.1, TF 2.21). Backend workers never mix the two.
+"""
 
 import os
 import re
@@ -8,23 +14,22 @@ import tempfile
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# Importing torchvision after TensorFlow segfaults (torch 2.14.1, TF 2.21): the torch side loads first.
-import torch_impl  # noqa: E402,F401
-
 # TF 2.21 writes notices from C++ static initialisers straight to file descriptor 2 while it loads (the oneDNN
 # line, absl's "before InitializeLog" warning), and TF_CPP_MIN_LOG_LEVEL no longer reaches them. They are
 # caught during the import and dropped; anything else printed then (a real error) is passed on.
 _NOTICE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} [\d:. ]+\d+ \S+:\d+\] )")
 
 
-def _import_tensorflow_quietly() -> None:
+def _import_keras_quietly() -> None:
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import keras  # noqa: F401
-            import tensorflow  # noqa: F401
+            import keras
+
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow  # noqa: F401
         finally:
             os.dup2(saved, 2)
             os.close(saved)
@@ -34,4 +39,19 @@ def _import_tensorflow_quietly() -> None:
     sys.stderr.write("".join(kept))
 
 
-_import_tensorflow_quietly()
+_import_keras_quietly()
+
+
+def configure_threads(threads: int) -> None:
+    """Compute threads of this process (a worker gets cores / workers, so workers do not oversubscribe)."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    else:
+        import torch
+
+        torch.set_num_threads(threads)

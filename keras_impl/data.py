@@ -1,4 +1,9 @@
-"""Keras side of the data pipeline: tf.io decoding, image_dataset_from_directory, normalisation, tf.data."""
+"""Keras side of the data pipeline: decoding, image_dataset_from_directory, normalisation, loaders.
+
+On TensorFlow: tf.io decoding (either DCT), image_dataset_from_directory and tf.data, as the thread's Keras code
+reads its images. On the torch backend, Keras decodes through keras.utils.load_img (PIL, so 'pil' only) and
+serves batches from a keras.utils.PyDataset; image_dataset_from_directory needs TensorFlow.
+"""
 
 from __future__ import annotations
 
@@ -6,50 +11,46 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
-from PIL import Image
 
+from keras_impl._backend import ON_TF
 from keras_impl.resize import resize
 from parity import data as spec
 from parity.errors import ParityError
 
-
-def _check_decoder(decoder: str | None) -> spec.Decoder:
-    return spec.get_decoder(decoder or spec.DEFAULT_DECODER["keras"])
+DECODERS = ("pil", "tf_fast") if ON_TF else ("pil",)
 
 
-def _decode(raw: tf.Tensor, dct_method: str) -> tf.Tensor:
-    # decode_image (what image_dataset_from_directory calls) dispatches JPEGs to decode_jpeg with dct ''
-    # (= INTEGER_FAST); decode_jpeg is called directly here so the DCT can be chosen.
-    is_jpeg = tf.io.is_jpeg(raw)
-    return tf.cond(is_jpeg, lambda: tf.io.decode_jpeg(raw, channels=3, dct_method=dct_method),
-                   lambda: tf.io.decode_image(raw, channels=3, expand_animations=False))
+def _decode_tf(path, decoder: str) -> np.ndarray:
+    import tensorflow as tf
 
-
-def decode_image(path, decoder: str | None = None) -> np.ndarray:
-    """One image file as HWC uint8 RGB through tf.io."""
-    dct = _check_decoder(decoder).tf_dct_method
+    raw = tf.io.read_file(str(path))
+    dct = spec.get_decoder(decoder).tf_dct_method
+    # decode_image (what image_dataset_from_directory calls) sends JPEGs to decode_jpeg with dct '' (=
+    # INTEGER_FAST); decode_jpeg is called directly here so the DCT can be chosen.
     try:
-        return _decode(tf.io.read_file(str(path)), dct).numpy()
+        return tf.cond(tf.io.is_jpeg(raw), lambda: tf.io.decode_jpeg(raw, channels=3, dct_method=dct),
+                       lambda: tf.io.decode_image(raw, channels=3, expand_animations=False)).numpy()
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as exc:
         raise ParityError(f"cannot decode image file {str(path)!r}: {exc.message.splitlines()[0]}") from exc
 
 
-def _decode_all(paths, dct: str) -> list:
-    ds = tf.data.Dataset.from_tensor_slices(list(paths))
-    ds = ds.map(lambda p: _decode(tf.io.read_file(p), dct), num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True)
+def _decode_pil(path, decoder: str) -> np.ndarray:
     try:
-        return [img.numpy() for img in ds]
-    except tf.errors.InvalidArgumentError:  # tf.data does not say which file: find it one by one
-        for path in paths:
-            decode_image(path, "tf_fast" if dct == "INTEGER_FAST" else "pil")
-        raise
+        return np.asarray(keras.utils.load_img(str(path), color_mode="rgb"), np.uint8)
+    except (OSError, ValueError) as exc:
+        raise ParityError(f"cannot decode image file {str(path)!r}: {exc}") from exc
 
 
-def load_image_folder(root, split: str, decoder: str | None = None) -> spec.LoadedSplit:
-    """`root/split/<class>/*` indexed by keras.utils.image_dataset_from_directory, decoded through tf.io."""
-    dct = _check_decoder(decoder).tf_dct_method
+def decode_image(path, decoder: str) -> np.ndarray:
+    """One image file as HWC uint8 RGB, decoded the way Keras on this backend decodes it."""
+    return _decode_tf(path, decoder) if ON_TF else _decode_pil(path, decoder)
+
+
+def read_image_folder(root, split: str, decoder: str) -> spec.LoadedSplit:
+    """`root/split/<class>/*` indexed by keras.utils.image_dataset_from_directory, decoded through tf.io
+    (TensorFlow only: image_dataset_from_directory builds a tf.data pipeline)."""
+    from PIL import Image
+
     listing = spec.list_image_folder(root, split)
     with Image.open(listing.paths[0]) as first:
         hw = (first.height, first.width)
@@ -59,34 +60,48 @@ def load_image_folder(root, split: str, decoder: str | None = None) -> spec.Load
     if tuple(ds.class_names) != listing.classes or paths != listing.paths:
         raise AssertionError(f"image_dataset_from_directory order differs from parity's listing in {root}/{split}")
     labels = np.asarray([listing.classes.index(Path(p).parent.name) for p in paths], np.int64)
-    images = spec.stack_same_size(_decode_all(paths, dct), paths)
+    images = spec.stack_same_size([_decode_tf(p, decoder) for p in paths], paths)
     return spec.LoadedSplit(images, labels, listing.classes, paths)
 
 
 def normalize(images, mode: str) -> np.ndarray:
     """NHWC 0-255 float -> NHWC normalised float32 (keras.applications preprocess_input for its modes)."""
-    norm = spec.get_normalization(mode)
     x = np.array(images, np.float32)  # preprocess_input works in place on numpy input
     if mode == "none":
         return x
     return keras.applications.imagenet_utils.preprocess_input(x, data_format="channels_last", mode=mode)
 
 
-def make_loader(images, labels, order, size=None, resize_method: str = "fastai_v1", norm: str = "none"):
-    """Batches in `order` (a list of index arrays) as a tf.data.Dataset of (x NHWC float32, y int64)."""
-    spec.prepared_batches(images, labels, order, size, resize_method, norm, resize, normalize)  # checks knobs
-    batches = lambda: spec.prepared_batches(images, labels, order, size, resize_method, norm, resize,  # noqa: E731
-                                            normalize)
-    h, w = spec.resize_target_or(size, np.asarray(images).shape[1:3])
+class _Batches(keras.utils.PyDataset):
+    """One batch per index, in the shared order, resized and normalised: Keras' backend-neutral loader."""
+
+    def __init__(self, images, labels, order, out_hw, resize_method: str, norm: str):
+        super().__init__()
+        self.images, self.labels, self.order = images, labels, order
+        self.out_hw, self.resize_method, self.norm = out_hw, resize_method, norm
+
+    def __len__(self):
+        return len(self.order)
+
+    def __getitem__(self, i):
+        x = np.asarray(self.images[self.order[i]], np.float32)
+        if self.out_hw is not None:
+            x = resize(x, self.out_hw, self.resize_method)
+        return normalize(x, self.norm), np.asarray(self.labels[self.order[i]], np.int64)
+
+
+def loader_batches(images, labels, order, size, resize_method: str, norm: str) -> list:
+    """The batches Keras' loader yields in `order` (tf.data on TensorFlow, a PyDataset elsewhere), as numpy."""
+    batches = _Batches(images, labels, order, size, resize_method, norm)
+    if not ON_TF:
+        return [batches[i] for i in range(len(batches))]
+    import tensorflow as tf
+
+    h, w = size if size is not None else np.asarray(images).shape[1:3]
     signature = (tf.TensorSpec((None, h, w, np.asarray(images).shape[-1]), tf.float32),
                  tf.TensorSpec((None,), tf.int64))
-    return tf.data.Dataset.from_generator(batches, output_signature=signature)
-
-
-def to_numpy(batch) -> tuple[np.ndarray, np.ndarray]:
-    """A loader batch back at the boundary: (x NHWC float32, y int64)."""
-    x, y = batch
-    return x.numpy(), y.numpy()
+    ds = tf.data.Dataset.from_generator(lambda: (batches[i] for i in range(len(batches))), output_signature=signature)
+    return [(x.numpy(), y.numpy()) for x, y in ds]
 
 
 def download_cifar10(cache_dir) -> tuple[spec.LoadedSplit, spec.LoadedSplit]:

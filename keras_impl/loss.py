@@ -5,26 +5,34 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from parity import loss as spec
+from keras_impl._backend import value_and_grads
 
 
 def per_sample_loss(name: str, logits, labels):
-    """The loss of each sample as Keras computes it, differentiable (training steps and loss_and_grad)."""
-    spec.get_loss(name)
+    """The loss of each sample as Keras computes it, differentiable (training steps and loss_and_grad).
+
+    'keras_softmax' is the thread's softmax output: on TensorFlow the softmax leaves its logits on the output
+    (and in a graph its op type), which the crossentropy reads instead of the probabilities. 'keras_clipped'
+    copies the probabilities first, as any tensor made elsewhere would arrive, so the crossentropy clips them.
+    """
     if name == "ce_logits":
         return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-    if name == "keras_softmax":  # the softmax output carries its logits; Keras uses them
-        return keras.losses.sparse_categorical_crossentropy(labels, keras.activations.softmax(logits))
-    # a probability tensor without the cache: Keras clips it to [1e-7, 1 - 1e-7]
-    return keras.losses.sparse_categorical_crossentropy(labels, tf.identity(tf.nn.softmax(logits)))
+    probabilities = keras.activations.softmax(logits)
+    if name == "keras_clipped":
+        probabilities = keras.ops.copy(probabilities)  # tf.identity on TensorFlow: no cached logits, no Softmax op
+    return keras.losses.sparse_categorical_crossentropy(labels, probabilities)
 
 
 def loss_and_grad(name: str, logits, labels) -> tuple[np.ndarray, np.ndarray]:
     """(per-sample loss, gradient of the mean loss with respect to the logits)."""
-    z = tf.Variable(np.asarray(logits, np.float32))
-    with tf.GradientTape() as tape:
-        per_sample = per_sample_loss(name, z, np.asarray(labels, np.int64))
-        mean = tf.reduce_mean(per_sample)
-    return per_sample.numpy(), tape.gradient(mean, z).numpy()
+    z = keras.Variable(np.asarray(logits, np.float32))
+    labels = keras.ops.convert_to_tensor(np.asarray(labels, np.int64))
+    kept = {}
+
+    def mean_loss():
+        kept["per_sample"] = per_sample_loss(name, z, labels)
+        return keras.ops.mean(kept["per_sample"])
+
+    _, (grad,) = value_and_grads(mean_loss, [z])
+    return keras.ops.convert_to_numpy(kept["per_sample"]), keras.ops.convert_to_numpy(grad)

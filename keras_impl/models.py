@@ -10,19 +10,19 @@ import keras
 import numpy as np
 from keras import layers
 
+from keras_impl._porting import keras_name, load_state, state_of, torch_name
 from parity import models as spec
-from parity import porting
 from parity.errors import ParityError
 
 
 def _bn(body: spec.Body, name: str):
-    return layers.BatchNormalization(momentum=1 - body.torch_bn_momentum, epsilon=body.bn_eps, name=name)
+    return layers.BatchNormalization(momentum=1 - body.torch_bn_momentum, epsilon=body.bn_eps, name=keras_name(name))
 
 
 def _conv(x, filters, kernel, stride, pad, name):
     if pad:
         x = layers.ZeroPadding2D(pad)(x)
-    return layers.Conv2D(filters, kernel, stride, "valid", use_bias=False, name=name)(x)
+    return layers.Conv2D(filters, kernel, stride, "valid", use_bias=False, name=keras_name(name))(x)
 
 
 def _resnet_block(x, body, name, planes, stride, downsample):
@@ -65,70 +65,64 @@ def _lite0(body: spec.Body, inputs):
         if expand != 1:
             y = relu6()(_bn(body, f"{name}._bn0")(_conv(y, f_in * expand, 1, 1, 0, f"{name}._expand_conv")))
         y = layers.ZeroPadding2D((pad, pad))(y)
-        y = layers.DepthwiseConv2D(kernel, stride, "valid", use_bias=False, name=f"{name}._depthwise_conv")(y)
+        y = layers.DepthwiseConv2D(kernel, stride, "valid", use_bias=False,
+                                   name=keras_name(f"{name}._depthwise_conv"))(y)
         y = relu6()(_bn(body, f"{name}._bn1")(y))
         y = _bn(body, f"{name}._bn2")(_conv(y, f_out, 1, 1, 0, f"{name}._project_conv"))
         x = layers.Add()([y, x]) if skip else y
     return relu6()(_bn(body, "_bn1")(_conv(x, spec.LITE0_HEAD, 1, 1, 0, "_conv_head")))
 
 
-def build_body(name: str, weights: str | None = None) -> keras.Model:
-    """The Keras twin of torch_impl.models.build_body; pretrained weights are ported from the torch body."""
-    return _build_body(name, weights, model_name=name)
-
-
-def _keras_applications(weights: str | None, model_name: str) -> keras.Model:
+def _keras_applications(weights: str | None) -> keras.Model:
     """keras.applications.ResNet50V2 as the thread built it (include_top=False); 'imagenet' downloads once."""
-    if weights not in (None, "imagenet"):
-        raise ParityError(f"weights {weights!r} for resnet50v2_keras are not one of: None, imagenet")
     try:
         net = keras.applications.ResNet50V2(include_top=False, weights=weights, input_shape=(None, None, 3))
     except Exception as exc:  # keras.utils.get_file: URLError / socket errors offline, when not cached
         raise ParityError(f"cannot load resnet50v2_keras weights {weights!r} ({type(exc).__name__}: {exc}); they "
                           f"download once into ~/.keras/models, which needs internet") from exc
-    return keras.Model(net.input, net.output, name=model_name)
+    return keras.Model(net.input, net.output, name="resnet50v2_keras")
 
 
-def _build_body(name: str, weights: str | None, model_name: str) -> keras.Model:
+def build_body(name: str, weights: str | None = None, seed: int = 0) -> keras.Model:
+    """The Keras twin of the torch body with torch names on every layer; a portable body is built with fresh
+    weights (the front layer ports the torch ones in), the keras.applications body with its own."""
+    keras.utils.set_random_seed(seed)
     body = spec.get_body(name)
     if body.family == "keras_applications":
-        return _keras_applications(weights, model_name)
+        return _keras_applications(weights)
     inputs = keras.Input((None, None, 3))
     outputs = _resnet(body, inputs) if body.family == "resnet" else _lite0(body, inputs)
-    model = keras.Model(inputs, outputs, name=model_name)
-    if weights is not None:
-        from torch_impl.models import body_state as torch_body_state
-        from torch_impl.models import build_body as torch_build_body
-
-        porting.port_torch_to_keras(torch_body_state(torch_build_body(name, weights)), model)
-    return model
+    return keras.Model(inputs, outputs, name=name)
 
 
 def body_state(model: keras.Model) -> dict[str, np.ndarray]:
     """The body's weights as numpy in torch layouts and names (the Keras -> torch direction of the table)."""
-    return porting.keras_state(model)
+    return state_of(model)
+
+
+def load_body_state(model: keras.Model, state: dict[str, np.ndarray]) -> int:
+    """Port a torch-named numpy state in through parity.porting's table (every shape and key asserted)."""
+    return load_state(model, state)
 
 
 def forward_features(model: keras.Model, images, training: bool = False) -> np.ndarray:
     """NHWC float32 (already normalised) -> body features NHWC float32."""
-    x = np.asarray(images)
-    if x.ndim != 4 or x.shape[-1] != 3:
-        raise ParityError(f"body input must be NHWC with 3 channels, got shape {x.shape}")
-    return keras.ops.convert_to_numpy(model(x.astype(np.float32), training=training))
+    return keras.ops.convert_to_numpy(model(np.asarray(images, np.float32), training=training))
 
 
 def build_imagenet_classifier(name: str) -> keras.Model:
-    """The Keras twin of torch_impl.models.build_imagenet_classifier: body + average pool + '_fc', ported."""
-    from torch_impl.models import body_state as torch_body_state
-    from torch_impl.models import build_imagenet_classifier as torch_build
-
-    if name != "efficientnet_lite0":
-        raise ParityError(f"ImageNet classifier {name!r} is not one of: efficientnet_lite0")
+    """Lite0 with its ImageNet head: body + average pool + '_fc' (the front layer ports the torch weights)."""
     body = build_body(name)
     logits = layers.Dense(1000, name="_fc")(layers.GlobalAveragePooling2D()(body.output))  # dropout: off in eval
-    model = keras.Model(body.input, logits, name=f"{name}_imagenet")
-    porting.port_torch_to_keras(torch_body_state(torch_build(name)), model)
-    return model
+    return keras.Model(body.input, logits, name=f"{name}_imagenet")
+
+
+def imagenet_classifier_state(model: keras.Model) -> dict[str, np.ndarray]:
+    return state_of(model)
+
+
+def load_imagenet_classifier_state(model: keras.Model, state: dict[str, np.ndarray]) -> int:
+    return load_state(model, state)
 
 
 def classify(model: keras.Model, images) -> np.ndarray:
@@ -136,9 +130,14 @@ def classify(model: keras.Model, images) -> np.ndarray:
     return keras.ops.convert_to_numpy(model(np.asarray(images, np.float32), training=False))
 
 
+def float64_copy(model: keras.Model) -> keras.Model:
+    """Not offered: float64 references are torch's (parity.backends declares it)."""
+    raise ParityError("float64 reference copies come from the torch backend")
+
+
 def layer_outputs(model: keras.Model, images, training: bool = False) -> dict[str, np.ndarray]:
     """Output of every layer that has weights (conv, BN, dense), by torch name, in graph order."""
     named = [layer for layer in model.layers if layer.weights]
     probe = keras.Model(model.input, [layer.output for layer in named])
     values = probe(np.asarray(images, np.float32), training=training)
-    return {layer.name: keras.ops.convert_to_numpy(v) for layer, v in zip(named, values)}
+    return {torch_name(layer.name): keras.ops.convert_to_numpy(v) for layer, v in zip(named, values)}

@@ -4,7 +4,6 @@ no parameter groups: one optimizer per (layer group, decays or not) bucket, as K
 
 from __future__ import annotations
 
-
 import keras
 import numpy as np
 from keras import ops
@@ -72,14 +71,13 @@ def run_steps(name, params: dict, grads: list, lrs: list, groups: dict | None = 
 
     Returns the parameters after every step, as numpy by name.
     """
-    spec.check_finite("parameter", params)
     variables = {k: keras.Variable(np.array(v, np.float32), name=k.replace(".", "_")) for k, v in params.items()}
     optimizer = build_optimizer(name, list(variables.items()), groups, lrs[0])
     history = []
     for step_grads, step_lrs in zip(grads, lrs):
-        spec.check_finite("gradient", step_grads)
         set_lrs(optimizer, step_lrs)
         for opt, members in optimizer.values():
-            opt.apply([np.asarray(step_grads[k], np.float32) for k, _ in members], [v for _, v in members])
+            opt.apply([keras.ops.convert_to_tensor(np.asarray(step_grads[k], np.float32)) for k, _ in members],
+                      [v for _, v in members])
         history.append({k: keras.ops.convert_to_numpy(v) for k, v in variables.items()})
     return history

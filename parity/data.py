@@ -30,7 +30,8 @@ DECODERS = {d.name: d for d in [
     Decoder("tf_fast", "tf.io.decode_image default = libjpeg IFAST DCT (keras image_dataset_from_directory)",
             "INTEGER_FAST"),
 ]}
-DEFAULT_DECODER = {"torch": "pil", "keras": "tf_fast"}
+DEFAULT_DECODER = {"torch": "pil", "keras_tf": "tf_fast", "keras_torch": "pil"}  # what each one's reader uses
+DECODING_BACKEND = {"pil": "torch", "tf_fast": "keras_tf"}  # who decodes a dataset's files for a decoder
 
 
 @dataclass(frozen=True)
@@ -210,26 +211,56 @@ def download_error(what: str, exc: Exception) -> ParityError:
                        f"image-folder tree with --data-dir (train/<class>/*, test/<class>/*)")
 
 
-def prepared_batches(images, labels, order, size, resize_method, norm, resize, normalize):
-    """(x NHWC float32, y int64) numpy batches in `order`, resized then normalised by one side's functions.
+# --- the front layer: checked once here, computed by a backend ------------------------------------------
 
-    The knobs are checked here, before the first batch is asked for.
-    """
+def _call(backend: str, target: str, *args):
+    from parity import workers
+
+    return workers.call(backend, target, *args)
+
+
+def _check_decoder(decoder: str, backend: str) -> None:
+    from parity.backends import check_supported
+
+    get_decoder(decoder)
+    check_supported(backend, "decoder", decoder)
+
+
+def decode_image(path, decoder: str, backend: str) -> np.ndarray:
+    """One image file as HWC uint8 RGB, decoded by `backend` with `decoder`."""
+    _check_decoder(decoder, backend)
+    return _call(backend, "data.decode_image", str(path), decoder)
+
+
+def read_image_folder(root, split: str, decoder: str, backend: str) -> LoadedSplit:
+    """`root/split/<class>/*` read by the backend's own folder reader (torchvision ImageFolder, Keras'
+    image_dataset_from_directory); the tree is checked here first."""
+    from parity.backends import check_supported
+
+    list_image_folder(root, split)
+    _check_decoder(decoder, backend)
+    check_supported(backend, "reader", "folder")
+    return _call(backend, "data.read_image_folder", str(root), split, decoder)
+
+
+def normalize(images, mode: str, backend: str) -> np.ndarray:
+    get_normalization(mode)
+    return _call(backend, "data.normalize", np.asarray(images, np.float32), mode)
+
+
+def loader_batches(images, labels, order, size, resize_method: str, norm: str, backend: str) -> list:
+    """[(x NHWC float32, y int64)] as the backend's loader yields them in `order`, resized then normalised."""
+    from parity.backends import check_supported
+
     get_normalization(norm)
+    out_hw = None
     if size is not None:
-        target_hw(size)
+        out_hw = target_hw(size)
         get_method(resize_method)
-
-    def batches():
-        for index in order:
-            x = np.asarray(images[index], np.float32)
-            if size is not None:
-                x = resize(x, size, resize_method)
-            yield normalize(x, norm), np.asarray(labels[index], np.int64)
-
-    return batches()
+        check_supported(backend, "resize", resize_method)
+    return _call(backend, "data.loader_batches", np.asarray(images), np.asarray(labels), list(order), out_hw,
+                 resize_method, norm)
 
 
-def resize_target_or(size, native_hw) -> tuple[int, int]:
-    """The (h, w) a loader yields: the resize target, or the images' own size when there is no resize."""
-    return target_hw(size) if size is not None else (int(native_hw[0]), int(native_hw[1]))
+def download_cifar10(cache_dir, backend: str) -> tuple[LoadedSplit, LoadedSplit]:
+    return _call(backend, "data.download_cifar10", str(cache_dir))

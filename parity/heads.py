@@ -44,6 +44,10 @@ HEADS = {h.name: h for h in [
 ]}
 
 
+# sd of a standard normal cut at +-2 sd: Keras' truncated initialisers divide by it to keep the variance
+TRUNCATED_NORMAL_SD = 0.87962566103423978
+
+
 @dataclass(frozen=True)
 class Init:
     name: str
@@ -105,9 +109,11 @@ def linear_layers(head: Head, features: int, n_classes: int, dropout: bool = Tru
     return blocks
 
 
-def check_labels(labels, n_classes: int) -> None:
-    """`class count mismatch: labels reach 12, the head has 10 classes`."""
-    labels = np.asarray(labels)
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ParityError(f"class count mismatch: labels span {int(labels.min())}..{int(labels.max())}, "
-                          f"the head has {n_classes} classes")
+
+
+def sample_init(init: str, fan_in: int, fan_out: int, backend: str, seed: int = 0) -> np.ndarray:
+    """A (fan_out, fan_in) weight drawn by `backend`'s form of `init` (torch layout)."""
+    from parity import workers
+
+    get_init(init)
+    return workers.call(backend, "heads.sample_init", init, fan_in, fan_out, seed)

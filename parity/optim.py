@@ -127,3 +127,15 @@ def reference_step(spec: Optimizer, params: dict, grads: dict, state: dict, lr: 
             p -= (lr / bc1) * m / (np.sqrt(v) / math.sqrt(bc2) + spec.eps)
         else:
             p -= lr * math.sqrt(bc2) / bc1 * m / (np.sqrt(v) + spec.eps)
+
+
+def run_steps(name, params: dict, grads: list, lrs: list, backend: str, groups: dict | None = None) -> list[dict]:
+    """`name` applied by `backend` for len(grads) steps to numpy params with the given gradients and per-step
+    group LRs; the parameters after every step, by name."""
+    from parity import workers
+
+    get_optimizer(name)
+    check_finite("parameter", params)
+    for step_grads in grads:
+        check_finite("gradient", step_grads)
+    return workers.call(backend, "optim.run_steps", name, params, grads, lrs, groups)

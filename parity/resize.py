@@ -68,6 +68,18 @@ def check_images(images) -> np.ndarray:
     return arr
 
 
+def resize(images, size, method: str, backend: str) -> np.ndarray:
+    """`images` (NHWC, 0-255) resized to `size` by `method` as `backend` computes it; NHWC float32."""
+    from parity import workers
+    from parity.backends import check_supported
+
+    get_method(method)
+    images = check_images(images)
+    out_hw = target_hw(size)
+    check_supported(backend, "resize", method)
+    return workers.call(backend, "resize.resize", np.asarray(images, np.float32), out_hw, method)
+
+
 # --- crop geometry (shared by both frameworks: it is integer arithmetic, not numerics) ---------------
 
 def fastai_v1_resize_target(h: int, w: int, out_hw: tuple[int, int]) -> tuple[int, int]:

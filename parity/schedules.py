@@ -63,15 +63,45 @@ def phase_positions(name: str, n_steps: int) -> list[tuple[int, float]]:
             for p in pcts]
 
 
-def schedule_values(name: str, n_steps: int, lr_max: float) -> tuple[np.ndarray, np.ndarray]:
-    """float64 (lr, momentum) for each of n_steps batches."""
+def points(name: str, lr_max: float) -> tuple[tuple, tuple]:
+    """The (start, peak, end) LR and momentum each cosine phase runs between; constant: one value throughout."""
     spec = get_schedule(name)
     if name == "constant":
-        return np.full(n_steps, lr_max), np.full(n_steps, spec.moms[0])
-    lr_points = (lr_max / spec.div, lr_max, lr_max / spec.div_final)
-    mom_points = (spec.moms[0], spec.moms[1], spec.moms[0])
+        return (lr_max,) * 3, (spec.moms[0],) * 3
+    return (lr_max / spec.div, lr_max, lr_max / spec.div_final), (spec.moms[0], spec.moms[1], spec.moms[0])
+
+
+def schedule_values(name: str, n_steps: int, lr_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """float64 (lr, momentum) for each of n_steps batches."""
+    lr_points, mom_points = points(name, lr_max)
     lrs, moms = [], []
     for phase, pos in phase_positions(name, n_steps):
         lrs.append(anneal_cos(lr_points[phase], lr_points[phase + 1], pos))
         moms.append(anneal_cos(mom_points[phase], mom_points[phase + 1], pos))
     return np.array(lrs), np.array(moms)
+
+
+# --- the front layer: the schedule decided here, evaluated by a backend in its own float32 ---------------
+
+def lr_schedule(name: str, n_steps: int, lr_max: float, backend: str) -> tuple[np.ndarray, np.ndarray]:
+    """(lr, momentum) per batch as `backend`'s scheduler produces them."""
+    from parity import workers
+
+    phases, positions = zip(*phase_positions(name, n_steps))
+    lr_points, mom_points = points(name, lr_max)
+    return workers.call(backend, "schedules.lr_schedule", list(phases), list(positions), lr_points, mom_points)
+
+
+NATIVE_ONE_CYCLE = "fastai_v2_one_cycle"  # the numbers each framework's own one-cycle is given
+
+
+def native_one_cycle(n_steps: int, lr_max: float, backend: str) -> tuple[np.ndarray, np.ndarray]:
+    """The backend's own nearest one-cycle (torch OneCycleLR, Keras CosineDecay with warm-up) given fastai 2's
+    numbers."""
+    from parity import workers
+
+    s = get_schedule(NATIVE_ONE_CYCLE)
+    if n_steps < 2:
+        raise ParityError(f"a one-cycle schedule needs at least 2 steps, got {n_steps}")
+    return workers.call(backend, "schedules.native_one_cycle", n_steps, lr_max, s.pct_start, s.div, s.div_final,
+                        s.moms)

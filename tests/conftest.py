@@ -1,5 +1,6 @@
 """Deterministic numerics for every test: torch (and torchvision) before TensorFlow, seeds, one thread per
-worker, TF32 off. Shared fixtures: the check context and the optional CIFAR-10 image-folder tree.
+process (this one and every backend worker), TF32 off. Shared fixtures: the check context, the backends a test
+runs on, and the optional CIFAR-10 image-folder tree.
 """
 
 import os
@@ -10,6 +11,7 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["TF_DETERMINISTIC_OPS"] = "1"
+os.environ.setdefault("PARITY_WORKER_THREADS", "1")  # backend workers: one compute thread each, like this process
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -35,6 +37,9 @@ def _seed_everything():
     np.random.seed(0)
     torch.manual_seed(0)
     tf.random.set_seed(0)
+
+
+BACKENDS = pytest.mark.parametrize("backend", ["torch", "keras_tf"])  # the default pair, for per-backend tests
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Bad input: a clear error naming the thing and the value, exit code 2, and no report folder left behind."""
+"""Bad input: a clear error naming the thing and the value (and, for a backend that cannot express a method,
+the backend and the method), exit code 2, and no report folder left behind."""
 
 import shutil
 import urllib.error
@@ -7,12 +8,11 @@ import urllib.request
 import numpy as np
 import pytest
 
+from conftest import BACKENDS
 from parity import data, resize
+from parity.backends import Unsupported
 from parity.cli import main
 from parity.errors import ParityError
-from parity.frameworks import mirror
-
-SIDES = pytest.mark.parametrize("side", [0, 1], ids=["torch", "keras"])
 
 
 @pytest.fixture
@@ -22,38 +22,38 @@ def tree(tmp_path, check_context):
     return root
 
 
-@SIDES
-def test_missing_folder(side, tmp_path):
+@BACKENDS
+def test_missing_folder(backend, tmp_path):
     with pytest.raises(ParityError, match=r"data folder '.*nope' does not exist"):
-        mirror("data")[side].load_image_folder(tmp_path / "nope", "train")
+        data.read_image_folder(tmp_path / "nope", "train", "pil", backend)
 
 
-@SIDES
-def test_missing_split(side, tree):
+@BACKENDS
+def test_missing_split(backend, tree):
     shutil.rmtree(tree / "test")
     with pytest.raises(ParityError, match=r"has no 'test' subfolder"):
-        mirror("data")[side].load_image_folder(tree, "test")
+        data.read_image_folder(tree, "test", "pil", backend)
 
 
-@SIDES
-def test_empty_class_folder(side, tree):
+@BACKENDS
+def test_empty_class_folder(backend, tree):
     (tree / "train" / "horse").mkdir()
     with pytest.raises(ParityError, match=r"class folder '.*horse' holds no image files"):
-        mirror("data")[side].load_image_folder(tree, "train")
+        data.read_image_folder(tree, "train", "pil", backend)
 
 
-@SIDES
-def test_corrupt_image(side, tree):
+@BACKENDS
+def test_corrupt_image(backend, tree):
     (tree / "train" / "dog" / "0000.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
     with pytest.raises(ParityError, match=r"cannot decode image file '.*dog/0000.jpg'"):
-        mirror("data")[side].load_image_folder(tree, "train")
+        data.read_image_folder(tree, "train", "pil", backend)
 
 
-@SIDES
-def test_non_image_file(side, tree):
+@BACKENDS
+def test_non_image_file(backend, tree):
     (tree / "train" / "cat" / "notes.txt").write_text("hello")
     with pytest.raises(ParityError, match=r"file '.*notes.txt' is not an image type both frameworks read"):
-        mirror("data")[side].load_image_folder(tree, "train")
+        data.read_image_folder(tree, "train", "pil", backend)
 
 
 def test_different_class_sets(tree):
@@ -63,40 +63,47 @@ def test_different_class_sets(tree):
         data.check_same_classes(train, test)
 
 
-@SIDES
-def test_unknown_resize_method(side):
+def test_unknown_resize_method():
     with pytest.raises(ParityError, match=r"resize method 'bicubic2' is not one of: fastai_v1, "):
-        mirror("resize")[side].resize(np.zeros((1, 4, 4, 3), np.float32), 8, "bicubic2")
+        resize.resize(np.zeros((1, 4, 4, 3), np.float32), 8, "bicubic2", "torch")
     with pytest.raises(ParityError, match=r"resize method 'bicubic2'"):
         resize.reference_resize(np.zeros((1, 4, 4, 3)), 8, "bicubic2")
 
 
-@SIDES
+def test_unimplemented_method_names_the_backend_and_the_method():
+    """keras.ops cannot express fastai 1's grid_sample: an error, never a silent half-pixel bilinear."""
+    with pytest.raises(Unsupported, match=r"backend 'keras_torch' does not implement resize 'fastai_v1': keras.ops"):
+        resize.resize(np.zeros((1, 4, 4, 3), np.float32), 8, "fastai_v1", "keras_torch")
+    with pytest.raises(ParityError, match=r"backend 'tensorflow' is not one of: keras_tf, keras_torch, torch"):
+        resize.resize(np.zeros((1, 4, 4, 3), np.float32), 8, "tf_resize", "tensorflow")
+
+
 @pytest.mark.parametrize("size", [0, (4,), "64", (3, -1)])
-def test_bad_resize_size(side, size):
+def test_bad_resize_size(size):
     with pytest.raises(ParityError, match=r"resize size .* is not a positive int"):
-        mirror("resize")[side].resize(np.zeros((1, 4, 4, 3), np.float32), size, "tf_resize")
+        resize.resize(np.zeros((1, 4, 4, 3), np.float32), size, "tf_resize", "torch")
 
 
-@SIDES
-def test_bad_image_shape(side):
+def test_bad_image_shape():
     with pytest.raises(ParityError, match=r"images must be NHWC with 1 or 3 channels, got shape \(4, 4, 3\)"):
-        mirror("resize")[side].resize(np.zeros((4, 4, 3), np.float32), 8, "tf_resize")
+        resize.resize(np.zeros((4, 4, 3), np.float32), 8, "tf_resize", "keras_tf")
 
 
-@SIDES
-def test_unknown_normalisation_mode(side):
+def test_unknown_normalisation_mode():
     with pytest.raises(ParityError, match=r"normalisation mode 'imagenet' is not one of: caffe, none, tf, torch"):
-        mirror("data")[side].normalize(np.zeros((1, 2, 2, 3), np.float32), "imagenet")
+        data.normalize(np.zeros((1, 2, 2, 3), np.float32), "imagenet", "torch")
 
 
 def test_decoder_torch_cannot_express():
-    with pytest.raises(ParityError, match=r"decoder 'tf_fast' cannot be expressed in torch_impl"):
-        mirror("data")[0].decode_image(data.sample_photo_paths()[0], "tf_fast")
+    with pytest.raises(Unsupported, match=r"backend 'torch' does not implement decoder 'tf_fast'"):
+        data.decode_image(data.sample_photo_paths()[0], "tf_fast", "torch")
 
 
-@SIDES
-def test_cifar_download_offline_is_a_clear_error(side, tmp_path, monkeypatch):
+@pytest.mark.parametrize("module", ["torch_impl.data", "keras_impl.data"])
+def test_cifar_download_offline_is_a_clear_error(module, tmp_path, monkeypatch):
+    """In this process (the worker's code, offline by monkeypatch): a download failure names --data-dir."""
+    import importlib
+
     def offline(*args, **kwargs):
         raise urllib.error.URLError("network is unreachable")
 
@@ -104,12 +111,15 @@ def test_cifar_download_offline_is_a_clear_error(side, tmp_path, monkeypatch):
     monkeypatch.setattr(urllib.request, "urlretrieve", offline)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     with pytest.raises(ParityError, match=r"CIFAR-10 .* download failed .*--data-dir"):
-        mirror("data")[side].download_cifar10(tmp_path / "cache")
+        importlib.import_module(module).download_cifar10(tmp_path / "cache")
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["check", "--only", "resize,bogus"], "component 'bogus' is not one of: accuracy, data, grad, init, loss, model, optim, resize, schedule, train"),
+    (["check", "--only", "resize,bogus"], "component 'bogus' is not one of: accuracy, data, grad, init, loss, model, "
+                                          "optim, resize, schedule, train"),
     (["check", "--only", "data", "--data-dir", "/no/such/dir"], "data folder '/no/such/dir' does not exist"),
+    (["check", "--only", "data", "--backends", "torch,jax"], "backend 'jax' is not one of"),
+    (["check", "--only", "data", "--backends", "torch"], "--backends needs at least two different backends"),
 ])
 def test_cli_bad_usage_exits_2_without_output(argv, message, tmp_path, capsys):
     out = tmp_path / "report"
@@ -124,12 +134,12 @@ def test_cli_unknown_option_exits_2(capsys):
     assert exit_info.value.code == 2
 
 
-@SIDES
+@BACKENDS
 @pytest.mark.parametrize("knobs, message", [
     ((8, "bicubic2", "torch"), "resize method 'bicubic2'"),
     ((8, "tf_resize", "imagenet"), "normalisation mode 'imagenet'"),
 ])
-def test_loader_checks_knobs_before_the_first_batch(side, knobs, message):
+def test_loader_checks_knobs_before_the_first_batch(backend, knobs, message):
     images = np.zeros((4, 4, 4, 3), np.float32)
     with pytest.raises(ParityError, match=message):
-        mirror("data")[side].make_loader(images, np.arange(4), data.batch_order(4, 2, 0), *knobs)
+        data.loader_batches(images, np.arange(4), data.batch_order(4, 2, 0), *knobs, backend)

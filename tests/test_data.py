@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from conftest import BACKENDS
 from parity import data
-from parity.frameworks import mirror
 
 
 def test_batch_order_is_seeded_and_covers_every_index():
@@ -44,12 +44,11 @@ def test_folder_listing_is_sorted(check_context):
     assert listing.labels.tolist() == [0, 0, 1, 1, 2, 2]
 
 
-@pytest.mark.parametrize("framework", [0, 1], ids=["torch", "keras"])
-def test_loader_yields_framework_layout(framework, check_context):
-    side = mirror("data")[framework]
+@pytest.mark.parametrize("backend", ["torch", "keras_tf", "keras_torch"])
+def test_loader_batches_cross_the_boundary_as_nhwc(backend, check_context):
     images, labels = check_context.thumbnails, np.arange(len(check_context.thumbnails))
-    batches = list(side.make_loader(images, labels, data.batch_order(len(images), 3, 0), 16, "tf_resize", "tf"))
-    x, y = side.to_numpy(batches[0])
-    assert x.shape == (3, 16, 16, 3) and y.dtype == np.int64
-    raw = np.asarray(batches[0][0])
-    assert raw.shape == ((3, 3, 16, 16) if framework == 0 else (3, 16, 16, 3))  # NCHW in torch, NHWC in keras
+    batches = data.loader_batches(images, labels, data.batch_order(len(images), 3, 0), 16, "tf_resize", "tf",
+                                  backend)
+    x, y = batches[0]
+    assert x.shape == (3, 16, 16, 3) and x.dtype == np.float32 and y.dtype == np.int64
+    assert sum(len(b[1]) for b in batches) == len(images)

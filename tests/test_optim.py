@@ -3,11 +3,9 @@
 import numpy as np
 import pytest
 
-from parity import optim
+from conftest import BACKENDS
+from parity import loss, optim, schedules
 from parity.errors import ParityError
-from parity.frameworks import mirror
-
-SIDES = pytest.mark.parametrize("side", [0, 1], ids=["torch", "keras"])
 PARAMS = {"head.4.weight": np.ones((2, 3), np.float32), "head.4.bias": np.zeros(2, np.float32)}
 
 
@@ -35,19 +33,23 @@ def test_reference_adam_first_step_is_lr_sized():
     np.testing.assert_allclose(p["w"], [0.9, -0.9], atol=1e-7)
 
 
-@SIDES
-def test_unknown_optimizer(side):
+def test_unknown_optimizer():
     with pytest.raises(ParityError, match=r"optimizer 'adam' is not one of: fastai_v1_adamw"):
-        mirror("optim")[side].run_steps("adam", PARAMS, [PARAMS], [[1e-3]])
+        optim.run_steps("adam", PARAMS, [PARAMS], [[1e-3]], "torch")
 
 
-@SIDES
 @pytest.mark.parametrize("where", ["parameter", "gradient"])
-def test_non_finite_values_are_reported(side, where):
+def test_non_finite_values_are_reported(where):
     bad = {**PARAMS, "head.4.bias": np.array([0.0, np.nan], np.float32)}
     params, grads = (bad, PARAMS) if where == "parameter" else (PARAMS, bad)
     with pytest.raises(ParityError, match=rf"{where} 'head.4.bias' holds 1 non-finite values"):
-        mirror("optim")[side].run_steps("torch_adam", params, [grads], [[1e-3]])
+        optim.run_steps("torch_adam", params, [grads], [[1e-3]], "keras_tf")
+
+
+@BACKENDS
+def test_run_steps_moves_by_about_lr(backend):
+    after = optim.run_steps("torch_adam", PARAMS, [PARAMS], [[1e-3]], backend)[0]
+    np.testing.assert_allclose(after["head.4.weight"], PARAMS["head.4.weight"] - 1e-3, rtol=1e-5)
 
 
 def test_fastai_v1_one_cycle_discretisation():
@@ -61,13 +63,13 @@ def test_fastai_v1_one_cycle_discretisation():
     assert lr[99] == pytest.approx(schedules.anneal_cos(1e-2, 1e-2 / 25e4, 69 / 70))
 
 
-@pytest.mark.parametrize("side", [0, 1], ids=["torch", "keras"])
-def test_unknown_schedule(side):
+def test_unknown_schedule():
     with pytest.raises(ParityError, match=r"schedule 'one_cycle' is not one of: constant, fastai_v1_one_cycle"):
-        mirror("schedules")[side].lr_schedule("one_cycle", 10, 1e-3)
+        schedules.lr_schedule("one_cycle", 10, 1e-3, "torch")
 
 
-@pytest.mark.parametrize("side", [0, 1], ids=["torch", "keras"])
-def test_unknown_loss(side):
+def test_unknown_loss_and_labels_that_do_not_fit():
     with pytest.raises(ParityError, match=r"loss 'mse' is not one of: ce_logits, keras_clipped, keras_softmax"):
-        mirror("loss")[side].loss_and_grad("mse", np.zeros((1, 2), np.float32), np.array([0]))
+        loss.loss_and_grad("mse", np.zeros((1, 2), np.float32), np.array([0]), "keras_tf")
+    with pytest.raises(ParityError, match=r"labels \[2\] do not fit logits of shape \(1, 2\)"):
+        loss.loss_and_grad("ce_logits", np.zeros((1, 2), np.float32), np.array([2]), "torch")

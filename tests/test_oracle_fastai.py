@@ -1,10 +1,11 @@
 """Oracle: the fastai 2.8.12 package itself against parity's fastai 2 mirrors (schedule, Adam, head)."""
 
+import importlib
+
 import numpy as np
 import torch
 
 from parity import heads, optim, schedules
-from parity.frameworks import mirror
 
 import fastai.callback.schedule as fastai_schedule  # a test dependency: missing fastai fails, never skips
 
@@ -34,7 +35,7 @@ def test_adam_matches_fastai_optimizer_adam():
         for k, p in tensors.items():
             p.grad = torch.from_numpy(step_grads[k])
         opt.step()
-    ours = mirror("optim")[0].run_steps("fastai_v2_adam", params, grads, [[3e-3]] * len(grads))[-1]
+    ours = optim.run_steps("fastai_v2_adam", params, grads, [[3e-3]] * len(grads), "torch")[-1]
     for k in params:
         np.testing.assert_allclose(ours[k], tensors[k].detach().numpy(), rtol=1e-5, atol=1e-7)
 
@@ -44,7 +45,7 @@ def test_head_matches_fastai_create_head():
     from fastai.vision.learner import create_head
 
     theirs = create_head(512, 10)
-    ours = mirror("heads")[0].build_head("fastai_v2", 512, 10)
+    ours = importlib.import_module("torch_impl.heads").build_head("fastai_v2", 512, 10)
     def describe(module):
         out = []
         for m in module.modules():

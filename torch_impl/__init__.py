@@ -1,4 +1,9 @@
-"""PyTorch / torchvision / fastai side of every mirrored component. Mirror of `keras_impl`."""
+"""PyTorch / torchvision side of every component (the `torch` backend): modules satisfy parity.protocols."""
 
-import torch  # noqa: F401  (torch and torchvision first: torchvision imported after TensorFlow segfaults)
-import torchvision  # noqa: F401
+import torch
+import torchvision  # noqa: F401  (before anything imports TensorFlow in a shared process: the reverse segfaults)
+
+
+def configure_threads(threads: int) -> None:
+    """Compute threads of this process (a worker gets cores / workers, so workers do not oversubscribe)."""
+    torch.set_num_threads(threads)

@@ -1,7 +1,8 @@
-"""Torch classifier = body + head (fastai's nn.Sequential(body, head)), BN policies, and gradients."""
+"""Torch classifier = body + head (fastai's nn.Sequential(body, head)), BN policies, gradients, training loop."""
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 
 import numpy as np
@@ -9,27 +10,40 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from parity import heads as head_spec
-from parity import loss as loss_spec
 from parity import models as body_spec
-from parity.errors import ParityError
+from torch_impl._state import load_state, state_of
 from torch_impl.heads import build_head
+from torch_impl.loss import per_sample_loss
 from torch_impl.models import build_body
+from torch_impl.optim import build_optimizer, set_lrs
 
 
 def build_model(body: str, head: str, n_classes: int, weights: str | None = None, dropout: bool = True,
                 seed: int = 0, dtype: str = "float32", init: str | None = None) -> nn.Sequential:
     """Parameters are named 'body.<torchvision name>' and 'head.<fastai index>'; dtype float32 or float64;
     `init` replaces the head's Linear initialiser."""
-    net = build_body(body, weights)
+    net = build_body(body, weights, seed)
     top = build_head(head, body_spec.get_body(body).features, n_classes, dropout, seed, init)
-    return nn.Sequential(OrderedDict(body=net, head=top)).to(getattr(torch, _check_dtype(dtype)))
+    return nn.Sequential(OrderedDict(body=net, head=top)).to(getattr(torch, dtype))
 
 
-def _check_dtype(dtype: str) -> str:
-    if dtype not in ("float32", "float64"):
-        raise ParityError(f"model dtype {dtype!r} is not one of: float32, float64")
-    return dtype
+def model_state(model: nn.Module) -> dict[str, np.ndarray]:
+    """Parameters and buffers as numpy, by torch name."""
+    return state_of(model)
+
+
+def load_model_state(model: nn.Module, state: dict[str, np.ndarray]) -> int:
+    """Load a torch-named numpy state (e.g. exported from Keras); missing or extra keys are errors."""
+    return load_state(model, state)
+
+
+def snapshot(model: nn.Module) -> dict:
+    """Weights and BN statistics, to give back with restore() after a train-mode pass moved them."""
+    return copy.deepcopy(model.state_dict())
+
+
+def restore(model: nn.Module, snapshot: dict) -> None:
+    model.load_state_dict(snapshot)
 
 
 def _is_bn(module: nn.Module) -> bool:
@@ -38,7 +52,6 @@ def _is_bn(module: nn.Module) -> bool:
 
 def apply_bn_policy(model: nn.Sequential, policy: str) -> list[str]:
     """Freeze the body per `policy` (the head stays trainable); returns the trainable parameter names."""
-    head_spec.check_policy(policy)
     for module in model.body.modules():
         for param in module.parameters(recurse=False):
             param.requires_grad_(policy == "train_bn" and _is_bn(module))
@@ -53,11 +66,8 @@ def _train_mode(model: nn.Sequential, policy: str) -> None:
         model.body.eval()
 
 
-def _nchw(images) -> torch.Tensor:
-    x = np.asarray(images, np.float32)
-    if x.ndim != 4:
-        raise ParityError(f"model input must be NHWC (images, or body features for a head), got shape {x.shape}")
-    return torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)  # NHWC -> NCHW
+def _nchw(images, dtype) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(images, np.float32)).permute(0, 3, 1, 2).to(dtype)  # NHWC -> NCHW
 
 
 def gradients(model: nn.Sequential, images, labels, policy: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -66,38 +76,14 @@ def gradients(model: nn.Sequential, images, labels, policy: str) -> tuple[np.nda
     Returns the logits and the gradient of every parameter `policy` trains, by torch name, torch layout.
     """
     names = apply_bn_policy(model, policy)
-    head_n = [m for m in model.head.modules() if isinstance(m, nn.Linear)][-1].out_features
-    head_spec.check_labels(labels, head_n)
     _train_mode(model, policy)
     model.zero_grad(set_to_none=True)
-    dtype = next(model.parameters()).dtype
-    logits = model(_nchw(images).to(dtype))
+    logits = model(_nchw(images, next(model.parameters()).dtype))
     F.cross_entropy(logits, torch.from_numpy(np.asarray(labels, np.int64))).backward()
     params = dict(model.named_parameters())
     grads = {n: params[n].grad.detach().numpy().copy() for n in names}
     model.eval()
     return logits.detach().numpy(), grads
-
-
-def model_state(model: nn.Module) -> dict[str, np.ndarray]:
-    """Parameters and buffers as numpy, by torch name."""
-    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}  # no views
-
-
-def load_model_state(model: nn.Module, state: dict[str, np.ndarray]) -> int:
-    """Load a torch-named numpy state (e.g. exported from Keras); missing or extra keys are errors."""
-    own = model.state_dict()
-    missing = sorted(k for k in own if k not in state and not k.endswith("num_batches_tracked"))
-    extra = sorted(k for k in state if k not in own)
-    if missing or extra:
-        raise ParityError(f"weights do not fit the model: missing {missing[:3]} ({len(missing)}), "
-                          f"extra {extra[:3]} ({len(extra)})")
-    for key, value in state.items():
-        if tuple(own[key].shape) != tuple(np.shape(value)):
-            raise ParityError(f"shape mismatch for {key!r}: model {tuple(own[key].shape)}, weights {np.shape(value)}")
-        own[key] = torch.from_numpy(np.asarray(value)).to(own[key].dtype)
-    model.load_state_dict(own)
-    return len(state)
 
 
 def train_steps(model: nn.Sequential, batches, optimizer: str, lrs, policy: str, groups: dict | None = None,
@@ -107,10 +93,6 @@ def train_steps(model: nn.Sequential, batches, optimizer: str, lrs, policy: str,
     `batches` are (x NHWC, labels) numpy pairs; `lrs` one list of layer-group LRs per batch; `moms` an
     optional beta1 per batch (one-cycle momentum). Returns the losses; stops after the first non-finite one.
     """
-    from torch_impl.loss import per_sample_loss
-    from torch_impl.optim import build_optimizer, set_lrs
-
-    loss_spec.get_loss(loss)
     names = set(apply_bn_policy(model, policy))
     optim = build_optimizer(optimizer, [(n, p) for n, p in model.named_parameters() if n in names], groups,
                             lrs[0])
@@ -118,8 +100,7 @@ def train_steps(model: nn.Sequential, batches, optimizer: str, lrs, policy: str,
     for step, ((x, labels), step_lrs) in enumerate(zip(batches, lrs)):
         _train_mode(model, policy)
         optim.zero_grad(set_to_none=True)
-        value = per_sample_loss(loss, model(_nchw(x).to(dtype)),
-                                torch.from_numpy(np.asarray(labels, np.int64))).mean()
+        value = per_sample_loss(loss, model(_nchw(x, dtype)), torch.from_numpy(np.asarray(labels, np.int64))).mean()
         losses.append(value.item())
         if not np.isfinite(losses[-1]):
             break
@@ -136,11 +117,19 @@ def head_only(model: nn.Sequential) -> nn.Sequential:
     return nn.Sequential(OrderedDict(body=nn.Identity(), head=model.head))
 
 
-def evaluate(model: nn.Sequential, images, labels, batch_size: int = 64) -> tuple[np.ndarray, float]:
-    """Eval mode (BN on running statistics, no dropout): (logits, accuracy) over the whole set."""
+def body_of(model: nn.Sequential) -> nn.Module:
+    return model.body
+
+
+def evaluate(model: nn.Sequential, images, batch_size: int = 64) -> np.ndarray:
+    """Eval mode (BN on running statistics, no dropout): the logits of every image."""
     model.eval()
     with torch.no_grad():
         dtype = next(model.parameters()).dtype
-        logits = np.concatenate([model(_nchw(images[i:i + batch_size]).to(dtype)).numpy()
-                                 for i in range(0, len(images), batch_size)])
-    return logits, float((logits.argmax(axis=1) == np.asarray(labels)).mean())
+        return np.concatenate([model(_nchw(images[i:i + batch_size], dtype)).numpy()
+                               for i in range(0, len(images), batch_size)])
+
+
+def seed_draws(seed: int) -> None:
+    """Seed the random draws a training run makes (dropout masks): torch's global generator."""
+    torch.manual_seed(seed)

@@ -14,20 +14,11 @@ from parity import data as spec
 from parity.errors import ParityError
 from torch_impl.resize import resize
 
-_DECODERS = ("pil",)  # PIL cannot run libjpeg's IFAST DCT, so 'tf_fast' has no torch form
+DECODERS = ("pil",)  # PIL cannot run libjpeg's IFAST DCT, so 'tf_fast' has no torch form
 
 
-def _check_decoder(decoder: str | None) -> str:
-    decoder = decoder or spec.DEFAULT_DECODER["torch"]
-    spec.get_decoder(decoder)
-    if decoder not in _DECODERS:
-        raise ParityError(f"decoder {decoder!r} cannot be expressed in torch_impl (it has: {', '.join(_DECODERS)})")
-    return decoder
-
-
-def decode_image(path, decoder: str | None = None) -> np.ndarray:
+def decode_image(path, decoder: str) -> np.ndarray:
     """One image file as HWC uint8 RGB, decoded as torchvision's ImageFolder loader does (PIL, convert RGB)."""
-    _check_decoder(decoder)
     try:
         with Image.open(path) as img:
             return np.asarray(img.convert("RGB"))
@@ -35,16 +26,15 @@ def decode_image(path, decoder: str | None = None) -> np.ndarray:
         raise ParityError(f"cannot decode image file {str(path)!r}: {exc}") from exc
 
 
-def load_image_folder(root, split: str, decoder: str | None = None) -> spec.LoadedSplit:
+def read_image_folder(root, split: str, decoder: str) -> spec.LoadedSplit:
     """`root/split/<class>/*` through torchvision.datasets.ImageFolder, checked against parity's listing."""
-    _check_decoder(decoder)
     listing = spec.list_image_folder(root, split)
-    folder = torchvision.datasets.ImageFolder(str(Path(root) / split), loader=decode_image,
+    folder = torchvision.datasets.ImageFolder(str(Path(root) / split), loader=lambda p: decode_image(p, decoder),
                                               is_valid_file=lambda p: p.lower().endswith(spec.IMAGE_EXTENSIONS))
     paths = tuple(p for p, _ in folder.samples)
     if tuple(folder.classes) != listing.classes or paths != listing.paths:
         raise AssertionError(f"torchvision ImageFolder order differs from parity's listing in {root}/{split}")
-    images = spec.stack_same_size([decode_image(p) for p in paths], paths)
+    images = spec.stack_same_size([folder.loader(p) for p in paths], paths)
     return spec.LoadedSplit(images, np.asarray(folder.targets, np.int64), listing.classes, paths)
 
 
@@ -58,16 +48,28 @@ def normalize(images, mode: str) -> np.ndarray:
     return x.permute(0, 2, 3, 1).contiguous().numpy()  # NCHW -> NHWC
 
 
-def make_loader(images, labels, order, size=None, resize_method: str = "fastai_v1", norm: str = "none"):
-    """Batches in `order` (a list of index arrays) as torch (x NCHW float32, y int64), resized and normalised."""
-    batches = spec.prepared_batches(images, labels, order, size, resize_method, norm, resize, normalize)
-    return ((torch.from_numpy(x).permute(0, 3, 1, 2), torch.from_numpy(y)) for x, y in batches)  # NHWC -> NCHW
+class _Batches(torch.utils.data.Dataset):
+    """One batch per item, in the shared order: torch's DataLoader serves it as a user's loader would."""
+
+    def __init__(self, images, labels, order, out_hw, resize_method: str, norm: str):
+        self.images, self.labels, self.order = images, labels, order
+        self.out_hw, self.resize_method, self.norm = out_hw, resize_method, norm
+
+    def __len__(self):
+        return len(self.order)
+
+    def __getitem__(self, i):
+        x = np.asarray(self.images[self.order[i]], np.float32)
+        if self.out_hw is not None:
+            x = resize(x, self.out_hw, self.resize_method)
+        x = torch.from_numpy(normalize(x, self.norm)).permute(0, 3, 1, 2)  # NHWC -> NCHW
+        return x, torch.from_numpy(np.asarray(self.labels[self.order[i]], np.int64))
 
 
-def to_numpy(batch) -> tuple[np.ndarray, np.ndarray]:
-    """A loader batch back at the boundary: (x NHWC float32, y int64)."""
-    x, y = batch
-    return x.permute(0, 2, 3, 1).numpy(), y.numpy()  # NCHW -> NHWC
+def loader_batches(images, labels, order, size, resize_method: str, norm: str) -> list:
+    """The batches a torch DataLoader yields in `order`, brought back to the boundary (x NHWC, y int64)."""
+    loader = torch.utils.data.DataLoader(_Batches(images, labels, order, size, resize_method, norm), batch_size=None)
+    return [(x.permute(0, 2, 3, 1).numpy(), y.numpy()) for x, y in loader]  # NCHW -> NHWC
 
 
 def download_cifar10(cache_dir) -> tuple[spec.LoadedSplit, spec.LoadedSplit]:

