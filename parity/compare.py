@@ -3,27 +3,29 @@ float64 reference, and the verdict. NaN or inf on either side is reported, never
 
 A layer-wise case is judged layer by layer, each on its own scale; its headline figures are those of the
 deciding layer (the worst judged one), so `noise_ratio` is always that layer's max_abs / noise. Layers a
-case excludes (parity.registry.Exclusion) are measured and shown, never judged.
+case excludes (parity.case.Exclusion) are measured and shown, never judged.
+
+A case run across backends is measured for every pair of backends that implements it (the row lists the
+pairs and the backends that could not take part); its headline is its deciding pair's.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from parity.backends import DEFAULT_BACKENDS, Unsupported, get_backend, why_unsupported
+from parity.case import Case, Sides, Skip, as_output
 from parity.errors import ParityError
-from parity.registry import Case, Sides, Skip
 from parity.tolerances import Tolerance, get_tolerance
 
 FIGURES = ("max_abs", "max_rel", "mean_abs", "noise", "noise_rel", "noise_ratio")
-
-
-def _as_float64(x) -> np.ndarray:
-    return np.asarray(x, dtype=np.float64)
 
 
 def _ratio(error: float, noise: float | None) -> float | None:
@@ -33,19 +35,33 @@ def _ratio(error: float, noise: float | None) -> float | None:
     return error / noise if noise > 0 else math.inf
 
 
+def _max_abs(x: np.ndarray) -> float:
+    return float(max(x.max(), -x.min())) if x.size else 0.0
+
+
+def _max_abs_diff(x: np.ndarray, y: np.ndarray, into: np.ndarray) -> float:
+    """max |x - y| computed in float64 in a reused buffer (layer outputs run to hundreds of MB)."""
+    np.subtract(x, y, out=into, dtype=np.float64)
+    return _max_abs(into)
+
+
 def measure_pair(a, b, reference, labels=("a", "b")) -> dict:
-    a, b = _as_float64(a), _as_float64(b)
+    a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         raise ParityError(f"sides {tuple(labels)} have different shapes: {a.shape} vs {b.shape}")
-    diff = np.abs(a - b)
-    scale = float(np.abs(b).max()) if b.size else 0.0
-    out = {"max_abs": float(diff.max()) if diff.size else 0.0, "mean_abs": float(diff.mean()) if diff.size else 0.0,
-           "finite": bool(np.isfinite(a).all() and np.isfinite(b).all()), "noise": None, "noise_rel": None}
+    buffer = np.empty(a.shape, np.float64)
+    np.subtract(a, b, out=buffer, dtype=np.float64)
+    np.abs(buffer, out=buffer)
+    finite = bool(np.isfinite(buffer).all())  # NaN or inf on either side makes the difference non-finite
+    out = {"max_abs": float(buffer.max()) if buffer.size else 0.0,
+           "mean_abs": float(buffer.mean()) if buffer.size else 0.0, "finite": finite, "noise": None,
+           "noise_rel": None}
+    scale = _max_abs(b.astype(np.float64, copy=False)) if finite else 0.0
     out["max_rel"] = out["max_abs"] / scale if scale > 0 else out["max_abs"]  # relative to the tensor's scale
     if reference is not None:
-        ref = _as_float64(reference)
-        out["noise"] = float(max(np.abs(a - ref).max(), np.abs(b - ref).max())) if ref.size else 0.0
-        ref_scale = float(np.abs(ref).max()) if ref.size else 0.0
+        ref = np.asarray(reference, np.float64)
+        out["noise"] = max(_max_abs_diff(a, ref, buffer), _max_abs_diff(b, ref, buffer)) if ref.size else 0.0
+        ref_scale = _max_abs(ref)
         out["noise_rel"] = out["noise"] / ref_scale if ref_scale > 0 else out["noise"]
     out["noise_ratio"] = _ratio(out["max_abs"], out["noise"])
     return out
@@ -55,11 +71,12 @@ def _excluded_by(name: str, case: Case):
     return next((e for e in case.exclude if re.search(e.match, name)), None)
 
 
-def measure_layers(case: Case, sides: Sides, tol: Tolerance) -> dict:
-    """Every layer measured and (unless excluded) judged; the headline is the deciding layer's."""
+def measure_layers(case: Case, quads: list, tol: Tolerance) -> dict:
+    """Every layer (name, a, b, reference) measured and, unless excluded, judged; the headline is the deciding
+    layer's."""
     key = "max_rel" if tol.relative else "max_abs"
     layers = []
-    for name, a, b, ref in sides.layers:
+    for name, a, b, ref in quads:
         row = {"layer": name, **measure_pair(a, b, ref, (name, name))}
         rule = _excluded_by(name, case)
         row["excluded"] = rule.reason if rule else None
@@ -92,23 +109,122 @@ def _status(kind: str, passed: bool, finite: bool) -> str:
     return "pass" if passed else "FAIL" if kind == "matched" else "STALE"
 
 
-def _judge(case: Case, tol: Tolerance, sides: Sides) -> dict:
-    if sides.layers:
-        m = measure_layers(case, sides, tol)
+def _judge(case: Case, tol: Tolerance, kind: str, a, b, ref, layers, labels) -> dict:
+    """Figures, verdict and status of one comparison: arrays a and b, or `layers` quads."""
+    if layers:
+        m = measure_layers(case, layers, tol)
         over = m["first_over_tol"] is not None
-        passed = m["finite"] and (not over if case.kind == "matched" else over)
+        passed = m["finite"] and (not over if kind == "matched" else over)
         detail = {"layers": m.pop("layers"), "first_over_tol": m.pop("first_over_tol"),
                   "deciding_layer": m.pop("deciding_layer"), "excluded": m.pop("excluded")}
     else:
-        m = measure_pair(sides.a, sides.b, sides.reference, sides.labels)
-        passed = verdict(case.kind, m["max_rel" if tol.relative else "max_abs"], tol.max_abs, m["finite"])
+        m = measure_pair(a, b, ref, labels)
+        passed = verdict(kind, m["max_rel" if tol.relative else "max_abs"], tol.max_abs, m["finite"])
         detail = {}
     finite = m.pop("finite")
-    return {**m, "passed": passed, "status": _status(case.kind, passed, finite), "labels": list(sides.labels),
-            "detail": {**sides.detail, **detail}}
+    return {**m, "passed": passed, "status": _status(kind, passed, finite), "labels": list(labels), "detail": detail}
 
 
-def run_case(case: Case, ctx) -> dict:
+def _judge_sides(case: Case, tol: Tolerance, sides: Sides) -> dict:
+    row = _judge(case, tol, case.kind, sides.a, sides.b, sides.reference, sides.layers, sides.labels)
+    row["detail"] = {**sides.detail, **row["detail"]}
+    return row
+
+
+# --- across backends ---------------------------------------------------------------------------------------
+
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="parity-case")
+
+
+def _quads(outputs: dict, reference, a: str, b: str) -> list | None:
+    """(name, a, b, reference) per layer, in the order backend `a` lists them; names must agree."""
+    la, lb = outputs[a].layers, outputs[b].layers
+    if la is None:
+        return None
+    names_a, names_b = [n for n, _ in la], [n for n, _ in lb]
+    if set(names_a) != set(names_b):
+        missing = sorted(set(names_a) ^ set(names_b))
+        raise AssertionError(f"layer names differ between {a} and {b}, e.g. {missing[:3]}")
+    ref = dict(reference.layers) if reference is not None and reference.layers else {}
+    vb = dict(lb)
+    return [(name, value, vb[name], ref.get(name)) for name, value in la]
+
+
+def _recorded_pair(pairs: list[tuple[str, str]]) -> tuple[str, str]:
+    """The pair a divergence record is about: torch vs keras_tf when both ran, else the first pair across APIs."""
+    if DEFAULT_BACKENDS in pairs:
+        return DEFAULT_BACKENDS
+    return next((p for p in pairs if get_backend(p[0]).api != get_backend(p[1]).api), pairs[0])
+
+
+def _expectation(case: Case, pair: tuple[str, str], recorded: tuple[str, str]) -> str:
+    """What a pair must show: 'matched', 'divergence', or 'measured' (reported both ways, never judged)."""
+    if case.kind == "matched":
+        return "divergence" if pair in case.diverging_pairs else "matched"
+    return "divergence" if pair == recorded else "measured"
+
+
+def _deciding_pair(case: Case, pairs: list[dict]) -> dict:
+    judged = [p for p in pairs if p["expect"] != "measured"] or pairs
+    failing = [p for p in judged if not p["passed"]]
+    key = "max_rel" if pairs[0].get("relative") else "max_abs"
+    return failing[0] if failing else max(judged, key=lambda p: p[key] if p[key] is not None else -1)
+
+
+def _pair_row(case, tol, outputs, reference, a, b, recorded) -> dict:
+    expect = _expectation(case, (a, b), recorded)
+    kind = "divergence" if expect == "divergence" else "matched"
+    oa, ob = outputs[a], outputs[b]
+    quads = _quads(outputs, reference, a, b)
+    ref = reference.value if reference is not None else None
+    row = _judge(case, tol, kind, oa.value, ob.value, ref, quads, (a, b))
+    if expect == "measured":  # reported both ways: does the divergence persist for this pair?
+        row["passed"] = True
+        row["status"] = "agrees" if row["status"] == "pass" else "diverges"
+    return {"a": a, "b": b, "expect": expect, "why": case.diverging_pairs.get((a, b), ""), "relative": tol.relative,
+            **row}
+
+
+def _judge_across(case: Case, tol: Tolerance, ctx, backends) -> dict:
+    supported, unsupported = [], {}
+    for backend in backends:
+        why = next((w for comp, method in case.requires if (w := why_unsupported(backend, comp, method))), None)
+        (unsupported.__setitem__(backend, why) if why else supported.append(backend))
+    if len(supported) < 2:
+        return {"status": "unsupported", "passed": None, "labels": supported,
+                "detail": {"unsupported": unsupported, "why": "fewer than two of the chosen backends implement it"}}
+    futures = {b: _POOL.submit(case.run, b, ctx) for b in supported}
+    reference = as_output(case.reference(ctx)) if case.reference else None
+    outputs = {}
+    for b, future in futures.items():
+        try:
+            outputs[b] = as_output(future.result())
+        except Unsupported as why:
+            unsupported[b] = str(why)
+    supported = [b for b in supported if b in outputs]
+    if len(supported) < 2:
+        return {"status": "unsupported", "passed": None, "labels": supported,
+                "detail": {"unsupported": unsupported, "why": "fewer than two of the chosen backends implement it"}}
+    combos = list(itertools.combinations(supported, 2))
+    recorded = _recorded_pair(combos)
+    pairs = [_pair_row(case, tol, outputs, reference, a, b, recorded) for a, b in combos]
+    head = _deciding_pair(case, pairs)
+    passed = all(p["passed"] for p in pairs)
+    status = head["status"] if not passed else "pass"
+    detail = {**({"per_backend": {b: o.detail for b, o in outputs.items()}} if any(o.detail for o in outputs.values())
+                 else {}), **head["detail"],
+              "pairs": [{k: v for k, v in p.items() if k != "detail"} | _pair_detail(p) for p in pairs],
+              "unsupported": unsupported, "deciding_pair": [head["a"], head["b"]]}
+    return {**{k: head[k] for k in FIGURES}, "passed": passed, "status": status, "labels": [head["a"], head["b"]],
+            "detail": detail}
+
+
+def _pair_detail(pair: dict) -> dict:
+    d = pair["detail"]
+    return {"first_over_tol": d.get("first_over_tol"), "deciding_layer": d.get("deciding_layer")}
+
+
+def run_case(case: Case, ctx, backends=DEFAULT_BACKENDS) -> dict:
     tol = get_tolerance(case.tol)
     row = {"component": case.component, "case": case.name, "id": case.id, "kind": case.kind, "tol": tol.max_abs,
            "tol_name": case.tol, "units": tol.units, "relative": tol.relative, "tol_source": tol.source,
@@ -116,7 +232,7 @@ def run_case(case: Case, ctx) -> dict:
            "passed": None, "status": "", "labels": None, "detail": {}}
     start = time.perf_counter()
     try:
-        row.update(_judge(case, tol, case.run(ctx)))
+        row.update(_judge_across(case, tol, ctx, backends) if case.across else _judge_sides(case, tol, case.run(ctx)))
     except Skip as why:
         row["status"], row["detail"] = "skipped", {"why": str(why)}
     except Exception as exc:  # a broken case is a failed case, with its traceback in the report

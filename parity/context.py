@@ -1,9 +1,11 @@
-"""Inputs shared by the cases of one `parity check` run, built lazily and at most once."""
+"""Inputs shared by the cases of one `parity check` run, built lazily and at most once, and the models the
+backends keep for it (released when the run ends)."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from functools import cached_property
 from pathlib import Path
 
@@ -11,7 +13,20 @@ import numpy as np
 from PIL import Image
 
 from parity import data
-from parity.registry import Skip
+from parity.case import Skip
+
+
+def _handles(value):
+    from parity.workers import Handle
+
+    if isinstance(value, Handle):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _handles(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _handles(v)
 
 
 class CheckContext:
@@ -20,15 +35,25 @@ class CheckContext:
         self.data_dir = Path(data_dir) if data_dir else None
         self._tmp = Path(tempfile.mkdtemp(prefix="parity-check-"))
         self._memo: dict = {}
+        self._locks: dict = {}
+        self._lock = threading.Lock()
 
     def close(self) -> None:
+        from parity import workers
+
+        workers.release([h for value in self._memo.values() for h in _handles(value)])
+        self._memo.clear()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def memo(self, key, compute):
-        """Cache a computed value (e.g. one method's resize) for the cases that share it."""
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
+        """Compute a value once (a resize, a model in a backend) for the cases that share it; safe across the
+        threads that run one case's backends at the same time."""
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._memo:
+                self._memo[key] = compute()
+            return self._memo[key]
 
     @cached_property
     def thumbnails(self) -> np.ndarray:

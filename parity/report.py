@@ -10,7 +10,7 @@ COLUMNS = ("component", "case", "kind", "max_abs", "max_rel", "tol", "noise", "n
 PROBLEMS = ("FAIL", "STALE", "ERROR", "NON-FINITE")
 LARGEST = 10  # divergences listed in the summary, by max_rel: unitless, so pixels, losses and counts compare
 DETAIL_SHOWN_ELSEWHERE = {"layers", "first_over_tol", "deciding_layer", "excluded", "traceback", "error", "curve",
-                          "mean_abs", "max_abs", "methods"}
+                          "mean_abs", "max_abs", "methods", "pairs", "unsupported", "deciding_pair", "per_backend"}
 
 
 def summary(rows: list[dict]) -> dict:
@@ -22,7 +22,8 @@ def summary(rows: list[dict]) -> dict:
             "matched_failed": count(lambda r: r["kind"] == "matched" and r["passed"] is False),
             "divergences_measured": count(lambda r: r["kind"] == "divergence" and r["passed"] is True),
             "divergences_stale_or_broken": count(lambda r: r["kind"] == "divergence" and r["passed"] is False),
-            "skipped": count(lambda r: r["passed"] is None)}
+            "skipped": count(lambda r: r["status"] == "skipped"),
+            "unsupported": count(lambda r: r["status"] == "unsupported")}
 
 
 def verdict(s: dict) -> dict:
@@ -30,7 +31,8 @@ def verdict(s: dict) -> dict:
     text = (f"{s['matched_passed']} of {s['matched_passed'] + s['matched_failed']} matched cases within tolerance; "
             f"{s['divergences_measured']} known divergences measured"
             f"{'; ' + str(s['divergences_stale_or_broken']) + ' stale or broken' if s['divergences_stale_or_broken'] else ''}"
-            f"; {s['skipped']} skipped.")
+            f"; {s['skipped']} skipped"
+            f"{'; ' + str(s['unsupported']) + ' not run (fewer than two backends implement them)' if s['unsupported'] else ''}.")
     return {"ok": ok, "text": text}
 
 
@@ -63,7 +65,16 @@ def markdown(results: dict, figures: list[dict]) -> str:
         lines += [f"## {component}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
         lines += ["| " + " | ".join(cells) + " |" for cells in table_rows([r for r in rows if r["component"] == component])]
         lines += [f"![{f['caption']}]({f['file']})" for f in figures if f["component"] == component] + [""]
-    lines += ["## Divergences and their reasons", ""]
+    lines += ["## Backend pairs", "", "| pair | matched | divergent | failed | a backend could not run it |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {p['pair']} | {p['matched']} | {p['divergent']} | {p['failed']} | {p['unsupported']} |"
+              for p in results.get("pairs", [])]
+    if results.get("persistence"):
+        lines += ["", "## Do torch-vs-keras_tf differences persist on keras_torch?", "",
+                  "| case | torch vs keras_tf | torch vs keras_torch | verdict |", "|---|---|---|---|"]
+        lines += [f"| {p['id']} | {fmt(p['torch_keras_tf'])} | {fmt(p['torch_keras_torch'])} | {p['verdict']} |"
+                  for p in results["persistence"]]
+    lines += ["", "## Divergences and their reasons", ""]
     lines += [f"- **{r['id']}** ({' vs '.join(r['labels'] or [])}): {fmt(error_of(r))} {r['units']}. {r['reason']}"
               for r in rows if r["kind"] == "divergence" and r["status"] != "skipped"]
     lines += ["", "## Tolerances", ""] + [f"- `{k}` = {v['max_abs']} {v['units']}: {v['source']}"
@@ -103,6 +114,59 @@ def _anchors(rows: list[dict]) -> dict:
     return out
 
 
+def _pair_key(a: str, b: str) -> str:
+    return f"{a} vs {b}"
+
+
+def pair_counts(results: dict) -> list[dict]:
+    """Per pair of backends: cases that matched, that diverged (as recorded or measured), and the cases one of
+    the two could not run."""
+    import itertools
+
+    rows = [r for r in results["cases"] if r["detail"].get("pairs") or r["detail"].get("unsupported")]
+    out = []
+    for a, b in itertools.combinations(results.get("backends", []), 2):
+        counts = {"pair": _pair_key(a, b), "matched": 0, "divergent": 0, "failed": 0, "unsupported": 0}
+        for r in rows:
+            if a in r["detail"].get("unsupported", {}) or b in r["detail"].get("unsupported", {}):
+                counts["unsupported"] += 1
+                continue
+            pair = next((p for p in r["detail"].get("pairs", []) if (p["a"], p["b"]) == (a, b)), None)
+            if pair is None:
+                continue
+            if not pair["passed"]:
+                counts["failed"] += 1
+            elif pair["expect"] == "divergence" or pair["status"] == "diverges":
+                counts["divergent"] += 1
+            else:
+                counts["matched"] += 1
+        out.append(counts)
+    return out
+
+
+def persistence(results: dict) -> list[dict]:
+    """For every difference recorded between torch and keras_tf (or met only on keras_torch): does it also
+    appear between torch and keras_torch? Persisting means Keras' API defaults; vanishing, TensorFlow's kernels."""
+    if "keras_torch" not in results.get("backends", []):
+        return []
+    out = []
+    for r in results["cases"]:
+        pairs = {(p["a"], p["b"]): p for p in r["detail"].get("pairs", [])}
+        tf, kt = pairs.get(("torch", "keras_tf")), pairs.get(("torch", "keras_torch"))
+        if tf is None or kt is None:
+            continue
+        differs = {k: p["expect"] == "divergence" and p["passed"] or p["status"] == "diverges" for k, p in
+                   (("keras_tf", tf), ("keras_torch", kt))}
+        if not any(differs.values()):
+            continue
+        verdict = ("persists: Keras' API default" if all(differs.values()) else
+                   "vanishes on keras_torch: TensorFlow's kernels" if differs["keras_tf"] else
+                   "appears only on keras_torch: its backend's own behaviour")
+        out.append({"id": r["id"], "torch_keras_tf": tf["max_rel"], "torch_keras_torch": kt["max_rel"],
+                    "verdict": verdict, "why": kt.get("why") or r["reason"]})
+    return out
+
+
 def html_context(results: dict, figures: list[dict]) -> dict:
     anchors = _anchors(results["cases"])
     views = [_view(r, anchors) for r in results["cases"]]
@@ -118,20 +182,24 @@ def html_context(results: dict, figures: list[dict]) -> dict:
     divergences = [v for v in views if v["kind"] == "divergence" and v["status"] == "pass"]
     largest = sorted(divergences, key=lambda v: -(v["max_rel"] or 0.0))[:LARGEST]
     return {"title": f"parity check: {results['verdict']['text']}", "results": results, "components": components,
-            "problems": [v for v in views if v["problem"]], "largest": largest}
+            "problems": [v for v in views if v["problem"]], "largest": largest, "pairs": pair_counts(results),
+            "persistence": persistence(results)}
 
 
-def results_for(rows: list[dict], seed: int, data_dir) -> dict:
+def results_for(rows: list[dict], seed: int, data_dir, backends) -> dict:
     from parity.tolerances import TOLERANCES
 
     s = summary(rows)
-    return {"seed": seed, "data_dir": str(Path(data_dir).resolve()) if data_dir else None, "summary": s,
-            "verdict": verdict(s), "cases": rows, "tolerances": {k: vars(v) for k, v in TOLERANCES.items()}}
+    results = {"seed": seed, "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
+               "backends": list(backends), "summary": s, "verdict": verdict(s), "cases": rows,
+               "tolerances": {k: vars(v) for k, v in TOLERANCES.items()}}
+    return {**results, "pairs": pair_counts(results), "persistence": persistence(results)}
 
 
-def write_report(out: Path | None, rows: list[dict], versions: dict, seed: int, data_dir=None) -> Path:
+def write_report(out: Path | None, rows: list[dict], versions: dict, seed: int, data_dir=None,
+                 backends=("torch", "keras_tf")) -> Path:
     from parity.plots import draw_case_figures
     from parity.publish import publish
 
-    return publish(out, "check", {**results_for(rows, seed, data_dir), "versions": versions},
+    return publish(out, "check", {**results_for(rows, seed, data_dir, backends), "versions": versions},
                    markdown, "check.html", html_context, draw=lambda folder: draw_case_figures(rows, folder))

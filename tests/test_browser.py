@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parity import registry
+from parity import cases
 from parity.cli import main
-from parity.registry import Case, Sides
+from parity.case import Case, Sides
 
 VIEWPORT = {"width": 1400, "height": 900}
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
@@ -74,15 +74,15 @@ def check_report(tmp_path_factory):
     """A real check report: the loss and schedule cases, the 32->64 resize matrix (a figure), and a planted
     layer-wise failure."""
     planted = Case("model", "planted twin that parts at block.1", "matched", _layered_failure, "features_f32")
-    cases = [c for c in registry.all_cases() if c.component in ("loss", "schedule")
-             or c.name == "matrix 32x32->64"] + [planted]
+    chosen = [c for c in cases.all_cases() if c.component in ("loss", "schedule")
+              or c.name == "matrix 32x32->64"] + [planted]
     out = tmp_path_factory.mktemp("browser") / "check"
-    real = registry.all_cases
-    registry.all_cases = lambda: cases
+    real = cases.all_cases
+    cases.all_cases = lambda: chosen
     try:
         assert main(["check", "--out", str(out)]) == 1
     finally:
-        registry.all_cases = real
+        cases.all_cases = real
     return out / "report.html"
 
 

@@ -5,7 +5,7 @@ are run by the slow CIFAR tests instead."""
 import pytest
 
 from parity.compare import run_case
-from parity.registry import all_cases
+from parity.cases import all_cases
 
 CASES = all_cases()
 

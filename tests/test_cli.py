@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from parity import registry, report, training
+from parity import cases, report, training
 from parity.cli import _parser, main
-from parity.registry import Case, Sides
+from parity.case import Case, Sides
 
 REQUIRED = {"id", "component", "case", "kind", "max_abs", "max_rel", "tol", "passed", "status"}
 TF_LOG = ("I0000", "W0000", "E0000", "oneDNN", "tensorflow/core", "cpu_feature_guard", "absl::InitializeLog")
@@ -68,7 +68,7 @@ def test_check_records_the_data_folder(tmp_path, check_context):
 
 
 def _one_case_registry(monkeypatch, case):
-    monkeypatch.setattr(registry, "all_cases", lambda: [case])
+    monkeypatch.setattr(cases, "all_cases", lambda: [case])
 
 
 def _constant(a, b):

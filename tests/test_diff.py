@@ -8,7 +8,7 @@ import pytest
 from parity import attribution, tolerances
 from parity.bisect import Bisection, run_bisect
 from parity.cli import main
-from parity.frameworks import mirror
+from parity import workers
 from test_bisect import A, B, fake_eval, make
 
 
@@ -34,15 +34,19 @@ def test_identical_runs_report_no_change(baseline, tmp_path, capsys):
     assert "No change in verdicts" in capsys.readouterr().out
 
 
-def test_a_broken_mirror_is_exactly_the_changed_case(baseline, tmp_path, monkeypatch):
-    keras_loss = mirror("loss")[1]
-    real = keras_loss.per_sample_loss
+@pytest.fixture
+def keras_loss_off_by(request):
+    """Plant a relative error in the keras_tf worker's per-sample loss for one loss; undone afterwards."""
+    def plant(name: str, factor: float):
+        workers.call("keras_tf", "parity.faults:apply_here", "keras_impl.loss", "per_sample_loss", "scale_when",
+                     name, factor)
 
-    def off_by_a_thousandth(name, logits, labels):
-        value = real(name, logits, labels)
-        return value * 1.001 if name == "keras_clipped" else value
+    yield plant
+    workers.call("keras_tf", "parity.faults:undo_here")
 
-    monkeypatch.setattr(keras_loss, "per_sample_loss", off_by_a_thousandth)
+
+def test_a_broken_mirror_is_exactly_the_changed_case(baseline, tmp_path, keras_loss_off_by):
+    keras_loss_off_by("keras_clipped", 1.001)
     broken = tmp_path / "broken"
     assert main(["check", "--only", "loss", "--out", str(broken)]) == 1
     code, d = _diff(baseline, broken, tmp_path)
@@ -62,11 +66,8 @@ def test_a_changed_tolerance_is_exactly_the_cases_that_use_it(baseline, tmp_path
     assert d["moved"] == []  # the errors themselves did not move
 
 
-def test_small_moves_are_listed_without_changing_verdicts(baseline, tmp_path, monkeypatch):
-    keras_loss = mirror("loss")[1]
-    real = keras_loss.per_sample_loss
-    monkeypatch.setattr(keras_loss, "per_sample_loss",
-                        lambda name, z, y: real(name, z, y) * (1 + 4e-7) if name == "ce_logits" else real(name, z, y))
+def test_small_moves_are_listed_without_changing_verdicts(baseline, tmp_path, keras_loss_off_by):
+    keras_loss_off_by("ce_logits", 1 + 4e-7)
     moved = tmp_path / "moved"
     assert main(["check", "--only", "loss", "--out", str(moved)]) == 0
     code, d = _diff(baseline, moved, tmp_path, "--factor", "2")

@@ -13,7 +13,7 @@ import numpy as np
 
 from parity import recipes
 from parity.datasets import DataSpec
-from parity.registry import Case, Sides
+from parity.case import Case, Sides
 
 SEEDS = (0, 1, 2, 3, 4)
 CI_DATA = DataSpec("digits", train_per_class=30, test_per_class=40)
@@ -31,7 +31,7 @@ def _equivalence(ctx) -> Sides:
     margin = get_tolerance("accuracy_tost").max_abs
     result = equivalence(runner, recipes.get_recipe(RECIPE), SEEDS, margin)
     t = result["test"]
-    return Sides(np.array(t["ci"]), np.zeros(2), labels=("90% CI of torch - keras accuracy", "zero"),
+    return Sides(np.array(t["ci"]), np.zeros(2), labels=("90% CI of torch - keras_tf accuracy", "zero"),
                  detail={"mean_diff": t["mean_diff"], "p_value": t["p_value"], "seeds": list(SEEDS),
                          "accuracy": {s["framework"]: s["per_seed"] for s in result["summary"]}})
 

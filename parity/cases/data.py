@@ -7,68 +7,69 @@ from functools import partial
 import numpy as np
 
 from parity import data as spec
-from parity.frameworks import mirror
-from parity.registry import Case, Sides
+from parity import workers
+from parity.case import Case, Sides
 
 
-def _decode(decoder_b: str, files: str, ctx) -> Sides:
-    """PIL on the torch side against TF's decoder `decoder_b` on the same JPEG files."""
-    torch_side, keras_side = mirror("data")
-    paths = spec.sample_photo_paths() if files == "photos" else ctx.data_dir_files("test", per_class=100)
-    a = np.concatenate([torch_side.decode_image(p, "pil").ravel() for p in paths])
-    b = np.concatenate([keras_side.decode_image(p, decoder_b).ravel() for p in paths])
-    differing = int(np.count_nonzero(a != b))
-    return Sides(a, b, labels=("torch pil", f"keras {decoder_b}"),
-                 detail={"files": len(paths), "values_differing": differing, "values": int(a.size)})
+def _paths(files: str, ctx) -> list[str]:
+    return spec.sample_photo_paths() if files == "photos" else ctx.data_dir_files("test", per_class=100)
 
 
-def _folder(tree: str, ctx) -> Sides:
-    """torchvision ImageFolder against keras image_dataset_from_directory: same order, labels and pixels."""
-    torch_side, keras_side = mirror("data")
+def _decoded(decoder: str, files: str, backend: str, ctx) -> np.ndarray:
+    return np.concatenate([spec.decode_image(p, decoder, backend).ravel() for p in _paths(files, ctx)])
+
+
+def _decode_defaults(files: str, ctx) -> Sides:
+    """PIL (torch, fastai) against TensorFlow's default decode (keras_tf's image_dataset_from_directory)."""
+    a, b = _decoded("pil", files, "torch", ctx), _decoded("tf_fast", files, "keras_tf", ctx)
+    return Sides(a, b, labels=("torch pil", "keras_tf tf_fast"),
+                 detail={"files": len(_paths(files, ctx)), "values_differing": int(np.count_nonzero(a != b)),
+                         "values": int(a.size)})
+
+
+def _folder(tree: str, backend: str, ctx) -> np.ndarray:
+    """The backend's own folder reader (ImageFolder, image_dataset_from_directory): order, labels, pixels."""
     root = ctx.small_tree if tree == "generated" else ctx.need_data_dir()
-    a, b = torch_side.load_image_folder(root, "test", "pil"), keras_side.load_image_folder(root, "test", "pil")
-    same_order = a.paths == b.paths and a.classes == b.classes
-    flat = lambda s: np.concatenate([s.labels, s.images.ravel()])  # noqa: E731
-    return Sides(flat(a), flat(b), detail={"images": len(a.paths), "classes": list(a.classes),
-                                           "same_file_order": same_order})
+    split = spec.read_image_folder(root, "test", "pil", backend)
+    return np.concatenate([split.labels, split.images.ravel()])
+
+
+def keras_reader_here(root: str) -> tuple[np.ndarray, np.ndarray]:
+    """Runs inside the keras_tf worker: image_dataset_from_directory's own images, and keras_impl's tf_fast decode
+    of the same files."""
+    import keras
+
+    from keras_impl.data import decode_image
+
+    ds = keras.utils.image_dataset_from_directory(root, batch_size=None, image_size=(32, 32), shuffle=False,
+                                                  verbose=False)
+    native = np.stack([x.numpy() for x, _ in ds])
+    return np.stack([decode_image(p, "tf_fast") for p in ds.file_paths]).astype(np.float32), native
 
 
 def _keras_reader(ctx) -> Sides:
     """keras_impl's 'tf_fast' decode is what image_dataset_from_directory itself yields."""
-    import keras
-
-    _, keras_side = mirror("data")
-    root = ctx.small_tree / "test"
-    ds = keras.utils.image_dataset_from_directory(str(root), batch_size=None, image_size=(32, 32),
-                                                  shuffle=False, verbose=False)
-    native = np.stack([x.numpy() for x, _ in ds])
-    ours = np.stack([keras_side.decode_image(p, "tf_fast") for p in ds.file_paths])
-    return Sides(ours.astype(np.float32), native, labels=("keras_impl tf_fast", "image_dataset_from_directory"))
+    ours, native = workers.call("keras_tf", "parity.cases.data:keras_reader_here", str(ctx.small_tree / "test"))
+    return Sides(ours, native, labels=("keras_impl tf_fast", "image_dataset_from_directory"))
 
 
-def _normalize(mode: str, ctx) -> Sides:
-    torch_side, keras_side = mirror("data")
-    x = ctx.thumbnails
-    return Sides(torch_side.normalize(x, mode), keras_side.normalize(x, mode), spec.reference_normalize(x, mode))
+def _normalize(mode: str, backend: str, ctx) -> np.ndarray:
+    return spec.normalize(ctx.thumbnails, mode, backend)
 
 
 def _normalize_cross(mode_a: str, mode_b: str, ctx) -> Sides:
-    torch_side, _ = mirror("data")
-    return Sides(torch_side.normalize(ctx.thumbnails, mode_a), torch_side.normalize(ctx.thumbnails, mode_b),
+    return Sides(spec.normalize(ctx.thumbnails, mode_a, "torch"), spec.normalize(ctx.thumbnails, mode_b, "torch"),
                  labels=(f"torch {mode_a}", f"torch {mode_b}"))
 
 
-def _batches(ctx) -> Sides:
-    """Two epochs from the shared seeded order, resized (tf_resize, 64: bitwise equal in both) and normalised."""
-    torch_side, keras_side = mirror("data")
+def _batches(backend: str, ctx) -> np.ndarray:
+    """Two epochs from the shared seeded order, resized (tf_resize, 64: bitwise equal everywhere) and normalised
+    by the backend's own loader."""
     images, labels = ctx.thumbnails, np.arange(len(ctx.thumbnails))
-    out = []
-    for side in (torch_side, keras_side):
-        epochs = [spec.batch_order(len(images), 3, seed=ctx.seed + e, drop_last=False) for e in range(2)]
-        got = [side.to_numpy(batch) for order in epochs
-               for batch in side.make_loader(images, labels, order, 64, "tf_resize", "torch")]
-        out.append(np.concatenate([np.concatenate([x.ravel(), y.astype(np.float32)]) for x, y in got]))
-    return Sides(*out, detail={"epochs": 2, "batch_size": 3, "images": len(images)})
+    epochs = [spec.batch_order(len(images), 3, seed=ctx.seed + e, drop_last=False) for e in range(2)]
+    got = [batch for order in epochs for batch in spec.loader_batches(images, labels, order, 64, "tf_resize", "torch",
+                                                                      backend)]
+    return np.concatenate([np.concatenate([x.ravel(), y.astype(np.float32)]) for x, y in got])
 
 
 def _drop_last(ctx) -> Sides:
@@ -79,27 +80,34 @@ def _drop_last(ctx) -> Sides:
                  detail={"dataset": "sklearn digits", "n": len(images), "batch_size": 64})
 
 
+_ISLOW = "decoded with libjpeg-turbo's ISLOW DCT and fancy upsampling everywhere (PIL; tf.io's INTEGER_ACCURATE)"
+_IFAST = "tf.io.decode_image (image_dataset_from_directory) uses the IFAST integer DCT; PIL uses ISLOW"
+
 CASES = [
-    Case("data", "decode pil vs tf accurate (sklearn photos)", "matched", partial(_decode, "pil", "photos"),
-         "exact", "both run libjpeg-turbo's ISLOW DCT with fancy upsampling"),
-    Case("data", "decode pil vs tf default (sklearn photos)", "divergence", partial(_decode, "tf_fast", "photos"),
-         "exact", "tf.io.decode_image (image_dataset_from_directory) uses the IFAST integer DCT; PIL uses ISLOW"),
-    Case("data", "decode pil vs tf accurate (data-dir)", "matched", partial(_decode, "pil", "data_dir"),
-         "exact", "both run libjpeg-turbo's ISLOW DCT with fancy upsampling"),
-    Case("data", "decode pil vs tf default (data-dir)", "divergence", partial(_decode, "tf_fast", "data_dir"),
-         "exact", "tf.io.decode_image (image_dataset_from_directory) uses the IFAST integer DCT; PIL uses ISLOW"),
+    Case("data", "decode pil vs tf accurate (sklearn photos)", "matched", partial(_decoded, "pil", "photos"),
+         "exact", _ISLOW, across=True, requires=(("decoder", "pil"),)),
+    Case("data", "decode pil vs tf default (sklearn photos)", "divergence", partial(_decode_defaults, "photos"),
+         "exact", _IFAST),
+    Case("data", "decode pil vs tf accurate (data-dir)", "matched", partial(_decoded, "pil", "data_dir"),
+         "exact", _ISLOW, across=True, requires=(("decoder", "pil"),)),
+    Case("data", "decode pil vs tf default (data-dir)", "divergence", partial(_decode_defaults, "data_dir"),
+         "exact", _IFAST),
     Case("data", "folder reader (generated tree)", "matched", partial(_folder, "generated"), "exact",
-         "ImageFolder and image_dataset_from_directory both sort classes and files"),
+         "ImageFolder and image_dataset_from_directory both sort classes and files", across=True,
+         requires=(("reader", "folder"),)),
     Case("data", "folder reader (data-dir test split)", "matched", partial(_folder, "data_dir"), "exact",
-         "ImageFolder and image_dataset_from_directory both sort classes and files"),
+         "ImageFolder and image_dataset_from_directory both sort classes and files", across=True,
+         requires=(("reader", "folder"),)),
     Case("data", "keras reader is tf_fast decode", "matched", _keras_reader, "exact",
          "image_dataset_from_directory decodes with tf.io.decode_image's default DCT"),
     *[Case("data", f"normalize {mode}", "matched", partial(_normalize, mode), "normalized_f32",
-           spec.NORMALIZATIONS[mode].summary) for mode in spec.NORMALIZATIONS],
+           spec.NORMALIZATIONS[mode].summary, across=True,
+           reference=lambda ctx, mode=mode: spec.reference_normalize(ctx.thumbnails, mode))
+      for mode in spec.NORMALIZATIONS],
     Case("data", "normalize torch vs tf", "divergence", partial(_normalize_cross, "torch", "tf"), "normalized_f32",
          "the thread: fastai imagenet_stats vs ResNet50V2's x/127.5-1 feed the body different input ranges"),
     Case("data", "batches from the shared order", "matched", _batches, "normalized_f32",
-         "both loaders consume parity.data.batch_order, then resize and normalise each batch"),
+         "every loader consumes parity.data.batch_order, then resizes and normalises each batch", across=True),
     Case("data", "drop_last images per epoch", "divergence", _drop_last, "exact",
          "fastai's train loader drops the last partial batch (drop_last=True); Keras fit keeps it"),
 ]

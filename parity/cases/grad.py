@@ -5,17 +5,15 @@ float64 torch reference. Also the size of the policies' own differences, recorde
 
 from __future__ import annotations
 
-import copy
 from functools import partial
 
 import numpy as np
 
-from parity import heads, models
-from parity.cases.model import BODY_WEIGHTS, body_input, ported_pair, restored
-from parity.frameworks import mirror
-from parity.registry import Case, Exclusion, Sides
+from parity import classifier, heads, models, workers
+from parity.case import Case, Exclusion, Output, Sides
+from parity.cases._shared import N_CLASSES, body, body_input, model, model_float64, restored
 
-N_CLASSES, LABELS, SIZE = 10, np.array([1, 3, 5, 7]), 64
+LABELS, SIZE = np.array([1, 3, 5, 7]), 64
 
 # (body, head, BN policy): the thread's two recipes on the offline bodies, and the requires_grad trap.
 GRAD_CASES = [
@@ -41,51 +39,33 @@ ZERO_BY_CONSTRUCTION = Exclusion(r"^body\._blocks\.\d+\._bn2\.bias$", "mathemati
                                  "scale to be relative to")
 
 
-def _pair(ctx, body: str, head: str):
-    """(torch model, keras model with the torch weights) for body + head, dropout off, built once."""
-    def build():
-        import torch
-
-        torch_side, keras_side = mirror("classifier")
-        torch.manual_seed(ctx.seed)
-        torch_model = torch_side.build_model(body, head, N_CLASSES, BODY_WEIGHTS[body], dropout=False, seed=ctx.seed)
-        keras_model = keras_side.build_model(body, head, N_CLASSES, dropout=False, seed=ctx.seed)
-        keras_side.load_model_state(keras_model, torch_side.model_state(torch_model))
-        return torch_model, keras_model
-
-    return ctx.memo(("classifier", body, head), build)
+def _gradients(body_name: str, head: str, policy: str, backend: str, ctx) -> Output:
+    """Logits and the gradient of every tensor `policy` trains, in one backend (its state restored after)."""
+    handle = model(ctx, body_name, head, backend)
+    with restored(handle, backend):
+        logits, grads = classifier.gradients(handle, body_input(ctx, body_name, SIZE), LABELS, policy, backend)
+    return Output(value=logits, layers=[("logits", logits)] + sorted(grads.items()),
+                  detail={"trained_tensors": len(grads)})
 
 
-def _gradients(body: str, head: str, policy: str, ctx) -> Sides:
-    torch_side, keras_side = mirror("classifier")
-    torch_model, keras_model = _pair(ctx, body, head)
-    x = body_input(ctx, body, SIZE)
-    reference_model = copy.deepcopy(torch_model).double()
-    with restored(torch_model, keras_model):
-        la, ga = torch_side.gradients(torch_model, x, LABELS, policy)
-        lb, gb = keras_side.gradients(keras_model, x, LABELS, policy)
-    lr, gr = torch_side.gradients(reference_model, x.astype(np.float64), LABELS, policy)
-    if sorted(ga) != sorted(gb):
-        raise AssertionError(f"{policy}: trained parameters differ: {sorted(set(ga) ^ set(gb))[:4]}")
-    layers = [("logits", la, lb, lr)] + [(name, ga[name], gb[name], gr[name]) for name in ga]
-    return Sides(la, lb, lr, layers=layers, detail={"trained_tensors": len(ga), "batch": list(x.shape)})
+def _reference_gradients(body_name: str, head: str, policy: str, ctx) -> Output:
+    handle = model_float64(ctx, body_name, head)
+    with restored(handle, "torch"):
+        logits, grads = classifier.gradients(handle, body_input(ctx, body_name, SIZE).astype(np.float64), LABELS,
+                                             policy, "torch")
+    return Output(value=logits, layers=[("logits", logits)] + sorted(grads.items()))
 
 
-def _gradients_float64(body: str, head: str, policy: str, ctx) -> Sides:
-    """The same gradients with both frameworks in float64: where float32 cannot judge a tensor, this can."""
-    import torch
-
-    torch_side, keras_side = mirror("classifier")
-    torch.manual_seed(ctx.seed)
-    torch_model = torch_side.build_model(body, head, N_CLASSES, BODY_WEIGHTS[body], dropout=False, seed=ctx.seed,
-                                         dtype="float64")
-    keras_model = keras_side.build_model(body, head, N_CLASSES, dropout=False, seed=ctx.seed, dtype="float64")
-    keras_side.load_model_state(keras_model, torch_side.model_state(torch_model))
-    x = body_input(ctx, body, SIZE)
-    la, ga = torch_side.gradients(torch_model, x, LABELS, policy)
-    lb, gb = keras_side.gradients(keras_model, x, LABELS, policy)
-    layers = [("logits", la, lb, None)] + [(name, ga[name], gb[name], None) for name in ga]
-    return Sides(la, lb, layers=layers, detail={"dtype": "float64", "trained_tensors": len(ga)})
+def _gradients_float64(body_name: str, head: str, policy: str, backend: str, ctx) -> Output:
+    """The same gradients with every backend in float64: where float32 cannot judge a tensor, this can."""
+    handle = classifier.build_model(body_name, head, N_CLASSES, models.CHECK_WEIGHTS[body_name], backend,
+                                    dropout=False, seed=ctx.seed, dtype="float64")
+    try:
+        logits, grads = classifier.gradients(handle, body_input(ctx, body_name, SIZE), LABELS, policy, backend)
+    finally:
+        workers.release([handle] if isinstance(handle, workers.Handle) else [])
+    return Output(value=logits, layers=[("logits", logits)] + sorted(grads.items()),
+                  detail={"dtype": "float64", "trained_tensors": len(grads)})
 
 
 def _float64_exclusions(body: str, policy: str) -> tuple[Exclusion, ...]:
@@ -104,63 +84,54 @@ def _float32_exclusions(body: str, head: str, policy: str) -> tuple[Exclusion, .
     return (Exclusion(match, reason, judged_by=f"grad/{_title(body, head, policy)}, float64 in both"),)
 
 
-def _trained_counts(body: str, ctx) -> Sides:
+def _trained_counts(body_name: str, ctx) -> Sides:
     """How many tensors each recipe trains: fastai (head + every body BN) against Keras (head only)."""
-    torch_side, _ = mirror("classifier")
-    model = _pair(ctx, body, "fastai_v1")[0]
-    counts = [len(torch_side.apply_bn_policy(model, policy)) for policy in ("train_bn", "frozen")]
+    handle = model(ctx, body_name, "fastai_v1", "torch")
+    counts = [len(classifier.apply_bn_policy(handle, policy, "torch")) for policy in ("train_bn", "frozen")]
     return Sides(np.array(counts[:1]), np.array(counts[1:]), labels=("fastai train_bn", "keras frozen"))
 
 
-def _running_var(body: str, ctx) -> Sides:
-    """BN running variance after one train-mode forward from the same ported weights, torch vs Keras."""
-    torch_models, keras_models = mirror("models")
-    torch_model, keras_model, _ = ported_pair(ctx, body)
-    x = body_input(ctx, body, SIZE)
-    with restored(torch_model, keras_model):
-        torch_models.forward_features(torch_model, x, training=True)
-        keras_models.forward_features(keras_model, x, training=True)
-        a = torch_models.body_state(torch_model)
-        b = keras_models.body_state(keras_model)
-    keys = [k for k in a if k.endswith("running_var")]
-    return Sides(np.concatenate([a[k].ravel() for k in keys]), np.concatenate([b[k].ravel() for k in keys]),
-                 detail={"bn_layers": len(keys)})
+def _running_var(body_name: str, backend: str, ctx) -> np.ndarray:
+    """BN running variance after one train-mode forward from the same ported weights."""
+    handle = body(ctx, body_name, backend)
+    with restored(handle, backend):
+        models.forward_features(handle, body_input(ctx, body_name, SIZE), backend, training=True)
+        state = models.body_state(handle, backend)
+    return np.concatenate([state[k].ravel() for k in sorted(state) if k.endswith("running_var")])
 
 
-def _stats_after_step(body: str, policy: str, ctx) -> Sides:
-    """How far one training-mode step moves the body's BN running statistics, in each framework."""
-    torch_side, keras_side = mirror("classifier")
-    torch_model, keras_model = _pair(ctx, body, "fastai_v1")
-    x = body_input(ctx, body, SIZE)
-    moved = []
-    with restored(torch_model, keras_model):
-        for side, model in ((torch_side, torch_model), (keras_side, keras_model)):
-            before = side.model_state(model)
-            side.gradients(model, x, LABELS, policy)
-            after = side.model_state(model)
-            moved.append(max(np.abs(after[k] - before[k]).max() for k in before if k.startswith("body.")
-                             and k.endswith(("running_mean", "running_var"))))
-    return Sides(np.array(moved[:1]), np.array(moved[1:]), detail={"policy": policy})
+def _stats_moved(body_name: str, policy: str, backend: str, ctx) -> np.ndarray:
+    """How far one training-mode step moves the body's BN running statistics."""
+    handle = model(ctx, body_name, "fastai_v1", backend)
+    with restored(handle, backend):
+        before = classifier.model_state(handle, backend)
+        classifier.gradients(handle, body_input(ctx, body_name, SIZE), LABELS, policy, backend)
+        after = classifier.model_state(handle, backend)
+    return np.array([max(np.abs(after[k] - before[k]).max() for k in before
+                         if k.startswith("body.") and k.endswith(("running_mean", "running_var")))])
 
 
 CASES = [
     Case("grad", "BN policy frozen leaves body running stats (resnet18)", "matched",
-         partial(_stats_after_step, "resnet18", "frozen"), "exact",
-         "torch body.eval() and Keras trainable=False both use and keep the running statistics"),
+         partial(_stats_moved, "resnet18", "frozen"), "exact",
+         "torch body.eval() and Keras trainable=False both use and keep the running statistics", across=True),
     *[Case("grad", _title(body, head, policy), "matched", partial(_gradients, body, head, policy),
            "logits_batch_stats_f32" if (body, policy) == ("efficientnet_lite0", "train_bn") else "grad_f32",
            f"{heads.BN_POLICIES[policy]}; dropout off; mean cross-entropy on logits; batch of 4 at {SIZE} px",
-           exclude=_float32_exclusions(body, head, policy))
+           exclude=_float32_exclusions(body, head, policy), across=True,
+           reference=partial(_reference_gradients, body, head, policy))
       for body, head, policy in GRAD_CASES],
     *[Case("grad", f"{_title(body, head, policy)}, float64 in both", "matched",
            partial(_gradients_float64, body, head, policy), "grad_f64",
            "every trained tensor, body BN included, with both frameworks in float64: a formula difference cannot "
-           "hide in float32's cancellation error", exclude=_float64_exclusions(body, policy))
+           "hide in float32's cancellation error", exclude=_float64_exclusions(body, policy), across=True,
+           requires=(("dtype", "float64"),))
       for body, head, policy in GRAD_CASES if (body, policy) in FLOAT32_UNJUDGEABLE],
     *[Case("grad", f"trained tensors, fastai vs keras recipe ({body})", "divergence", partial(_trained_counts, body),
            "exact", "fastai's freeze() keeps every body BN trainable (train_bn=True); the thread's Keras code "
            "sets trainable=False on the whole body") for body in ("resnet50", "efficientnet_lite0")],
     *[Case("grad", f"BN running_var after one train-mode step ({body})", "divergence", partial(_running_var, body),
            "running_stats_f32", "torch updates running_var with the unbiased batch variance (n/(n-1)), Keras "
-           "with the biased one; momenta are matched (Keras 1 - torch)") for body in models.PORTABLE_BODIES],
+           "with the biased one; momenta are matched (Keras 1 - torch)", across=True)
+      for body in models.PORTABLE_BODIES],
 ]

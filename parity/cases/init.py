@@ -8,8 +8,7 @@ from functools import partial
 import numpy as np
 
 from parity import heads
-from parity.frameworks import mirror
-from parity.registry import Case, Sides
+from parity.case import Case, Sides
 
 FAN_IN, FAN_OUT = 1024, 512  # a head's Linear(2*512, 512): 524,288 draws
 PERCENTILES = np.arange(1, 100)
@@ -24,30 +23,24 @@ def theoretical_percentiles(init: str) -> np.ndarray:
         "glorot_uniform": stats.uniform(-np.sqrt(6 * FAN_IN / (FAN_IN + FAN_OUT)),
                                         2 * np.sqrt(6 * FAN_IN / (FAN_IN + FAN_OUT))),
         "torch_default": stats.uniform(-1, 2),
-        "keras_he_normal": stats.truncnorm(-2, 2, scale=np.sqrt(2) / 0.87962566103423978),
+        "keras_he_normal": stats.truncnorm(-2, 2, scale=np.sqrt(2) / heads.TRUNCATED_NORMAL_SD),
     }[init]
     return dist.ppf(PERCENTILES / 100)
 
 
-def _percentiles(side, init: str, seed: int) -> np.ndarray:
-    return np.percentile(side.sample_init(init, FAN_IN, FAN_OUT, seed) * np.sqrt(FAN_IN), PERCENTILES)
-
-
-def _matched(init: str, ctx) -> Sides:
-    torch_side, keras_side = mirror("heads")
-    return Sides(_percentiles(torch_side, init, ctx.seed), _percentiles(keras_side, init, ctx.seed),
-                 theoretical_percentiles(init), detail={"draws": FAN_IN * FAN_OUT})
+def _percentiles(init: str, backend: str, ctx) -> np.ndarray:
+    return np.percentile(heads.sample_init(init, FAN_IN, FAN_OUT, backend, ctx.seed) * np.sqrt(FAN_IN), PERCENTILES)
 
 
 def _cross(init_a: str, init_b: str, ctx) -> Sides:
-    torch_side, keras_side = mirror("heads")
-    return Sides(_percentiles(torch_side, init_a, ctx.seed), _percentiles(keras_side, init_b, ctx.seed),
-                 labels=(f"torch {init_a}", f"keras {init_b}"))
+    return Sides(_percentiles(init_a, "torch", ctx), _percentiles(init_b, "keras_tf", ctx),
+                 labels=(f"torch {init_a}", f"keras_tf {init_b}"))
 
 
 CASES = [
-    *[Case("init", f"{name} percentiles", "matched", partial(_matched, name), "init_percentiles",
-           heads.INITS[name].summary) for name in heads.INITS],
+    *[Case("init", f"{name} percentiles", "matched", partial(_percentiles, name), "init_percentiles",
+           heads.INITS[name].summary, across=True, reference=lambda ctx, name=name: theoretical_percentiles(name))
+      for name in heads.INITS],
     Case("init", "kaiming_normal vs keras he_normal", "divergence",
          partial(_cross, "kaiming_normal", "keras_he_normal"), "init_percentiles",
          "the thread's 'use kaiming in Keras' advice: keras HeNormal is a truncated normal (no weight beyond "

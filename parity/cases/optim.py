@@ -9,8 +9,7 @@ from functools import partial
 import numpy as np
 
 from parity import optim as spec
-from parity.frameworks import mirror
-from parity.registry import Case, Sides
+from parity.case import Case, Output, Sides
 
 STEPS = 100
 # One tensor per fastai layer group and kind: weights decay, 1-D BN params and biases may not.
@@ -42,16 +41,21 @@ def reference_run(optimizer, params, grads, lrs, groups) -> list[dict]:
     return history
 
 
-def _matched(name: str, ctx) -> Sides:
-    torch_side, keras_side = mirror("optim")
+def _steps_as_layers(history: list[dict]) -> Output:
+    """Every tensor after every step, as layers 'step s name' in order: the first step and tensor that part."""
+    return Output(value=history[-1]["head.4.weight"],
+                  layers=[(f"step {s + 1} {k}", history[s][k]) for s in range(STEPS) for k in SHAPES])
+
+
+def _matched(name: str, backend: str, ctx) -> Output:
     params, grads, groups = problem(ctx.seed)
-    lrs = [spec.group_lrs(SLICE_LR, 3)] * STEPS
-    a = torch_side.run_steps(name, params, grads, lrs, groups)
-    b = keras_side.run_steps(name, params, grads, lrs, groups)
-    ref = reference_run(name, params, grads, lrs, groups)
-    layers = [(f"step {s + 1} {k}", a[s][k], b[s][k], ref[s][k]) for s in range(STEPS) for k in SHAPES]
-    return Sides(a[-1]["head.4.weight"], b[-1]["head.4.weight"], ref[-1]["head.4.weight"], layers=layers,
-                 detail={"steps": STEPS, "group_lrs": lrs[0]})
+    return _steps_as_layers(spec.run_steps(name, params, grads, [spec.group_lrs(SLICE_LR, 3)] * STEPS, backend,
+                                           groups))
+
+
+def _reference(name: str, ctx) -> Output:
+    params, grads, groups = problem(ctx.seed)
+    return _steps_as_layers(reference_run(name, params, grads, [spec.group_lrs(SLICE_LR, 3)] * STEPS, groups))
 
 
 def _curve(history_a, history_b) -> list[float]:
@@ -62,10 +66,9 @@ def _curve(history_a, history_b) -> list[float]:
 
 def _divergence(opt_a, opt_b, lr_a, lr_b, ctx) -> Sides:
     """Two optimizer settings run on torch (matched to Keras above), same gradients; the gap over steps."""
-    torch_side, _ = mirror("optim")
     params, grads, groups = problem(ctx.seed)
-    a = torch_side.run_steps(opt_a, params, grads, [spec.group_lrs(lr_a, 3)] * STEPS, groups)
-    b = torch_side.run_steps(opt_b, params, grads, [spec.group_lrs(lr_b, 3)] * STEPS, groups)
+    a = spec.run_steps(opt_a, params, grads, [spec.group_lrs(lr_a, 3)] * STEPS, "torch", groups)
+    b = spec.run_steps(opt_b, params, grads, [spec.group_lrs(lr_b, 3)] * STEPS, "torch", groups)
     curve = _curve(a, b)
     flat = lambda h: np.concatenate([h[-1][k].ravel() / np.abs(h[-1][k]).max() for k in SHAPES])  # noqa: E731
     return Sides(flat(a), flat(b), labels=(str(getattr(opt_a, "name", opt_a)), str(getattr(opt_b, "name", opt_b))),
@@ -92,7 +95,8 @@ DIVERGENCES = [
 
 CASES = [
     *[Case("optim", f"{name} {STEPS} steps", "matched", partial(_matched, name), "optim_f32",
-           f"{spec.OPTIMIZERS[name].source}; group LRs {spec.group_lrs(SLICE_LR, 3)}") for name in spec.OPTIMIZERS],
+           f"{spec.OPTIMIZERS[name].source}; group LRs {spec.group_lrs(SLICE_LR, 3)}", across=True,
+           reference=partial(_reference, name)) for name in spec.OPTIMIZERS],
     *[Case("optim", title, "divergence", partial(_divergence, a, b, lr_a, lr_b), "optim_f32", reason,
            figure="divergence_curves/optimizers")
       for title, a, b, lr_a, lr_b, reason in DIVERGENCES],

@@ -9,8 +9,7 @@ from functools import partial
 import numpy as np
 
 from parity import resize as spec
-from parity.frameworks import mirror
-from parity.registry import Case, Sides
+from parity.case import Case, Sides
 
 # (input source, its (h, w), output size): the thread's 32->64, Keras' 32->224, a real square downsampling,
 # and a non-square photo that exercises each method's crop geometry (fastai crops, the others stretch).
@@ -24,27 +23,28 @@ def _label(source: str, size: int) -> str:
     return f"{hw[0]}x{hw[1]}->{size}"
 
 
-def resized(ctx, framework: str, method: str, source: str, size: int) -> np.ndarray:
-    """One framework's resize of a shared input, computed once per check run."""
-    torch_side, keras_side = mirror("resize")
-    impl = torch_side if framework == "torch" else keras_side
-    return ctx.memo(("resize", framework, method, source, size),
-                    lambda: impl.resize(ctx.resize_input(source), size, method))
+def resized(ctx, backend: str, method: str, source: str, size: int) -> np.ndarray:
+    """One backend's resize of a shared input, computed once per check run."""
+    return ctx.memo(("resize", backend, method, source, size),
+                    lambda: spec.resize(ctx.resize_input(source), size, method, backend))
 
 
-def _matched(method: str, source: str, size: int, ctx) -> Sides:
-    ref = ctx.memo(("resize-ref", method, source, size),
-                   lambda: spec.reference_resize(ctx.resize_input(source), size, method))
-    return Sides(resized(ctx, "torch", method, source, size), resized(ctx, "keras", method, source, size), ref)
+def _reference(method: str, source: str, size: int, ctx) -> np.ndarray:
+    return ctx.memo(("resize-ref", method, source, size),
+                    lambda: spec.reference_resize(ctx.resize_input(source), size, method))
 
 
-def _cross(method_a: str, method_b: str, framework: str, source: str, size: int, ctx) -> Sides:
-    return Sides(resized(ctx, framework, method_a, source, size), resized(ctx, framework, method_b, source, size),
-                 labels=(f"{framework} {method_a}", f"{framework} {method_b}"))
+def _matched(method: str, source: str, size: int, backend: str, ctx) -> np.ndarray:
+    return resized(ctx, backend, method, source, size)
+
+
+def _cross(method_a: str, method_b: str, backend: str, source: str, size: int, ctx) -> Sides:
+    return Sides(resized(ctx, backend, method_a, source, size), resized(ctx, backend, method_b, source, size),
+                 labels=(f"{backend} {method_a}", f"{backend} {method_b}"))
 
 
 def _matrix(source: str, size: int, ctx) -> Sides:
-    """All methods (torch side; each is matched to its keras twin above) against each other."""
+    """All methods (torch backend; each is matched to its Keras twins above) against each other."""
     names = list(spec.RESIZE_METHODS)
     outs = [resized(ctx, "torch", m, source, size) for m in names]
     max_abs = [[float(np.abs(x - y).max()) for y in outs] for x in outs]
@@ -55,7 +55,7 @@ def _matrix(source: str, size: int, ctx) -> Sides:
                          "size_pair": _label(source, size)})
 
 
-# Named comparisons between methods: (a, b, framework, size pair index, kind, reason).
+# Named comparisons between methods: (a, b, backend, size pair index, kind, reason).
 CROSS_METHOD = [
     ("fastai_v1", "tf_resize", "torch", 0, "divergence",
      "the thread's size=64: fastai v1 samples an align_corners=True grid (corner pixel centres pinned to the "
@@ -74,7 +74,7 @@ CROSS_METHOD = [
      "when out/in is an integer (32->224)"),
     ("fastai_v1", "interpolate_ac", "torch", 0, "matched",
      "upsampling, fastai v1's grid_sample is F.interpolate(align_corners=True): reflection never triggers"),
-    ("tf_resize", "tf_resize_aa", "keras", 1, "matched",
+    ("tf_resize", "tf_resize_aa", "keras_tf", 1, "matched",
      "antialias has no effect when upsampling (the filter support stays one pixel)"),
 ]
 
@@ -85,7 +85,8 @@ def _tolerance(method: str) -> str:
 
 CASES = [
     *[Case("resize", f"{m} {_label(src, size)}", "matched", partial(_matched, m, src, size), _tolerance(m),
-           f"torch and keras implementations of {spec.RESIZE_METHODS[m].origin}")
+           f"every backend's implementation of {spec.RESIZE_METHODS[m].origin}", across=True,
+           reference=partial(_reference, m, src, size), requires=(("resize", m),))
       for src, _, size in SIZE_PAIRS for m in spec.RESIZE_METHODS],
     *[Case("resize", f"{a} vs {b} {_label(SIZE_PAIRS[k][0], SIZE_PAIRS[k][2])}", kind,
            partial(_cross, a, b, fw, SIZE_PAIRS[k][0], SIZE_PAIRS[k][2]),

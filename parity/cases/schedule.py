@@ -7,60 +7,52 @@ from functools import partial
 
 import numpy as np
 
-from parity.frameworks import mirror
-from parity.registry import Case, Sides
+from parity import schedules
+from parity.case import Case, Output, Sides
 
 SCHEDULE_STEPS, SCHEDULE_LR = 97, 3e-3  # an odd count, so the phase boundaries fall between batches
 
 
-def _schedule(name: str, ctx) -> Sides:
-    from parity import schedules
-
-    torch_side, keras_side = mirror("schedules")
-    a, b = torch_side.lr_schedule(name, SCHEDULE_STEPS, SCHEDULE_LR), keras_side.lr_schedule(
-        name, SCHEDULE_STEPS, SCHEDULE_LR)
-    ref = schedules.schedule_values(name, SCHEDULE_STEPS, SCHEDULE_LR)
-    layers = [("lr", a[0], b[0], ref[0]), ("momentum", a[1], b[1], ref[1])]
-    return Sides(a[0], b[0], ref[0], layers=layers, detail={"steps": SCHEDULE_STEPS, "lr_max": SCHEDULE_LR})
+def _as_layers(lr, mom) -> Output:
+    return Output(value=lr, layers=[("lr", lr), ("momentum", mom)])
 
 
-def _native_one_cycle(framework: int, ctx) -> Sides:
-    from parity import schedules
+def _schedule(name: str, backend: str, ctx) -> Output:
+    return _as_layers(*schedules.lr_schedule(name, SCHEDULE_STEPS, SCHEDULE_LR, backend))
 
-    side = mirror("schedules")[framework]
-    lr, mom = side.native_one_cycle(SCHEDULE_STEPS, SCHEDULE_LR)
-    ref_lr, ref_mom = schedules.schedule_values("fastai_v2_one_cycle", SCHEDULE_STEPS, SCHEDULE_LR)
-    label = ("torch OneCycleLR", "keras CosineDecay with warm-up")[framework]
-    return Sides(lr / SCHEDULE_LR, ref_lr / SCHEDULE_LR, labels=(label, "fastai 2 one-cycle"),
+
+def _reference(name: str, ctx) -> Output:
+    return _as_layers(*schedules.schedule_values(name, SCHEDULE_STEPS, SCHEDULE_LR))
+
+
+NATIVE = {"torch": "torch OneCycleLR", "keras_tf": "keras CosineDecay with warm-up"}
+
+
+def _native_one_cycle(backend: str, ctx) -> Sides:
+    lr, mom = schedules.native_one_cycle(SCHEDULE_STEPS, SCHEDULE_LR, backend)
+    ref_lr, ref_mom = schedules.schedule_values(schedules.NATIVE_ONE_CYCLE, SCHEDULE_STEPS, SCHEDULE_LR)
+    return Sides(lr / SCHEDULE_LR, ref_lr / SCHEDULE_LR, labels=(NATIVE[backend], "fastai 2 one-cycle"),
                  detail={"curve": list(np.abs(lr - ref_lr) / SCHEDULE_LR),
                          "curve_label": "|a - b| / lr_max per step", "momentum_max_abs": float(
                              np.abs(mom - ref_mom).max())})
 
 
 def _v1_vs_v2(ctx) -> Sides:
-    from parity import schedules
-
     a = schedules.schedule_values("fastai_v1_one_cycle", SCHEDULE_STEPS, SCHEDULE_LR)[0]
     b = schedules.schedule_values("fastai_v2_one_cycle", SCHEDULE_STEPS, SCHEDULE_LR)[0]
     return Sides(a / SCHEDULE_LR, b / SCHEDULE_LR, labels=("fastai 1 one-cycle", "fastai 2 one-cycle"))
 
 
-def _schedule_names():
-    from parity import schedules
-
-    return list(schedules.SCHEDULES)
-
-
 CASES = [
     *[Case("schedule", f"{name}", "matched", partial(_schedule, name), "schedule_f32",
-           "LR and momentum per batch: torch LambdaLR and a Keras LearningRateSchedule against float64")
-      for name in _schedule_names()],
-    Case("schedule", "torch OneCycleLR vs fastai 2 one-cycle", "divergence", partial(_native_one_cycle, 0),
+           "LR and momentum per batch: torch LambdaLR and a Keras LearningRateSchedule against float64",
+           across=True, reference=partial(_reference, name)) for name in schedules.SCHEDULES],
+    Case("schedule", "torch OneCycleLR vs fastai 2 one-cycle", "divergence", partial(_native_one_cycle, "torch"),
          "schedule_f32", "torch's OneCycleLR with fastai 2's numbers places the peak at step pct*n - 1 and "
          "reaches the final LR on the last step; fastai evaluates its cosines at pct = i/n",
          figure="divergence_curves/schedules"),
     Case("schedule", "keras CosineDecay+warmup vs fastai 2 one-cycle", "divergence",
-         partial(_native_one_cycle, 1), "schedule_f32",
+         partial(_native_one_cycle, "keras_tf"), "schedule_f32",
          "Keras' own schedule warms up linearly, not by a cosine, and has no momentum cycle (beta_1 stays 0.9)",
          figure="divergence_curves/schedules"),
     Case("schedule", "fastai 1 vs fastai 2 one-cycle", "divergence", _v1_vs_v2, "schedule_f32",

@@ -1,0 +1,59 @@
+"""What several case modules share: the images a body sees, the models each backend keeps for a check run
+(built once, from the same torch weights), and giving a model back the state it had before a train-mode pass."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+
+from parity import classifier, data, models, resize
+
+N_CLASSES = 10
+
+
+def body_input(ctx, body: str, size: int, thumbnails: int = 2) -> np.ndarray:
+    """The two sklearn photos (centre squares) and some thumbnails, resized to `size` and normalised as the
+    body's check weights expect, by the float64 references: the same float32 input for every backend."""
+    def compute():
+        photos = resize.reference_resize(ctx.resize_input("squares"), size, "tf_resize")
+        thumbs = resize.reference_resize(ctx.thumbnails[:thumbnails], size, "tf_resize")
+        norm = models.get_weights(models.CHECK_WEIGHTS[body]).norm
+        return data.reference_normalize(np.concatenate([photos, thumbs]), norm).astype(np.float32)
+
+    return ctx.memo(("body input", body, size, thumbnails), compute)
+
+
+def body(ctx, name: str, backend: str):
+    """The body with its check weights in `backend` (torch's ported into Keras), built once per run."""
+    return ctx.memo(("body", name, backend), lambda: models.build_body(models.CHECK_WEIGHTS[name], backend, ctx.seed))
+
+
+def body_float64(ctx, name: str):
+    """The torch body in float64: the reference of every layer-wise case."""
+    return ctx.memo(("body64", name), lambda: models.float64_copy(body(ctx, name, "torch"), "torch"))
+
+
+def model(ctx, body_name: str, head: str, backend: str):
+    """body + head in `backend` with dropout off, from the same torch weights everywhere, built once per run."""
+    return ctx.memo(("classifier", body_name, head, backend), lambda: classifier.build_model(
+        body_name, head, N_CLASSES, models.CHECK_WEIGHTS[body_name], backend, dropout=False, seed=ctx.seed))
+
+
+def model_float64(ctx, body_name: str, head: str):
+    return ctx.memo(("classifier64", body_name, head),
+                    lambda: models.float64_copy(model(ctx, body_name, head, "torch"), "torch"))
+
+
+@contextmanager
+def restored(handle, backend: str):
+    """Give a model back the weights and BN statistics it had: a train-mode pass moves the running statistics
+    (differently: torch keeps the unbiased batch variance, Keras the biased one)."""
+    from parity import workers
+
+    saved = classifier.snapshot(handle, backend)
+    try:
+        yield
+    finally:
+        classifier.restore(handle, saved, backend)
+        workers.release([saved] if isinstance(saved, workers.Handle) else [])

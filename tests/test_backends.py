@@ -1,0 +1,64 @@
+"""Three backends in one check: every pair compared, what keras_torch cannot express shown as such, and the
+torch-vs-keras_tf differences sorted into those that persist on keras_torch (Keras' API) and those that do not."""
+
+import json
+
+import pytest
+
+from parity import cases
+from parity.backends import BACKENDS, parse_backends, versions
+from parity.cli import main
+from parity.errors import ParityError
+
+CHOSEN = ("loss/", "resize/fastai_v1 32x32->64", "resize/tf_resize 32x32->64",
+          "grad/BN running_var after one train-mode step (resnet18)")
+
+
+@pytest.fixture(scope="module")
+def three_way(tmp_path_factory):
+    chosen = [c for c in cases.all_cases() if c.id.startswith(CHOSEN)]
+    real, cases.all_cases = cases.all_cases, lambda: chosen
+    out = tmp_path_factory.mktemp("backends") / "check"
+    try:
+        assert main(["check", "--backends", "torch,keras_tf,keras_torch", "--out", str(out)]) == 0
+    finally:
+        cases.all_cases = real
+    return json.loads((out / "results.json").read_text())
+
+
+def test_every_pair_is_compared(three_way):
+    rows = {r["id"]: r for r in three_way["cases"]}
+    pairs = [(p["a"], p["b"]) for p in rows["resize/tf_resize 32x32->64"]["detail"]["pairs"]]
+    assert pairs == [("torch", "keras_tf"), ("torch", "keras_torch"), ("keras_tf", "keras_torch")]
+    assert {p["pair"] for p in three_way["pairs"]} == {"torch vs keras_tf", "torch vs keras_torch",
+                                                       "keras_tf vs keras_torch"}
+
+
+def test_what_a_backend_cannot_express_is_shown(three_way):
+    row = next(r for r in three_way["cases"] if r["id"] == "resize/fastai_v1 32x32->64")
+    assert row["status"] == "pass" and [(p["a"], p["b"]) for p in row["detail"]["pairs"]] == [("torch", "keras_tf")]
+    assert "keras.ops has no such op" in row["detail"]["unsupported"]["keras_torch"]
+
+
+def test_differences_are_sorted_by_whether_they_persist_on_keras_torch(three_way):
+    verdicts = {p["id"]: p["verdict"] for p in three_way["persistence"]}
+    assert verdicts["grad/BN running_var after one train-mode step (resnet18)"].startswith("persists")
+    assert verdicts["loss/keras_softmax"].startswith("appears only on keras_torch")
+
+
+def test_backend_choice_is_checked():
+    assert parse_backends(None) == ("torch", "keras_tf")
+    with pytest.raises(ParityError, match="at least two different backends"):
+        parse_backends("torch,torch")
+    assert set(BACKENDS) == {"torch", "keras_tf", "keras_torch"}
+
+
+def test_versions_come_from_package_metadata_without_imports():
+    import subprocess
+    import sys
+
+    script = ("import sys; from parity.backends import versions; v = versions(); "
+              "assert {'torch', 'tensorflow', 'keras'} <= set(v), v; "
+              "assert not {'torch', 'tensorflow', 'keras'} & set(sys.modules), 'versions() imported a framework'")
+    subprocess.run([sys.executable, "-c", script], check=True)
+    assert versions()["torch"].startswith("2.")
