@@ -19,16 +19,19 @@ RECIPE = "keras_thread_64"  # the thread's Keras code: frozen body, BN in infere
 
 
 def measure(spec, body: str, seeds: list[int]) -> list[dict]:
-    from parity.training import Workspace, run
+    from parity import workers
+    from parity.training import run
 
     rows = []
-    for framework in ("torch", "keras"):
+    for framework in ("torch", "keras_tf"):
         recipe = recipes.with_knobs(recipes.get_recipe(RECIPE), framework=framework)
         row = {"recipe": RECIPE, "framework": framework, "seeds": seeds}
         for label, use_cache in (("uncached", False), ("cached", True)):
-            ws = Workspace()  # a fresh one: the cached side pays for its one feature pass
+            workers.shutdown()  # a fresh worker: the cached side pays for its one feature pass
+            run(recipe, spec, seeds[0], body, use_cache=use_cache)  # warm-up: worker start and imports not timed
+            workers.call(framework, "parity.training:forget_here")
             start = time.perf_counter()
-            accs = [run(recipe, spec, s, body, ws, use_cache=use_cache)["accuracy"] for s in seeds]
+            accs = [run(recipe, spec, s, body, use_cache=use_cache)["accuracy"] for s in seeds]
             row[f"{label}_seconds"] = round(time.perf_counter() - start, 2)
             row[f"{label}_accuracy"] = accs
         row["speedup"] = round(row["uncached_seconds"] / row["cached_seconds"], 2)

@@ -6,6 +6,12 @@ Methods: one-at-a-time from both ends, delta debugging (a 1-minimal set of facto
 gap), Shapley values (exact over up to EXACT_MAX factors, permutation-sampled beyond) and pairwise
 interactions of the leading factors. Every run goes through the result store, so methods share runs and an
 interrupted bisect resumes.
+
+The framework factor can take a third value: given a middle backend (keras_torch between torch and keras_tf),
+it splits into FRAMEWORK_API (torch -> keras_torch: Keras' API and defaults on torch's kernels) and
+FRAMEWORK_KERNELS (keras_torch -> keras_tf: TensorFlow's kernels), and the second only ever follows the first
+(there is no torch API on TensorFlow kernels). Shapley values then average over the orderings that keep that
+precedence, so the two parts still add up to the framework's share of the gap.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from parity.stats import accuracy_ci, summary_ci
 
 METHODS = ("oat", "ddmin", "shapley", "interactions")
 EXACT_MAX = 8
+FRAMEWORK_API, FRAMEWORK_KERNELS = "framework:api", "framework:kernels"
 DDMIN_SHARE = 0.8  # delta debugging looks for a smallest set closing at least this share of the gap
 
 
@@ -56,11 +63,28 @@ class Bisection:
     seeds: list[int]
     evaluate: Callable[[recipes.Recipe, int], dict]  # (recipe, seed) -> run result (store-backed)
     runs: dict = field(default_factory=dict)  # frozenset -> [result per seed]
+    middle: str | None = None  # the framework's middle value when it is split (FRAMEWORK_API, FRAMEWORK_KERNELS)
+    after: dict = field(default_factory=dict)  # {factor: the factor it may only follow}
+
+    def feasible(self, switched) -> bool:
+        return all(first in switched for second, first in self.after.items() if second in switched)
+
+    def closure(self, switched) -> frozenset:
+        """The smallest feasible set containing `switched` (adds what a factor must follow)."""
+        out = set(switched)
+        for second, first in self.after.items():
+            if second in out:
+                out.add(first)
+        return frozenset(out)
 
     def config(self, switched: frozenset) -> recipes.Recipe:
+        if not self.feasible(switched):
+            raise ParityError(f"configuration {sorted(switched)} switches a factor without the one it follows")
         label = "+".join(sorted(switched)) or "none"
-        return recipes.with_knobs(self.a, name=f"{self.a.name}[->{self.b.name}: {label}]",
-                                  **{k: getattr(self.b, k) for k in switched})
+        knobs = {k: getattr(self.b, k) for k in switched if k in recipes.KNOBS}
+        if FRAMEWORK_API in switched:
+            knobs["framework"] = self.b.framework if FRAMEWORK_KERNELS in switched else self.middle
+        return recipes.with_knobs(self.a, name=f"{self.a.name}[->{self.b.name}: {label}]", **knobs)
 
     def results(self, switched) -> list[dict]:
         switched = frozenset(switched)
@@ -82,19 +106,29 @@ class Bisection:
 
 
 def between(a: recipes.Recipe, b: recipes.Recipe, only: list[str] | None, seeds: list[int], evaluate,
-            decoded: bool = True) -> Bisection:
-    """The bisection from recipe A to recipe B over the knobs that differ (or `only` those)."""
-    return Bisection(a, b, factors(a, b, only, decoded), list(seeds), evaluate)
+            decoded: bool = True, middle: str | None = None) -> Bisection:
+    """The bisection from recipe A to recipe B over the knobs that differ (or `only` those); with a `middle`
+    backend, the framework factor splits into its API part and its kernels part."""
+    chosen = factors(a, b, only, decoded)
+    if middle is None:
+        return Bisection(a, b, chosen, list(seeds), evaluate)
+    if "framework" not in chosen:
+        raise ParityError(f"a middle backend ({middle!r}) splits the framework factor, but {a.name!r} and {b.name!r} "
+                          f"{'run on the same framework' if a.framework == b.framework else 'leave it out'}")
+    if middle in (a.framework, b.framework):
+        raise ParityError(f"the middle backend {middle!r} must differ from both ends ({a.framework}, {b.framework})")
+    split = [f for f in chosen if f != "framework"] + [FRAMEWORK_API, FRAMEWORK_KERNELS]
+    return Bisection(a, b, split, list(seeds), evaluate, middle=middle, after={FRAMEWORK_KERNELS: FRAMEWORK_API})
 
 
 def one_at_a_time(bis: Bisection) -> dict:
     """Per factor: the change from switching it alone at A's end, and from switching it back alone at B's."""
     base, top = bis.value(frozenset()), bis.value(bis.everything)
     out = {}
-    for f in bis.factors:
-        from_a = bis.value({f}) - base
-        from_b = top - bis.value(bis.everything - {f})
-        out[f] = {"from_a": summary_ci(from_a), "from_b": summary_ci(from_b)}
+    for f in bis.factors:  # a factor that may only follow another cannot be switched alone (None)
+        alone, without = frozenset({f}), bis.everything - {f}
+        out[f] = {"from_a": summary_ci(bis.value(alone) - base) if bis.feasible(alone) else None,
+                  "from_b": summary_ci(top - bis.value(without)) if bis.feasible(without) else None}
     return out
 
 
@@ -105,7 +139,7 @@ def ddmin(bis: Bisection, share: float = DDMIN_SHARE) -> dict:
     base = float(np.nanmean(bis.value(frozenset())))
 
     def closes(subset) -> bool:
-        moved = float(np.nanmean(bis.value(frozenset(subset)))) - base
+        moved = float(np.nanmean(bis.value(bis.closure(subset)))) - base
         return gap != 0 and moved / gap >= share
 
     current, n, tests = list(bis.factors), 2, 0
@@ -128,8 +162,9 @@ def ddmin(bis: Bisection, share: float = DDMIN_SHARE) -> dict:
             if n >= len(current):
                 break
             n = min(2 * n, len(current))
+    current = sorted(bis.closure(current))
     closed = (bis.value(frozenset(current)) - bis.value(frozenset())) / np.where(bis.gap() == 0, np.nan, bis.gap())
-    return {"set": sorted(current), "share_target": share, "closes": summary_ci(closed), "tests": tests}
+    return {"set": current, "share_target": share, "closes": summary_ci(closed), "tests": tests}
 
 
 def _weight(n: int, size: int) -> float:
@@ -143,7 +178,13 @@ def shapley(bis: Bisection, permutations: int = 8, seed: int = 0) -> dict:
     n = len(bis.factors)
     per_seed = {f: np.zeros(len(bis.seeds)) for f in bis.factors}
     sampling_var = {f: 0.0 for f in bis.factors}
-    if n <= EXACT_MAX:
+    if bis.after and n <= EXACT_MAX:  # precedence: average over every ordering that keeps it
+        orders = [p for p in itertools.permutations(bis.factors) if _keeps_precedence(bis, p)]
+        for order in orders:
+            for f, marginal in _marginals(bis, order):
+                per_seed[f] += marginal / len(orders)
+        method = f"exact over the {len(orders)} orderings of {n} factors in which {_precedence_text(bis)}"
+    elif n <= EXACT_MAX:
         for f in bis.factors:
             others = [g for g in bis.factors if g != f]
             for size in range(n):
@@ -155,11 +196,9 @@ def shapley(bis: Bisection, permutations: int = 8, seed: int = 0) -> dict:
         rng = np.random.default_rng(seed)
         marginals = {f: [] for f in bis.factors}
         for _ in range(permutations):
-            order = [bis.factors[i] for i in rng.permutation(n)]
-            switched = frozenset()
-            for f in order:
-                marginals[f].append(bis.value(switched | {f}) - bis.value(switched))
-                switched = switched | {f}
+            order = _with_precedence(bis, [bis.factors[i] for i in rng.permutation(n)])
+            for f, marginal in _marginals(bis, order):
+                marginals[f].append(marginal)
         for f in bis.factors:
             m = np.array(marginals[f])  # (permutations, seeds)
             per_seed[f] = m.mean(axis=0)
@@ -178,11 +217,39 @@ def shapley(bis: Bisection, permutations: int = 8, seed: int = 0) -> dict:
     return {"method": method, "factors": out}
 
 
+def _marginals(bis: Bisection, order):
+    """(factor, its marginal contribution per seed) along one ordering."""
+    switched = frozenset()
+    for f in order:
+        yield f, bis.value(switched | {f}) - bis.value(switched)
+        switched = switched | {f}
+
+
+def _keeps_precedence(bis: Bisection, order) -> bool:
+    return all(order.index(first) < order.index(second) for second, first in bis.after.items())
+
+
+def _with_precedence(bis: Bisection, order: list[str]) -> list[str]:
+    """Swap a pair that breaks its precedence: uniform over the orderings that keep it (the swap pairs them)."""
+    order = list(order)
+    for second, first in bis.after.items():
+        i, j = order.index(first), order.index(second)
+        if j < i:
+            order[i], order[j] = order[j], order[i]
+    return order
+
+
+def _precedence_text(bis: Bisection) -> str:
+    return " and ".join(f"{first} comes before {second}" for second, first in bis.after.items())
+
+
 def interactions(bis: Bisection, leading: list[str]) -> dict:
     """Pairwise interaction at A's end, v(ij) - v(i) - v(j) + v(none), for the leading factors."""
     base = bis.value(frozenset())
     out = {}
     for f, g in itertools.combinations(leading, 2):
+        if not (bis.feasible({f}) and bis.feasible({g})):
+            continue  # one of the two only follows the other: the pair has no interaction term
         term = bis.value({f, g}) - bis.value({f}) - bis.value({g}) + base
         ci = summary_ci(term)
         out[f"{f} x {g}"] = {**ci, "matters": bool(ci["n"] > 1 and (ci["low"] > 0 or ci["high"] < 0))}
@@ -193,9 +260,12 @@ def run_bisect(bis: Bisection, methods=METHODS, permutations: int = 8, top: int 
     for m in methods:
         if m not in METHODS:
             raise unknown("bisect method", m, METHODS)
+    diff = {k: [recipes.fmt_value(v) for v in pair] for k, pair in recipes.diff(bis.a, bis.b).items()}
+    if bis.middle:
+        diff[FRAMEWORK_API] = [bis.a.framework, bis.middle]
+        diff[FRAMEWORK_KERNELS] = [bis.middle, bis.b.framework]
     result = {"from": bis.a.name, "to": bis.b.name, "factors": list(bis.factors), "seeds": list(bis.seeds),
-              "diff": {k: [recipes.fmt_value(v) for v in pair] for k, pair in recipes.diff(bis.a, bis.b).items()
-                       if k in bis.factors},
+              "diff": {k: v for k, v in diff.items() if k in bis.factors}, "middle": bis.middle,
               "accuracy_from": accuracy_ci(bis.value(frozenset())),
               "accuracy_to": accuracy_ci(bis.value(bis.everything)),
               "gap": summary_ci(bis.gap())}
@@ -209,7 +279,7 @@ def run_bisect(bis: Bisection, methods=METHODS, permutations: int = 8, top: int 
         if "shapley" in result:
             ranked = sorted(bis.factors, key=lambda f: -abs(result["shapley"]["factors"][f]["value"]["mean"]))
         elif "oat" in result:
-            ranked = sorted(bis.factors, key=lambda f: -abs(result["oat"][f]["from_a"]["mean"]))
+            ranked = sorted(bis.factors, key=lambda f: -abs((result["oat"][f]["from_a"] or {"mean": 0.0})["mean"]))
         else:
             ranked = list(bis.factors)
         result["interactions"] = interactions(bis, ranked[:top])
@@ -217,6 +287,7 @@ def run_bisect(bis: Bisection, methods=METHODS, permutations: int = 8, top: int 
     result["configurations"] = len(bis.runs)
     result["runs"] = len(all_runs)
     result["diverged_runs"] = sum(1 for r in all_runs if r["diverged"])
+    result["unsupported_runs"] = sorted({r["unsupported"] for r in all_runs if r.get("unsupported")})
     result["answer"] = answer(result)
     return result
 

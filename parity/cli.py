@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--data-dir", type=Path, default=default_data_dir(),
                        help="image-folder tree (train/<class>/*, test/<class>/*); env PARITY_DATA_DIR")
     check.add_argument("--seed", type=int, default=0)
+    check.add_argument("--backends", help="comma-separated backends to compare pairwise: torch, keras_tf, keras_torch "
+                                          "(default torch,keras_tf)")
     listing = sub.add_parser("list", help="list the registered parity cases")
     listing.add_argument("--only", help="comma-separated components")
     reports = sub.add_parser("reports", help="write reports/index.html listing every report, newest first")
@@ -71,29 +73,32 @@ def _print_table(rows: list[dict]) -> None:
 
 
 def cmd_check(args) -> int:
+    from parity import workers
+    from parity.backends import parse_backends, versions
+    from parity.cases import select
     from parity.compare import run_case
     from parity.context import CheckContext
-    from parity.frameworks import versions
-    from parity.registry import select
     from parity.report import summary, write_report
 
     cases = select(args.only)
+    backends = parse_backends(args.backends)
     check_data_dir(args.data_dir)
     check_out_arg(args.out)
     if args.seed < 0:
         raise ParityError(f"--seed must be >= 0, got {args.seed}")
+    workers.plan(len(backends))
     ctx = CheckContext(seed=args.seed, data_dir=args.data_dir)
     try:
         rows = []
         for i, case in enumerate(cases, 1):
             print(f"[{i}/{len(cases)}] {case.id}", file=sys.stderr, flush=True)
-            rows.append(run_case(case, ctx))
+            rows.append(run_case(case, ctx, backends))
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted after {len(rows)} of {len(cases)} cases; no report written") from None
     finally:
         ctx.close()
     _print_table(rows)
-    out = write_report(args.out, rows, versions(), args.seed, args.data_dir)
+    out = write_report(args.out, rows, versions(), args.seed, args.data_dir, backends)
     s = summary(rows)
     print(f"\n{s['matched_passed']} matched passed, {s['matched_failed']} matched failed, "
           f"{s['divergences_measured']} divergences measured, {s['divergences_stale_or_broken']} stale or broken, "
@@ -102,7 +107,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from parity.registry import select
+    from parity.cases import select
 
     for case in select(args.only):
         print(f"{case.id:60s} {case.kind:10s} tol={case.tol}")

@@ -11,6 +11,7 @@ from pathlib import Path
 from parity import recipes
 from parity.args import (check_data_dir, check_out_arg, check_store_arg, default_data_dir, parse_seeds, parse_set,
                          positive)
+from parity.backends import parse_backends
 from parity.errors import Interrupted, ParityError, unknown
 from parity.render import pct
 
@@ -39,12 +40,14 @@ def add_parsers(sub) -> None:
     rec.add_argument("--diff", nargs=2, metavar=("A", "B"), help="show the knobs that differ between A and B")
     train = sub.add_parser("train", help="train a recipe over seeds; accuracy per seed and mean with 95%% CI")
     train.add_argument("--recipe", required=True)
-    train.add_argument("--framework", choices=("torch", "keras"), help="override the recipe's framework")
+    train.add_argument("--framework", choices=("torch", "keras_tf", "keras_torch"),
+                       help="override the recipe's framework (its backend)")
     train.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE", help="override a knob")
     _data_options(train)
     eq = sub.add_parser("equivalence", help="torch vs Keras end accuracy of one recipe: paired TOST")
     eq.add_argument("--recipe", default="keras_matched")
     eq.add_argument("--margin", type=float, default=0.03, help="equivalence margin in accuracy (0.03 = 3 points)")
+    eq.add_argument("--backends", default="torch,keras_tf", help="the two backends to compare (default torch,keras_tf)")
     _data_options(eq)
     bis = sub.add_parser("bisect", help="attribute the accuracy gap between two recipes to their differing knobs")
     bis.add_argument("--from", dest="a", required=True, metavar="A")
@@ -53,6 +56,8 @@ def add_parsers(sub) -> None:
     bis.add_argument("--methods", default="oat,ddmin,shapley,interactions")
     bis.add_argument("--permutations", type=int, default=8, help="orderings sampled beyond 8 factors")
     bis.add_argument("--top", type=int, default=4, help="leading factors whose pairwise interactions are run")
+    bis.add_argument("--via", metavar="BACKEND", help="split the framework factor through this backend (e.g. "
+                     "keras_torch between torch and keras_tf: Keras' API part, then TensorFlow's kernels part)")
     _data_options(bis)
     thread = sub.add_parser("thread", help="the forum thread: fastai_v1_fit vs the thread's Keras code, the 2x2, "
                                            "and torch-vs-Keras equivalence of fastai's recipe")
@@ -167,12 +172,15 @@ def cmd_equivalence(args) -> int:
 
     recipe = recipes.get_recipe(args.recipe)
     margin = positive(args.margin, "--margin")
+    backends = parse_backends(args.backends)
+    if len(backends) != 2:
+        raise ParityError(f"--backends: an equivalence test compares two backends, got {args.backends!r}")
     ready = _prepare(args)
     if len(ready["seeds"]) < 2:
         raise ParityError(f"--seeds: an equivalence test needs at least 2 seeds, got {args.seeds!r}")
     runner = _runner(args, ready["spec"])
     with interruptible(runner):
-        result = equivalence(runner, recipe, ready["seeds"], margin)
+        result = equivalence(runner, recipe, ready["seeds"], margin, backends)
     for s in result["summary"]:
         _print_summary(s, ready["seeds"])
     print(sentence(result))
@@ -186,6 +194,7 @@ def cmd_equivalence(args) -> int:
 
 def cmd_bisect(args) -> int:
     from parity import attribution
+    from parity.backends import get_backend
     from parity.bisect import METHODS, between, run_bisect
 
     only = [f.strip() for f in args.factors.split(",")] if args.factors else None
@@ -195,14 +204,23 @@ def cmd_bisect(args) -> int:
             raise unknown("bisect method", m, METHODS)
     ready = _prepare(args)
     runner = _runner(args, ready["spec"])
+    if args.via:
+        get_backend(args.via)
     bis = between(recipes.get_recipe(args.a), recipes.get_recipe(args.b), only, ready["seeds"], runner,
-                  decoded=runner.spec.source == "folder")
+                  decoded=runner.spec.source == "folder", middle=args.via)
     with interruptible(runner):
         result = run_bisect(bis, methods, args.permutations, args.top)
     print(result["answer"])
     print("\n".join(attribution.bisect_lines(result)[2:]))
-    held = [k for k in recipes.diff(bis.a, bis.b) if k not in bis.factors]
+    held = [k for k in recipes.diff(bis.a, bis.b) if k not in bis.factors and not (k == "framework" and bis.middle)]
     notes = [f"Knobs held at {bis.a.name}'s values (not attributed): {', '.join(held)}."] if held else []
+    if bis.middle:
+        notes.append(f"The framework factor is split through {bis.middle}: framework:api is {bis.a.framework} -> "
+                     f"{bis.middle} (Keras' API and defaults), framework:kernels is {bis.middle} -> {bis.b.framework} "
+                     f"(the kernels). The kernels part only ever follows the API part.")
+    if result["unsupported_runs"]:
+        notes.append("Configurations a backend cannot express (counted as missing): "
+                     + "; ".join(result["unsupported_runs"]))
     out = attribution.write(args.out, "bisect", f"parity bisect {args.a} -> {args.b}", {
         "bisect": result, "notes": notes, "verdict": {"ok": None, "text": result["answer"]},
         **_common(runner, ready["seeds"])})

@@ -7,7 +7,10 @@ JPEG files are decoded by the decoder a recipe names (PIL on the torch side, tf.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +21,6 @@ from parity.errors import ParityError, unknown
 
 SOURCES = ("digits", "folder", "cifar10")
 DATA_SEED = 20261123  # the subset is part of the dataset, not of a run seed
-DECODING_SIDE = {"pil": "torch", "tf_fast": "keras"}  # which mirror implements each decoder
 CACHE_ENV = "PARITY_CACHE_DIR"
 
 
@@ -78,42 +80,86 @@ def _digits(spec: DataSpec):
 
 
 def _folder_split(spec: DataSpec, split: str, per_class: int | None, decoder: str) -> data.LoadedSplit:
-    from parity.frameworks import mirror
-
+    """One split's per-class subset decoded with `decoder`, file by file, in the process that runs this."""
     listing = data.list_image_folder(spec.root, split)
     index = per_class_subset(listing.labels, per_class)
     paths = [listing.paths[i] for i in index]
-    torch_side, keras_side = mirror("data")
-    side = torch_side if DECODING_SIDE[decoder] == "torch" else keras_side
-    arrays = [side.decode_image(p, decoder) for p in paths]
+    backend = data.DECODING_BACKEND[decoder]
+    arrays = [data.decode_image(p, decoder, backend) for p in paths]
     return data.LoadedSplit(data.stack_same_size(arrays, paths), listing.labels[index], listing.classes,
                             tuple(paths))
 
 
-def _cifar10(spec: DataSpec):
-    from parity.frameworks import mirror
-
-    torch_side, _ = mirror("data")
-    splits = torch_side.download_cifar10(cache_dir() / "cifar10-download")
-    out = []
-    for split, per_class in zip(splits, (spec.train_per_class, spec.test_per_class)):
-        index = per_class_subset(split.labels, per_class)
-        out.append(data.LoadedSplit(split.images[index], split.labels[index], split.classes))
-    return tuple(out)
-
-
-def load(spec: DataSpec, decoder: str) -> tuple[data.LoadedSplit, data.LoadedSplit]:
-    """(train, test) decoded; `decoder` matters only for image files."""
-    data.get_decoder(decoder)
-    if spec.source == "digits":
-        return _digits(spec)
+def decode_here(spec: DataSpec, decoder: str) -> tuple[data.LoadedSplit, data.LoadedSplit]:
+    """Runs in the worker of the decoder's backend: both splits of a folder or of CIFAR-10, decoded."""
     if spec.source == "cifar10":
-        return _cifar10(spec)
+        splits = data.download_cifar10(cache_dir() / "cifar10-download", "torch")
+        out = []
+        for split, per_class in zip(splits, (spec.train_per_class, spec.test_per_class)):
+            index = per_class_subset(split.labels, per_class)
+            out.append(data.LoadedSplit(split.images[index], split.labels[index], split.classes))
+        return tuple(out)
     train = _folder_split(spec, "train", spec.train_per_class, decoder)
     test = _folder_split(spec, "test", spec.test_per_class, decoder)
-    listing_train = data.FolderSplit(Path(spec.root), "train", train.classes, (), train.labels)
-    data.check_same_classes(listing_train, data.FolderSplit(Path(spec.root), "test", test.classes, (), test.labels))
+    data.check_same_classes(data.FolderSplit(Path(spec.root), "train", train.classes, (), train.labels),
+                            data.FolderSplit(Path(spec.root), "test", test.classes, (), test.labels))
     return train, test
+
+
+def _files_digest(spec: DataSpec) -> str:
+    """What decides a folder's decoded arrays besides the spec: every file's name, size and modification time."""
+    digest = hashlib.sha256()
+    for split in ("train", "test"):
+        listing = data.list_image_folder(spec.root, split)
+        for path in listing.paths:
+            st = os.stat(path)
+            digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def decoded_file(spec: DataSpec, decoder: str) -> Path | None:
+    """The decoded dataset as one .npz in the cache (written once, atomically, by the decoder's backend worker),
+    so every training worker, local or remote, reads it by path; None for the embedded digits."""
+    from parity import workers
+
+    if spec.source == "digits":
+        return None
+    data.get_decoder(decoder)
+    key = {**spec.key(), "decoder": decoder, "files": _files_digest(spec) if spec.source == "folder" else None,
+           "data_seed": DATA_SEED}
+    name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+    path = cache_dir() / "decoded" / f"{name}.npz"
+    if not path.exists():
+        backend = "torch" if spec.source == "cifar10" else data.DECODING_BACKEND[decoder]
+        train, test = workers.call(backend, "parity.datasets:decode_here", spec, decoder)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".npz", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, train_images=train.images, train_labels=train.labels, test_images=test.images,
+                         test_labels=test.labels, classes=np.array(train.classes))
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return path
+
+
+def load(spec: DataSpec, path: Path | None) -> tuple[data.LoadedSplit, data.LoadedSplit]:
+    """(train, test): the digits, or a decoded dataset file from decoded_file()."""
+    if spec.source == "digits":
+        return _digits(spec)
+    with np.load(path) as f:
+        classes = tuple(str(c) for c in f["classes"])
+        return (data.LoadedSplit(f["train_images"], f["train_labels"], classes),
+                data.LoadedSplit(f["test_images"], f["test_labels"], classes))
+
+
+def classes_of(spec: DataSpec, path: Path | None) -> tuple[str, ...]:
+    if spec.source == "digits":
+        return tuple(str(i) for i in range(10))
+    with np.load(path) as f:
+        return tuple(str(c) for c in f["classes"])
 
 
 def check_classes(classes, n_classes: int, recipe: str, spec: DataSpec) -> None:

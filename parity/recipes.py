@@ -33,7 +33,7 @@ KINDS = {
 }
 
 KNOBS = {k.name: k for k in [
-    Knob("framework", "framework", "name", "which framework trains: torch or keras"),
+    Knob("framework", "framework", "name", "which backend trains: torch, keras_tf or keras_torch (parity.backends)"),
     Knob("decoder", "data", "name", "JPEG decoder (parity.data.DECODERS); arrays without files are not decoded"),
     Knob("size", "resize", "size", "square resize target in pixels, or None to keep the images' own size"),
     Knob("resize", "resize", "name", "resize method (parity.resize.RESIZE_METHODS); unused when size is None"),
@@ -56,7 +56,7 @@ KNOBS = {k.name: k for k in [
 def _registry_check(name: str):
     """The function that accepts a registered name of knob `name` (and raises listing the choices)."""
     from parity import data, heads, loss, models, optim, resize, schedules
-    from parity.frameworks import FRAMEWORKS
+    from parity.backends import FRAMEWORKS
 
     def framework(value):
         if value not in FRAMEWORKS:
@@ -165,7 +165,7 @@ _FASTAI_V1 = dict(
     head="fastai_v1", init="kaiming_normal", bn_policy="train_bn", optimizer="fastai_v1_adamw_l2", lr=(3e-3,),
     schedule="constant", loss="ce_logits", batch_size=64, epochs=3, drop_last=True)
 _KERAS_THREAD = dict(
-    framework="keras", decoder="tf_fast", size=224, resize="tf_resize", norm="tf", body="resnet50v2_keras",
+    framework="keras_tf", decoder="tf_fast", size=224, resize="tf_resize", norm="tf", body="resnet50v2_keras",
     head="keras_thread", init="glorot_uniform", bn_policy="frozen", optimizer="keras_adam", lr=3e-3,
     schedule="constant", loss="keras_softmax", batch_size=64, epochs=3, drop_last=False)
 
@@ -186,7 +186,7 @@ RECIPES = {r.name: check_recipe(r) for r in [
            "affordable end of a bisect on 2 CPU cores", **{**_KERAS_THREAD, "size": 64}),
     Recipe("keras_matched", "Keras running fastai 1's fit(3) recipe knob for knob (train_bn, fastai's head and "
            "init, Adam betas (0.9, 0.99) + L2 1e-2, slice LRs, grid_sample resize, PIL-exact decoding)",
-           **{**_FASTAI_V1, "framework": "keras"}),
+           **{**_FASTAI_V1, "framework": "keras_tf"}),
     Recipe("fastai_v2_default", "fastai 2: ImageDataLoaders.from_folder(item_tfms=Resize(64)); "
            "vision_learner(dls, resnet50); fit_one_cycle(3) (lr_max 1e-3, moms 0.95-0.85-0.95, wd 1e-2 "
            "decoupled, none on BN/bias)",

@@ -1,10 +1,11 @@
 """One recipe, one framework, one seed: data -> resize -> normalise -> body + head -> training -> test accuracy.
 
-Both frameworks start from the same weights (the torch model built for the seed, ported to Keras through
-parity.porting), take the same batches (parity.data.batch_order) and the same per-step layer-group LRs, so
-what differs between them is the framework itself. A body that is a pure function of its input (frozen,
-BN in inference mode, no augmentation: bn_policy 'frozen') is run once per dataset and preprocessing: the
-head then trains on cached features, with results identical to the uncached path (tests/test_training.py).
+A run executes inside the worker of the recipe's backend (parity.workers): the coordinating process hands it
+the decoded data by path and, for a Keras backend, the torch model's starting state, so every backend starts a
+seed from the same weights, takes the same batches (parity.data.batch_order) and the same per-step layer-group
+LRs; what differs between them is the framework itself. A body that is a pure function of its input (frozen,
+BN in inference mode, no augmentation: bn_policy 'frozen') is run once per dataset and preprocessing inside
+the worker: the head then trains on cached features, with results identical to the uncached path.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from parity import data, datasets, optim
+from parity import classifier, data, datasets, models, optim, resize, schedules
+from parity.backends import Unsupported
 from parity.errors import ParityError
 from parity.recipes import Recipe
 
-BODY_WEIGHTS = {"efficientnet_lite0": "imagenet", "resnet18": "IMAGENET1K_V1", "resnet34": "IMAGENET1K_V1",
-                "resnet50": "IMAGENET1K_V2"}
 CHUNK = 128  # images per preprocessing / feature batch (results do not depend on it: see the cache test)
 N_GROUPS = 3  # fastai's layer groups for a body + head
 
@@ -29,6 +29,11 @@ N_GROUPS = 3  # fastai's layer groups for a body + head
 def cacheable(recipe: Recipe) -> bool:
     """The body is a pure function of its input: frozen, BN on running statistics, no augmentation."""
     return recipe.bn_policy == "frozen"
+
+
+def decoder_for(recipe: Recipe, spec: datasets.DataSpec) -> str:
+    """Arrays that are not image files (the digits) are not decoded: their decoder does not matter."""
+    return recipe.decoder if spec.source == "folder" else "pil"
 
 
 @dataclass
@@ -48,12 +53,12 @@ class Workspace:
         return value
 
 
-def sides(framework: str, modules=("data", "resize", "classifier", "schedules")):
-    """The mirror modules of one framework (torch always imported first)."""
-    from parity.frameworks import mirror
+WORKSPACE = Workspace()  # a worker's memo, kept across the runs it is given
 
-    index = {"torch": 0, "keras": 1}[framework]
-    return [mirror(m)[index] for m in modules]
+
+def forget_here() -> None:
+    """Empty this worker's memo (benchmarks time a cold cache)."""
+    WORKSPACE._memo.clear()
 
 
 def _prep_key(spec, recipe: Recipe, decoder: str) -> tuple:
@@ -61,57 +66,32 @@ def _prep_key(spec, recipe: Recipe, decoder: str) -> tuple:
     return (spec, decoder, recipe.framework, recipe.size, recipe.resize if recipe.size else None, recipe.norm)
 
 
-def _decoded(ws: Workspace, spec: datasets.DataSpec, recipe: Recipe):
-    decoder = recipe.decoder if spec.source == "folder" else "pil"  # arrays are not decoded
-    train, test = ws.get(("decoded", spec, decoder), lambda: datasets.load(spec, decoder))
-    datasets.check_classes(train.classes, recipe.n_classes, recipe.name, spec)
-    return train, test, decoder
-
-
 def _preprocessed(ws: Workspace, spec, recipe: Recipe, images, split: str, decoder: str) -> np.ndarray:
-    data_side, resize_side, _, _ = sides(recipe.framework)
-
     def compute():
         out = []
         for i in range(0, len(images), CHUNK):
             x = np.asarray(images[i:i + CHUNK], np.float32)
             if recipe.size is not None:
-                x = resize_side.resize(x, recipe.size, recipe.resize)
-            out.append(data_side.normalize(x, recipe.norm))
+                x = resize.resize(x, recipe.size, recipe.resize, recipe.framework)
+            out.append(data.normalize(x, recipe.norm, recipe.framework))
         return np.concatenate(out)
 
     return ws.get(("input", split) + _prep_key(spec, recipe, decoder), compute)
 
 
-def _features(ws: Workspace, model, recipe: Recipe, body: str, key: tuple, x: np.ndarray) -> np.ndarray:
-    (models_side,) = sides(recipe.framework, ("models",))
-    net = model.body if recipe.framework == "torch" else model.get_layer("body")
+def _features(ws: Workspace, model, recipe: Recipe, weights: str, key: tuple, x: np.ndarray) -> np.ndarray:
+    net = classifier.body_of(model, recipe.framework)
 
     def compute():
-        return np.concatenate([models_side.forward_features(net, x[i:i + CHUNK]) for i in range(0, len(x), CHUNK)])
+        return np.concatenate([models.forward_features(net, x[i:i + CHUNK], recipe.framework)
+                               for i in range(0, len(x), CHUNK)])
 
-    return ws.get(("features", body, BODY_WEIGHTS.get(body)) + key, compute)
-
-
-def initial_model(recipe: Recipe, body: str, seed: int, weights: str | None):
-    """The seed's starting model in the recipe's framework: built by torch, ported to Keras when needed."""
-    import torch
-
-    from parity.frameworks import mirror
-
-    torch_side, keras_side = mirror("classifier")
-    torch.manual_seed(seed)
-    model = torch_side.build_model(body, recipe.head, recipe.n_classes, weights, dropout=True, seed=seed,
-                                   init=recipe.init)
-    if recipe.framework == "torch":
-        return model
-    twin = keras_side.build_model(body, recipe.head, recipe.n_classes, dropout=True, seed=seed, init=recipe.init)
-    keras_side.load_model_state(twin, torch_side.model_state(model))
-    return twin
+    return ws.get(("features", weights) + key, compute)
 
 
-def step_plan(recipe: Recipe, n_train: int, seed: int, schedules_side):
-    """Per-epoch batch orders, per-step layer-group LRs and (one-cycle only) per-step momentum."""
+def step_plan(recipe: Recipe, n_train: int, seed: int):
+    """Per-epoch batch orders, per-step layer-group LRs and (one-cycle only) per-step momentum, from the
+    float64 schedule (each backend's own float32 schedule is matched to it by the schedule cases)."""
     orders = [data.batch_order(n_train, recipe.batch_size, seed * 1000 + epoch, drop_last=recipe.drop_last)
               for epoch in range(recipe.epochs)]
     n_steps = sum(len(o) for o in orders)
@@ -119,66 +99,93 @@ def step_plan(recipe: Recipe, n_train: int, seed: int, schedules_side):
         raise ParityError(f"recipe {recipe.name!r}: batch size {recipe.batch_size} with drop_last leaves no "
                           f"training batch from {n_train} images")
     base = optim.group_lrs(recipe.lr, N_GROUPS)
-    shape, moms = schedules_side.lr_schedule(recipe.schedule, n_steps, 1.0)
+    shape, moms = schedules.lr_schedule(recipe.schedule, n_steps, 1.0, recipe.framework)
     lrs = [[g * float(s) for g in base] for s in shape]
     return orders, lrs, (None if recipe.schedule == "constant" else [float(m) for m in moms])
 
 
-def run(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str | None = None, ws: Workspace | None = None,
-        use_cache: bool = True, progress=None, keep_model: bool = False) -> dict:
-    """Train and evaluate once; returns metrics. A non-finite loss ends the run as diverged (no accuracy).
-    `progress` is a tqdm-like bar: its total is set to the step count and it advances once per batch."""
-    ws = ws or Workspace()
-    body = body or recipe.body
-    weights = BODY_WEIGHTS.get(body)
+def run_here(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, data_file, state: dict | None,
+             use_cache: bool = True, progress: bool = False, keep_logits: bool = False) -> dict:
+    """Train and evaluate once, inside the recipe's backend worker; returns metrics. A non-finite loss ends
+    the run as diverged (no accuracy)."""
+    ws, backend = WORKSPACE, recipe.framework
+    weights = models.TRAINING_WEIGHTS[body]
     start = time.perf_counter()
-    _, _, classifier, schedules_side = sides(recipe.framework)
-    train, test, decoder = _decoded(ws, spec, recipe)
+    decoder = decoder_for(recipe, spec)
+    train, test = ws.get(("decoded", spec, decoder), lambda: datasets.load(spec, data_file))
     x_train = _preprocessed(ws, spec, recipe, train.images, "train", decoder)
     x_test = _preprocessed(ws, spec, recipe, test.images, "test", decoder)
-    model = initial_model(recipe, body, seed, weights)
+    model = classifier.build_model(body, recipe.head, recipe.n_classes, weights, backend, dropout=True, seed=seed,
+                                   init=recipe.init, state=state)
     cached = use_cache and cacheable(recipe)
     trained = model
     if cached:
         key = _prep_key(spec, recipe, decoder)
-        x_train = _features(ws, model, recipe, body, ("train",) + key, x_train)
-        x_test = _features(ws, model, recipe, body, ("test",) + key, x_test)
-        trained = classifier.head_only(model)
-    orders, lrs, moms = step_plan(recipe, len(x_train), seed, schedules_side)
-    if progress is not None and hasattr(progress, "total"):
-        progress.total = len(lrs)
-    groups = {n: optim.layer_group(n, N_GROUPS) for n in classifier.model_state(model)}
+        x_train = _features(ws, model, recipe, weights, ("train",) + key, x_train)
+        x_test = _features(ws, model, recipe, weights, ("test",) + key, x_test)
+        trained = classifier.head_only(model, backend)
+    orders, lrs, moms = step_plan(recipe, len(x_train), seed)
+    groups = {n: optim.layer_group(n, N_GROUPS) for n in classifier.model_state(model, backend)}
+    bar = _bar(f"{recipe.name} [{backend}] seed {seed}", len(lrs)) if progress else None
 
-    def batches():
+    def batches():  # one batch at a time: a whole epoch of inputs is never copied at once
         for order in orders:
             for index in order:
                 yield x_train[index], train.labels[index]
-                if progress is not None:
-                    progress.update(1)
+                if bar is not None:
+                    bar.update(1)
 
-    if recipe.framework == "torch":
-        import torch
-
-        torch.manual_seed(seed)  # dropout draws
-    losses = classifier.train_steps(trained, batches(), recipe.optimizer, lrs, recipe.bn_policy, groups,
-                                    loss=recipe.loss, moms=moms)
+    classifier.seed_draws(seed, backend)  # dropout draws
+    losses = classifier.train_steps(trained, batches(), recipe.optimizer, lrs, recipe.bn_policy, backend, groups,
+                                    recipe.loss, moms)
+    if bar is not None:
+        bar.close()
     diverged = bool(len(losses) == 0 or not np.isfinite(losses[-1]) or len(losses) < len(lrs))
-    result = {"recipe": recipe.name, "framework": recipe.framework, "seed": seed, "body": body,
-              "weights": weights, "steps": int(len(losses)), "diverged": diverged,
+    result = {"recipe": recipe.name, "framework": backend, "seed": seed, "body": body, "weights": weights,
+              "steps": int(len(losses)), "diverged": diverged,
               "final_loss": float(losses[-1]) if len(losses) and not diverged else None,
               "cached_features": cached, "n_train": int(len(x_train)), "n_test": int(len(x_test))}
     if diverged:
         result["accuracy"] = None
         result["diverged_at_step"] = int(len(losses))
     else:
-        logits, accuracy = classifier.evaluate(trained, x_test, test.labels)
+        logits, accuracy = classifier.evaluate(trained, x_test, test.labels, backend)
         result["accuracy"] = accuracy
-        if keep_model:
+        if keep_logits:
             result["logits"] = logits
     result["seconds"] = round(time.perf_counter() - start, 3)
-    if keep_model:
-        result["model"] = trained
     return result
+
+
+def _bar(label: str, total: int):
+    from tqdm import tqdm
+
+    return tqdm(desc=label[:70], total=total, unit="batch", leave=False, mininterval=2.0)
+
+
+def prepare(recipe: Recipe, spec: datasets.DataSpec, body: str):
+    """In the coordinating process, before a run: the decoded data's file, checked against the recipe's class
+    count (an error names both before anything trains)."""
+    decoder = decoder_for(recipe, spec)
+    path = datasets.decoded_file(spec, decoder)
+    datasets.check_classes(datasets.classes_of(spec, path), recipe.n_classes, recipe.name, spec)
+    models.get_weights(models.TRAINING_WEIGHTS[body])
+    return path
+
+
+def run(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str | None = None, use_cache: bool = True,
+        progress: bool = False, keep_logits: bool = False) -> dict:
+    """One run in its backend's worker, from the coordinating process."""
+    from parity import workers
+
+    body = body or recipe.body
+    path = prepare(recipe, spec, body)
+    state = None
+    if recipe.framework != "torch":
+        state = classifier.torch_model_state(body, recipe.head, recipe.n_classes, models.TRAINING_WEIGHTS[body],
+                                             dropout=True, seed=seed, init=recipe.init)
+    return workers.call(recipe.framework, "parity.training:run_here", recipe, spec, seed, body,
+                        str(path) if path else None, state, use_cache, progress, keep_logits)
 
 
 def run_identity(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, versions: dict) -> dict:
@@ -188,19 +195,18 @@ def run_identity(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, 
 
     knobs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in recipe.knobs().items()}
     knobs["body"] = body
-    return {"knobs": knobs, "fingerprint": fingerprint(recipe), "body": body, "weights": BODY_WEIGHTS.get(body),
-            "data": spec.key(), "seed": seed, "versions": versions}
+    return {"knobs": knobs, "fingerprint": fingerprint(recipe), "body": body,
+            "weights": models.TRAINING_WEIGHTS.get(body), "data": spec.key(), "seed": seed, "versions": versions}
 
 
 class Runner:
     """Store-backed runs: a finished (recipe, seed) is read back, a new one trained and stored atomically."""
 
     def __init__(self, spec: datasets.DataSpec, body: str, store, use_cache: bool = True, progress: bool = True):
-        from parity.frameworks import versions
+        from parity.backends import versions
 
         self.spec, self.body, self.store, self.use_cache = spec, body, store, use_cache
         self.versions = {k: v for k, v in versions().items() if k != "platform"}
-        self.ws = Workspace()
         self.progress = progress
         self.trained = 0
 
@@ -209,23 +215,14 @@ class Runner:
         found = self.store.get(identity)
         if found is not None:
             return found
-        bar = _bar(f"{recipe.name} [{recipe.framework}] seed {seed}", self.progress)
         try:
-            result = run(recipe, self.spec, seed, self.body, self.ws, self.use_cache, progress=bar)
-        finally:
-            if bar is not None:
-                bar.close()
+            result = run(recipe, self.spec, seed, self.body, self.use_cache, progress=self.progress)
+        except Unsupported as why:  # not a run: nothing is stored, the configuration counts as missing
+            return {"recipe": recipe.name, "framework": recipe.framework, "seed": seed, "accuracy": None,
+                    "diverged": False, "unsupported": str(why)}
         self.trained += 1
         accuracy = "diverged" if result["diverged"] else f"{100 * result['accuracy']:.1f}%"
         print(f"[run {self.trained}] {recipe.name} [{recipe.framework}] seed {seed}: {accuracy} "
               f"({result['seconds']:.1f} s{', cached features' if result['cached_features'] else ''})",
               file=sys.stderr, flush=True)
         return self.store.put(identity, result)
-
-
-def _bar(label: str, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(desc=label[:70], unit="batch", leave=False, mininterval=2.0)

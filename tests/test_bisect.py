@@ -89,3 +89,39 @@ def test_diverged_runs_are_nan_not_chance():
     bis = Bisection(A, B, ["bn_policy", "lr"], [0, 1], diverging)
     assert np.isnan(bis.value({"bn_policy"})).all()
     assert run_bisect(bis, ("oat",))["diverged_runs"] == 4
+
+
+FRAMEWORK_ACCURACY = {"torch": 0.50, "keras_torch": 0.53, "keras_tf": 0.58}
+
+
+def three_backend_eval(recipe, seed):
+    """Accuracy from the framework (Keras' API +3 points, TF's kernels +5 more) and the BN policy (+10)."""
+    acc = FRAMEWORK_ACCURACY[recipe.framework] + (0.10 if recipe.bn_policy == B.bn_policy else 0.0)
+    return {"accuracy": acc + SEED_NOISE[seed], "diverged": False}
+
+
+def test_framework_factor_splits_through_a_middle_backend():
+    from parity.bisect import FRAMEWORK_API, FRAMEWORK_KERNELS, between
+
+    bis = between(A, B, ["framework", "bn_policy"], [0, 1, 2], three_backend_eval, middle="keras_torch")
+    assert bis.factors == ["bn_policy", FRAMEWORK_API, FRAMEWORK_KERNELS]
+    assert bis.config(frozenset({FRAMEWORK_API})).framework == "keras_torch"
+    assert bis.config(frozenset({FRAMEWORK_API, FRAMEWORK_KERNELS})).framework == "keras_tf"
+    with pytest.raises(ParityError, match="without the one it follows"):
+        bis.config(frozenset({FRAMEWORK_KERNELS}))
+    result = run_bisect(bis, permutations=4)
+    values = {f: v["value"]["mean"] for f, v in result["shapley"]["factors"].items()}
+    assert values == pytest.approx({"bn_policy": 0.10, FRAMEWORK_API: 0.03, FRAMEWORK_KERNELS: 0.05}, abs=1e-12)
+    assert "orderings" in result["shapley"]["method"]
+    assert result["oat"][FRAMEWORK_KERNELS]["from_a"] is None  # kernels cannot be switched without the API
+    assert result["diff"][FRAMEWORK_API] == ["torch", "keras_torch"]
+    assert set(result["ddmin"]["set"]) <= set(bis.factors)
+
+
+def test_a_middle_backend_needs_a_framework_factor():
+    from parity.bisect import between
+
+    with pytest.raises(ParityError, match="splits the framework factor"):
+        between(A, B, ["bn_policy"], [0], three_backend_eval, middle="keras_torch")
+    with pytest.raises(ParityError, match="must differ from both ends"):
+        between(A, B, ["framework"], [0], three_backend_eval, middle="keras_tf")
