@@ -42,6 +42,28 @@ def _import_keras_quietly() -> None:
 _import_keras_quietly()
 
 
+def configure_device(device: str) -> dict:
+    """'cpu' or 'cuda' (the worker hides GPUs for 'cpu'); on a GPU under TensorFlow, op determinism on and TF32
+    off. Returns the determinism settings it made."""
+    import keras
+
+    if device != "cuda":
+        return {}
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+        return {"op_determinism": True, "tf32": False}
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    return {"tf32": False, "cudnn_deterministic": True, "cudnn_benchmark": False}
+
+
 def configure_threads(threads: int) -> None:
     """Compute threads of this process (a worker gets cores / workers, so workers do not oversubscribe)."""
     import keras

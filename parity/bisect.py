@@ -86,11 +86,23 @@ class Bisection:
             knobs["framework"] = self.b.framework if FRAMEWORK_KERNELS in switched else self.middle
         return recipes.with_knobs(self.a, name=f"{self.a.name}[->{self.b.name}: {label}]", **knobs)
 
+    def prefetch(self, sets) -> None:
+        """Run every configuration in `sets` not run yet, all seeds, as one wave through the evaluator's
+        executor (an evaluator without `map` runs them one by one)."""
+        todo = list(dict.fromkeys(frozenset(s) for s in sets if frozenset(s) not in self.runs
+                                  and self.feasible(frozenset(s))))
+        if not todo:
+            return
+        requests = [(self.config(s), seed) for s in todo for seed in self.seeds]
+        many = getattr(self.evaluate, "map", None)
+        results = many(requests) if many else [self.evaluate(r, seed) for r, seed in requests]
+        n = len(self.seeds)
+        for k, s in enumerate(todo):
+            self.runs[s] = results[k * n:(k + 1) * n]
+
     def results(self, switched) -> list[dict]:
         switched = frozenset(switched)
-        if switched not in self.runs:
-            recipe = self.config(switched)
-            self.runs[switched] = [self.evaluate(recipe, seed) for seed in self.seeds]
+        self.prefetch([switched])
         return self.runs[switched]
 
     def value(self, switched) -> np.ndarray:
@@ -123,6 +135,8 @@ def between(a: recipes.Recipe, b: recipes.Recipe, only: list[str] | None, seeds:
 
 def one_at_a_time(bis: Bisection) -> dict:
     """Per factor: the change from switching it alone at A's end, and from switching it back alone at B's."""
+    bis.prefetch([frozenset(), bis.everything] + [{f} for f in bis.factors]
+                 + [bis.everything - {f} for f in bis.factors])
     base, top = bis.value(frozenset()), bis.value(bis.everything)
     out = {}
     for f in bis.factors:  # a factor that may only follow another cannot be switched alone (None)
@@ -145,6 +159,8 @@ def ddmin(bis: Bisection, share: float = DDMIN_SHARE) -> dict:
     current, n, tests = list(bis.factors), 2, 0
     while len(current) >= 2:
         chunks = [current[i::n] for i in range(n)]
+        bis.prefetch([bis.closure(c) for c in chunks]  # one wave per round: every test the round may make
+                     + [bis.closure([f for f in current if f not in c]) for c in chunks])
         reduced = False
         for chunk in chunks:
             tests += 1
@@ -178,6 +194,8 @@ def shapley(bis: Bisection, permutations: int = 8, seed: int = 0) -> dict:
     n = len(bis.factors)
     per_seed = {f: np.zeros(len(bis.seeds)) for f in bis.factors}
     sampling_var = {f: 0.0 for f in bis.factors}
+    if n <= EXACT_MAX:  # every configuration, as one wave
+        bis.prefetch(frozenset(s) for size in range(n + 1) for s in itertools.combinations(bis.factors, size))
     if bis.after and n <= EXACT_MAX:  # precedence: average over every ordering that keeps it
         orders = [p for p in itertools.permutations(bis.factors) if _keeps_precedence(bis, p)]
         for order in orders:
@@ -195,8 +213,9 @@ def shapley(bis: Bisection, permutations: int = 8, seed: int = 0) -> dict:
     else:
         rng = np.random.default_rng(seed)
         marginals = {f: [] for f in bis.factors}
-        for _ in range(permutations):
-            order = _with_precedence(bis, [bis.factors[i] for i in rng.permutation(n)])
+        orders = [_with_precedence(bis, [bis.factors[i] for i in rng.permutation(n)]) for _ in range(permutations)]
+        bis.prefetch(frozenset(order[:k]) for order in orders for k in range(n + 1))  # every prefix, one wave
+        for order in orders:
             for f, marginal in _marginals(bis, order):
                 marginals[f].append(marginal)
         for f in bis.factors:
@@ -245,6 +264,8 @@ def _precedence_text(bis: Bisection) -> str:
 
 def interactions(bis: Bisection, leading: list[str]) -> dict:
     """Pairwise interaction at A's end, v(ij) - v(i) - v(j) + v(none), for the leading factors."""
+    pairs = [(f, g) for f, g in itertools.combinations(leading, 2) if bis.feasible({f}) and bis.feasible({g})]
+    bis.prefetch([{f, g} for f, g in pairs] + [{f} for f, g in pairs] + [{g} for f, g in pairs] + [frozenset()])
     base = bis.value(frozenset())
     out = {}
     for f, g in itertools.combinations(leading, 2):
@@ -254,6 +275,24 @@ def interactions(bis: Bisection, leading: list[str]) -> dict:
         ci = summary_ci(term)
         out[f"{f} x {g}"] = {**ci, "matters": bool(ci["n"] > 1 and (ci["low"] > 0 or ci["high"] < 0))}
     return out
+
+
+def planned(bis: Bisection, methods=METHODS, permutations: int = 8, top: int = 4) -> tuple[list, int]:
+    """(the configurations known before any run, how many more the adaptive methods may add at most)."""
+    n = len(bis.factors)
+    sets = [frozenset(), bis.everything]
+    if "oat" in methods:
+        sets += [frozenset({f}) for f in bis.factors] + [bis.everything - {f} for f in bis.factors]
+    if "shapley" in methods and n <= EXACT_MAX:
+        sets += [frozenset(s) for size in range(n + 1) for s in itertools.combinations(bis.factors, size)]
+    elif "shapley" in methods:
+        rng = np.random.default_rng(0)
+        orders = [_with_precedence(bis, [bis.factors[i] for i in rng.permutation(n)]) for _ in range(permutations)]
+        sets += [frozenset(o[:k]) for o in orders for k in range(n + 1)]
+    known = [s for s in dict.fromkeys(sets) if bis.feasible(s)]
+    adaptive = (math.comb(min(top, n), 2) * 3 if "interactions" in methods else 0) + \
+        (2 * n * max(1, math.ceil(math.log2(max(n, 2)))) if "ddmin" in methods else 0)
+    return known, adaptive
 
 
 def run_bisect(bis: Bisection, methods=METHODS, permutations: int = 8, top: int = 4) -> dict:

@@ -76,7 +76,7 @@ def cmd_check(args) -> int:
     from parity import workers
     from parity.backends import parse_backends, versions
     from parity.cases import select
-    from parity.compare import run_case
+    from parity.compare import run_cases
     from parity.context import CheckContext
     from parity.report import summary, write_report
 
@@ -86,15 +86,17 @@ def cmd_check(args) -> int:
     check_out_arg(args.out)
     if args.seed < 0:
         raise ParityError(f"--seed must be >= 0, got {args.seed}")
-    workers.plan(len(backends))
+    workers.plan(len(backends) + 1)  # and the float64 reference process
     ctx = CheckContext(seed=args.seed, data_dir=args.data_dir)
+    rows: list = [None] * len(cases)
     try:
-        rows = []
-        for i, case in enumerate(cases, 1):
-            print(f"[{i}/{len(cases)}] {case.id}", file=sys.stderr, flush=True)
-            rows.append(run_case(case, ctx, backends))
+        for done, (i, row) in enumerate(run_cases(cases, ctx, backends), 1):
+            rows[i] = row
+            print(f"[{done}/{len(cases)}] {cases[i].id}: {row['status']} ({row['seconds']:.1f} s)", file=sys.stderr,
+                  flush=True)
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted after {len(rows)} of {len(cases)} cases; no report written") from None
+        finished = sum(r is not None for r in rows)
+        raise Interrupted(f"interrupted after {finished} of {len(cases)} cases; no report written") from None
     finally:
         ctx.close()
     _print_table(rows)

@@ -33,6 +33,12 @@ def _data_options(p) -> None:
     p.add_argument("--no-cache", action="store_true", help="never use cached body features")
     p.add_argument("--quiet", action="store_true", help="no progress bars (one line per finished run remains)")
     p.add_argument("--out", type=Path, help="report folder (default: a new folder under ./reports/)")
+    p.add_argument("--executor", default="processes", help="serial, processes (default) or ray")
+    p.add_argument("--workers", type=int, help="runs at once with --executor processes (default: the cores)")
+    p.add_argument("--ray-address", help="a Ray cluster (default with --executor ray: a local Ray on this machine)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, or auto (cuda when the torch backend sees one)")
+    p.add_argument("--plan", action="store_true",
+                   help="print the runs this would make, how many are stored, and the estimated wall time; run none")
 
 
 def add_parsers(sub) -> None:
@@ -80,21 +86,34 @@ def _prepare(args) -> dict:
     """Check everything a training command will need, before any work: returns seeds and the data spec."""
     from parity import models
 
+    from parity import executors
+
     seeds = parse_seeds(args.seeds)
     spec = _spec(args)
     if args.body not in models.PORTABLE_BODIES:
         raise unknown("--body (portable to both frameworks)", args.body, models.PORTABLE_BODIES)
-    check_out_arg(args.out)
+    if args.executor not in executors.EXECUTORS:
+        raise unknown("--executor", args.executor, executors.EXECUTORS)
+    if args.device not in executors.DEVICES:
+        raise unknown("--device", args.device, executors.DEVICES)
+    if args.workers is not None and args.workers < 1:
+        raise ParityError(f"--workers must be at least 1, got {args.workers}")
+    if not args.plan:
+        check_out_arg(args.out)
     check_store_arg(args.store, args.no_store)
     return {"seeds": seeds, "spec": spec}
 
 
 def _runner(args, spec):
+    from parity import executors
     from parity.store import ResultStore, default_store_dir
-    from parity.training import Runner
+    from parity.runner import Runner
 
     store = ResultStore(None if args.no_store else (args.store or default_store_dir()))
-    return Runner(spec, args.body, store, use_cache=not args.no_cache, progress=not args.quiet)
+    device = executors.resolve_device(args.device)
+    executor = executors.make(args.executor, args.workers, args.ray_address, progress=not args.quiet)
+    return Runner(spec, args.body, store, use_cache=not args.no_cache, progress=not args.quiet, executor=executor,
+                  device=device)
 
 
 @contextmanager
@@ -109,8 +128,17 @@ def interruptible(runner):
                           f"no report written") from None
 
 
+def _show_plan(runner, requests: list, note: str = "") -> int:
+    from parity import planner
+
+    print(planner.text(planner.plan(runner, requests, note)))
+    return 0
+
+
 def _common(runner, seeds) -> dict:
-    return {"data": runner.spec.key(), "body": runner.body, "seeds": seeds, "versions": runner.versions}
+    return {"data": runner.spec.key(), "body": runner.body, "seeds": seeds, "versions": runner.versions,
+            "execution": {"executor": runner.executor.name, "workers": runner.executor.workers,
+                          "device": runner.device}}
 
 
 def cmd_recipes(args) -> int:
@@ -153,8 +181,10 @@ def cmd_train(args) -> int:
     recipe = recipes.with_knobs(recipe, **overrides) if overrides else recipe
     ready = _prepare(args)
     runner = _runner(args, ready["spec"])
+    if args.plan:
+        return _show_plan(runner, [(recipe, s) for s in ready["seeds"]])
     with interruptible(runner):
-        results = [runner(recipe, s) for s in ready["seeds"]]
+        results = runner.map([(recipe, s) for s in ready["seeds"]])
     summary = summarize(recipe.name, recipe.framework, results)
     _print_summary(summary, ready["seeds"])
     knobs = {**recipes.as_dict(recipe), "body": runner.body}  # the body this run used, not the recipe's original
@@ -179,6 +209,9 @@ def cmd_equivalence(args) -> int:
     if len(ready["seeds"]) < 2:
         raise ParityError(f"--seeds: an equivalence test needs at least 2 seeds, got {args.seeds!r}")
     runner = _runner(args, ready["spec"])
+    if args.plan:
+        return _show_plan(runner, [(recipes.with_knobs(recipe, framework=b), s) for b in backends
+                                   for s in ready["seeds"]])
     with interruptible(runner):
         result = equivalence(runner, recipe, ready["seeds"], margin, backends)
     for s in result["summary"]:
@@ -195,7 +228,7 @@ def cmd_equivalence(args) -> int:
 def cmd_bisect(args) -> int:
     from parity import attribution
     from parity.backends import get_backend
-    from parity.bisect import METHODS, between, run_bisect
+    from parity.bisect import METHODS, between, planned, run_bisect
 
     only = [f.strip() for f in args.factors.split(",")] if args.factors else None
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -208,6 +241,11 @@ def cmd_bisect(args) -> int:
         get_backend(args.via)
     bis = between(recipes.get_recipe(args.a), recipes.get_recipe(args.b), only, ready["seeds"], runner,
                   decoded=runner.spec.source == "folder", middle=args.via)
+    if args.plan:
+        sets, adaptive = planned(bis, methods, args.permutations, args.top)
+        return _show_plan(runner, [(bis.config(s), seed) for s in sets for seed in bis.seeds],
+                          f"Delta debugging and interactions may add up to {adaptive} configurations "
+                          f"({adaptive * len(bis.seeds)} runs), chosen as they go.")
     with interruptible(runner):
         result = run_bisect(bis, methods, args.permutations, args.top)
     print(result["answer"])
@@ -237,6 +275,17 @@ def cmd_thread(args) -> int:
     runner = _runner(args, ready["spec"])
     bis = between(recipes.get_recipe(GAP[0]), recipes.get_recipe(GAP[1]), None, ready["seeds"], runner,
                   decoded=runner.spec.source == "folder")
+    if args.plan:
+        from parity.bisect import planned
+        from parity.thread import KERAS, TWO_BY_TWO
+
+        sets, adaptive = planned(bis, ("oat", "shapley", "ddmin", "interactions"), args.permutations, args.top)
+        matched = recipes.get_recipe("keras_matched")
+        requests = ([(recipes.get_recipe(n), s) for n in TWO_BY_TWO + KERAS for s in bis.seeds]
+                    + [(bis.config(c), s) for c in sets for s in bis.seeds]
+                    + [(recipes.with_knobs(matched, framework=b), s) for b in ("torch", "keras_tf") for s in eq_seeds])
+        return _show_plan(runner, requests, f"Delta debugging and interactions may add up to {adaptive} "
+                                            f"configurations.")
     with interruptible(runner):
         return run_thread(runner, bis, eq_seeds, args.permutations, args.top, args.out)
 

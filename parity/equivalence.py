@@ -11,8 +11,10 @@ DEFAULT_MARGIN = 0.03  # accuracy points as a fraction: 3 points
 
 
 def per_backend(runner, recipe: recipes.Recipe, seeds, backends=DEFAULT_BACKENDS) -> dict:
-    """{backend: [run result per seed]}."""
-    return {b: [runner(recipes.with_knobs(recipe, framework=b), s) for s in seeds] for b in backends}
+    """{backend: [run result per seed]}, submitted as one wave."""
+    requests = [(recipes.with_knobs(recipe, framework=b), s) for b in backends for s in seeds]
+    results = runner.map(requests)
+    return {b: results[k * len(seeds):(k + 1) * len(seeds)] for k, b in enumerate(backends)}
 
 
 def summarize(recipe_name: str, framework: str, results: list[dict]) -> dict:

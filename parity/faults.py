@@ -27,7 +27,20 @@ def _scale_when(real, first: str, factor: float):
     return wrapped
 
 
-WRAPPERS = {"scale_tensor": _scale_tensor, "scale_when": _scale_when}
+def _exit_once(real, seed: int, marker: str):
+    """The process dies (as a killed or crashed worker would) the first time a run of `seed` starts."""
+    import os
+
+    def wrapped(recipe, spec, run_seed, *args, **kwargs):
+        if run_seed == seed and not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(9)
+        return real(recipe, spec, run_seed, *args, **kwargs)
+
+    return wrapped
+
+
+WRAPPERS = {"scale_tensor": _scale_tensor, "scale_when": _scale_when, "exit_once": _exit_once}
 
 
 def apply_here(module: str, function: str, wrapper: str, *params) -> None:

@@ -10,7 +10,6 @@ from typing import Callable
 
 import numpy as np
 
-from parity.errors import ParityError
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ Model = Any  # a framework model object, inside its backend's worker
 class Package(Protocol):
     def configure_threads(self, threads: int) -> None: ...
 
+    def configure_device(self, device: str) -> dict: ...
+
 
 class Resize(Protocol):
     METHODS: Mapping[str, Callable]  # method name -> implementation; exactly the methods the backend supports

@@ -21,10 +21,12 @@ WHY_64 = ("The thread's Keras code resized to 224 px (`keras_thread`, in the run
 
 
 def run_thread(runner, bis: Bisection, eq_seeds: list[int], permutations: int, top: int, out: Path | None) -> int:
+    names = TWO_BY_TWO + KERAS
+    results = runner.map([(recipes.get_recipe(n), s) for n in names for s in bis.seeds])
     table = []
-    for name in TWO_BY_TWO + KERAS:
-        recipe = recipes.get_recipe(name)
-        table.append(summarize(name, recipe.framework, [runner(recipe, s) for s in bis.seeds]))
+    for k, name in enumerate(names):
+        runs = results[k * len(bis.seeds):(k + 1) * len(bis.seeds)]
+        table.append(summarize(name, recipes.get_recipe(name).framework, runs))
         print(f"{name}: {pct(table[-1]['accuracy'])}", flush=True)
     result = run_bisect(bis, ("oat", "shapley", "ddmin", "interactions"), permutations, top)
     print(result["answer"], flush=True)

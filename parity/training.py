@@ -10,7 +10,6 @@ the worker: the head then trains on cached features, with results identical to t
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from parity import classifier, data, datasets, models, optim, resize, schedules
-from parity.backends import Unsupported
 from parity.errors import ParityError
 from parity.recipes import Recipe
 
@@ -112,7 +110,8 @@ def run_here(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, data
     weights = models.TRAINING_WEIGHTS[body]
     start = time.perf_counter()
     decoder = decoder_for(recipe, spec)
-    train, test = ws.get(("decoded", spec, decoder), lambda: datasets.load(spec, data_file))
+    train, test = ws.get(("decoded", spec, decoder),  # a path, or (train, test) from Ray's object store
+                         lambda: data_file if isinstance(data_file, tuple) else datasets.load(spec, data_file))
     x_train = _preprocessed(ws, spec, recipe, train.images, "train", decoder)
     x_test = _preprocessed(ws, spec, recipe, test.images, "test", decoder)
     model = classifier.build_model(body, recipe.head, recipe.n_classes, weights, backend, dropout=True, seed=seed,
@@ -171,58 +170,3 @@ def prepare(recipe: Recipe, spec: datasets.DataSpec, body: str):
     datasets.check_classes(datasets.classes_of(spec, path), recipe.n_classes, recipe.name, spec)
     models.get_weights(models.TRAINING_WEIGHTS[body])
     return path
-
-
-def run(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str | None = None, use_cache: bool = True,
-        progress: bool = False, keep_logits: bool = False) -> dict:
-    """One run in its backend's worker, from the coordinating process."""
-    from parity import workers
-
-    body = body or recipe.body
-    path = prepare(recipe, spec, body)
-    state = None
-    if recipe.framework != "torch":
-        state = classifier.torch_model_state(body, recipe.head, recipe.n_classes, models.TRAINING_WEIGHTS[body],
-                                             dropout=True, seed=seed, init=recipe.init)
-    return workers.call(recipe.framework, "parity.training:run_here", recipe, spec, seed, body,
-                        str(path) if path else None, state, use_cache, progress, keep_logits)
-
-
-def run_identity(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, versions: dict) -> dict:
-    """Everything that decides a run's result: the result store's key. The recipe's name is left out, so
-    two recipes with the same knobs share their runs."""
-    from parity.recipes import fingerprint
-
-    knobs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in recipe.knobs().items()}
-    knobs["body"] = body
-    return {"knobs": knobs, "fingerprint": fingerprint(recipe), "body": body,
-            "weights": models.TRAINING_WEIGHTS.get(body), "data": spec.key(), "seed": seed, "versions": versions}
-
-
-class Runner:
-    """Store-backed runs: a finished (recipe, seed) is read back, a new one trained and stored atomically."""
-
-    def __init__(self, spec: datasets.DataSpec, body: str, store, use_cache: bool = True, progress: bool = True):
-        from parity.backends import versions
-
-        self.spec, self.body, self.store, self.use_cache = spec, body, store, use_cache
-        self.versions = {k: v for k, v in versions().items() if k != "platform"}
-        self.progress = progress
-        self.trained = 0
-
-    def __call__(self, recipe: Recipe, seed: int) -> dict:
-        identity = run_identity(recipe, self.spec, seed, self.body, self.versions)
-        found = self.store.get(identity)
-        if found is not None:
-            return found
-        try:
-            result = run(recipe, self.spec, seed, self.body, self.use_cache, progress=self.progress)
-        except Unsupported as why:  # not a run: nothing is stored, the configuration counts as missing
-            return {"recipe": recipe.name, "framework": recipe.framework, "seed": seed, "accuracy": None,
-                    "diverged": False, "unsupported": str(why)}
-        self.trained += 1
-        accuracy = "diverged" if result["diverged"] else f"{100 * result['accuracy']:.1f}%"
-        print(f"[run {self.trained}] {recipe.name} [{recipe.framework}] seed {seed}: {accuracy} "
-              f"({result['seconds']:.1f} s{', cached features' if result['cached_features'] else ''})",
-              file=sys.stderr, flush=True)
-        return self.store.put(identity, result)

@@ -17,6 +17,7 @@ import itertools
 import mmap
 import os
 import pickle
+import sys
 import tempfile
 import threading
 import traceback
@@ -40,6 +41,7 @@ class Handle:
     backend: str
     key: int
     kind: str
+    lane: int = 0  # which of the backend's workers keeps it
 
 
 class RemoteError(RuntimeError):
@@ -94,17 +96,17 @@ def _resolve(value):
     return value
 
 
-def _store(value, backend: str):
+def _store(value, backend: str, lane: int):
     """Plain values as they are; containers item by item; anything else kept here behind a Handle."""
     if isinstance(value, PLAIN) or _plain_record(value):
         return value
     if isinstance(value, (list, tuple)):
-        return type(value)(_store(v, backend) for v in value)
+        return type(value)(_store(v, backend, lane) for v in value)
     if isinstance(value, dict):
-        return {k: _store(v, backend) for k, v in value.items()}
+        return {k: _store(v, backend, lane) for k, v in value.items()}
     key = next(_KEYS)
     _OBJECTS[key] = value
-    return Handle(backend, key, type(value).__name__)
+    return Handle(backend, key, type(value).__name__, lane)
 
 
 def resolve_target(target: str, package: str | None = None):
@@ -115,34 +117,51 @@ def resolve_target(target: str, package: str | None = None):
     return getattr(importlib.import_module(module), function)
 
 
-def serve(fd: int, backend: str, threads: int) -> None:
+def serve(fd: int, backend: str, threads: int, lane: int = 0, device: str = "cpu") -> None:
     """A worker's main loop (started by Worker with `python -c`): requests in, results out, until told to stop."""
     import signal
     from multiprocessing.connection import Connection
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
-    package = get_backend(backend).package
-    importlib.import_module(package).configure_threads(threads)
+    package = importlib.import_module(get_backend(backend).package)
+    package.configure_threads(threads)
+    package.configure_device(device)
     conn = Connection(fd)
     while True:
         try:
             message = receive(conn)
         except EOFError:
-            return
-        if message is None:
-            return
+            message = None
+        if message is None:  # nothing to flush but the streams: skip the frameworks' slow interpreter teardown
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         op, target, args, kwargs = message
         try:
             if op == "free":
                 for key in args:
                     _OBJECTS.pop(key, None)
+                _give_back_memory()
                 send(conn, ("ok", None))
                 continue
-            result = resolve_target(target, package)(*_resolve(args), **_resolve(kwargs))
-            send(conn, ("ok", _store(result, backend)))
+            result = resolve_target(target, package.__name__)(*_resolve(args), **_resolve(kwargs))
+            send(conn, ("ok", _store(result, backend, lane)))
         except BaseException as exc:  # noqa: BLE001  (sent back, raised in the coordinator)
             send(conn, ("error", type(exc).__name__, str(exc), traceback.format_exc(),
                         isinstance(exc, ParityError), _error_class(exc)))
+
+
+def _give_back_memory() -> None:
+    """After freeing models: collect the cycles and hand the freed heap back to the OS (glibc keeps it otherwise,
+    and a worker that served a float64 ResNet-50 would hold gigabytes for the rest of the run)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the allocator keeps its own policy
+        pass
 
 
 def _error_class(exc) -> str:
@@ -158,7 +177,7 @@ class Worker:
     set before anything loads; its stdout goes to our stderr, so results on stdout stay clean. Calls to it are
     serialised by a lock (one request at a time)."""
 
-    def __init__(self, backend: str, threads: int):
+    def __init__(self, backend: str, threads: int, lane: int = 0, device: str = "cpu"):
         import socket
         import subprocess
         import sys
@@ -167,10 +186,13 @@ class Worker:
         ours, theirs = socket.socketpair()
         env = {**os.environ, **get_backend(backend).env, BACKEND_ENV: backend,
                "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-        code = f"from parity.workers import serve; serve({theirs.fileno()}, {backend!r}, {threads})"
+        if device == "cpu":
+            env["CUDA_VISIBLE_DEVICES"] = ""  # neither framework may reach a GPU (or spend time looking for one)
+        code = (f"from parity.workers import serve; "
+                f"serve({theirs.fileno()}, {backend!r}, {threads}, {lane}, {device!r})")
         self.backend = backend
         self.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()], env=env,
-                                        stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno())
+                                        stdin=subprocess.DEVNULL, stdout=2)  # our file descriptor 2
         theirs.close()
         self.conn = Connection(ours.detach())
         self.lock = threading.Lock()
@@ -184,8 +206,12 @@ class Worker:
                 send(self.conn, (op, target, args, kwargs))
                 reply = receive(self.conn)
             except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
-                raise RemoteError(f"the {self.backend} worker died (exit code {self.process.poll()}) while "
-                                  f"running {target}") from exc
+                try:  # reap it, so the next call starts a fresh worker
+                    code = self.process.wait(timeout=10)
+                except Exception:  # noqa: BLE001
+                    self.process.kill()
+                    code = self.process.wait()
+                raise RemoteError(f"the {self.backend} worker died (exit code {code}) while running {target}") from exc
         if reply[0] == "ok":
             return reply[1]
         _, name, message, trace, is_parity, error_class = reply
@@ -195,18 +221,25 @@ class Worker:
         raise RemoteError(f"{name} in the {self.backend} worker running {target}: {message}\n{trace}")
 
     def close(self) -> None:
+        self.stop()
+        self.wait()
+
+    def stop(self) -> None:
+        """Ask the worker to exit; `wait` collects it (stop all, then wait all: they exit side by side)."""
         try:
             with self.lock:
                 send(self.conn, None)
         except (OSError, ValueError):
             pass
+
+    def wait(self) -> None:
         try:
             self.process.wait(timeout=10)
         except Exception:  # noqa: BLE001  (a worker that will not stop is stopped)
             self.process.kill()
 
 
-_WORKERS: dict[str, Worker] = {}
+_WORKERS: dict[tuple, Worker] = {}  # (backend, lane, device) -> its process
 _START = threading.Lock()
 _PLANNED: list[int] = [0]  # how many workers this run expects to use at once (sets threads per worker)
 
@@ -222,22 +255,29 @@ def _threads() -> int:
     return max(1, (os.cpu_count() or 1) // max(1, _PLANNED[0] or 2))
 
 
-def worker(backend: str) -> Worker:
+def worker(backend: str, lane: int = 0, device: str = "cpu") -> Worker:
     get_backend(backend)
+    key = (backend, lane, device)
     with _START:
-        if backend not in _WORKERS or not _WORKERS[backend].alive():
-            _WORKERS[backend] = Worker(backend, _threads())
-        return _WORKERS[backend]
+        if key not in _WORKERS or not _WORKERS[key].alive():
+            _WORKERS[key] = Worker(backend, _threads(), lane, device)
+        return _WORKERS[key]
 
 
-def call(backend: str, target: str, *args, **kwargs):
-    """Run `target` for `backend`: in place inside that backend's worker, else through the worker."""
+def call_on(backend: str, target: str, args=(), kwargs=None, lane: int = 0, device: str = "cpu"):
+    """Run `target` for `backend` on one of its workers (`lane`, on `device`): in place inside that backend's
+    worker, else through the worker."""
     if current() == backend:
-        return resolve_target(target, get_backend(backend).package)(*args, **kwargs)
+        return resolve_target(target, get_backend(backend).package)(*args, **(kwargs or {}))
     if current() is not None:
         raise ParityError(f"the {current()} worker cannot call the {backend} backend ({target}); the coordinating "
                           f"process moves data between backends")
-    return worker(backend).request("call", target, args, kwargs)
+    return worker(backend, lane, device).request("call", target, args, kwargs or {})
+
+
+def call(backend: str, target: str, *args, **kwargs):
+    """`call_on` the backend's first CPU worker (where a check run's models live)."""
+    return call_on(backend, target, args, kwargs)
 
 
 _THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="parity-call")
@@ -250,22 +290,25 @@ def submit(backend: str, target: str, *args, **kwargs) -> Future:
 
 def release(handles) -> None:
     """Drop objects a worker keeps for these handles (a check run's models, when it ends)."""
-    by_backend: dict[str, list[int]] = {}
+    by_worker: dict[tuple, list[int]] = {}
     for h in handles:
-        by_backend.setdefault(h.backend, []).append(h.key)
-    for backend, keys in by_backend.items():
-        if backend in _WORKERS and _WORKERS[backend].alive():
-            _WORKERS[backend].request("free", "", keys, {})
+        by_worker.setdefault((h.backend, h.lane, "cpu"), []).append(h.key)
+    for key, keys in by_worker.items():
+        if key in _WORKERS and _WORKERS[key].alive():
+            _WORKERS[key].request("free", "", keys, {})
 
 
 def shutdown() -> None:
-    for w in list(_WORKERS.values()):
-        w.close()
+    running = list(_WORKERS.values())
+    for w in running:
+        w.stop()
+    for w in running:
+        w.wait()
     _WORKERS.clear()
 
 
-def started() -> list[str]:
-    return [b for b, w in _WORKERS.items() if w.alive()]
+def started() -> list[tuple]:
+    return [key for key, w in _WORKERS.items() if w.alive()]
 
 
 atexit.register(shutdown)

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from parity import cases, report, training
+from parity import cases, executors, report
 from parity.cli import _parser, main
 from parity.case import Case, Sides
 
@@ -122,14 +122,14 @@ QUICK = ["--recipe", "torch_plain", "--quiet", "--train-per-class", "5", "--test
     (["--seeds=-1,2"], "--seeds must list seeds >= 0, got -1"),
 ])
 def test_bad_values_exit_2_before_work(argv, message, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(training, "run", lambda *a, **k: pytest.fail("trained before checking its input"))
+    monkeypatch.setattr(executors, "_run_on_lane", lambda *a, **k: pytest.fail("trained before checking its input"))
     assert main(["train", *QUICK, *argv, "--no-store", "--out", str(tmp_path / "rep")]) == 2
     assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
 def test_ctrl_c_during_train_keeps_finished_runs_and_writes_no_report(tmp_path, monkeypatch, capsys):
-    real_run, calls = training.run, []
+    real_run, calls = executors._run_on_lane, []
 
     def interrupted_second_time(*args, **kwargs):
         calls.append(1)
@@ -137,9 +137,9 @@ def test_ctrl_c_during_train_keeps_finished_runs_and_writes_no_report(tmp_path, 
             raise KeyboardInterrupt
         return real_run(*args, **kwargs)
 
-    monkeypatch.setattr(training, "run", interrupted_second_time)
+    monkeypatch.setattr(executors, "_run_on_lane", interrupted_second_time)
     store = tmp_path / "store"
-    code = main(["train", *QUICK, "--set", "epochs=1", "--seeds", "3", "--store", str(store),
+    code = main(["train", *QUICK, "--set", "epochs=1", "--seeds", "3", "--store", str(store), "--executor", "serial",
                  "--out", str(tmp_path / "rep")])
     err = capsys.readouterr().err
     assert code == 130

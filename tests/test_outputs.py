@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from parity import outputs, training
+from parity import executors, outputs
 from parity.cli import main
 from parity.outputs import MARKER, report_dir
 
@@ -34,7 +34,7 @@ def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a run started before the input was checked")
 
-    monkeypatch.setattr(training, "run", refuse)
+    monkeypatch.setattr(executors, "_run_on_lane", refuse)
 
 
 def _report(tmp_path, name="rep") -> Path:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from parity import datasets, recipes, training
+from parity import datasets, recipes, runner, training
 from parity.cli import main
 from parity.store import ResultStore
 
@@ -18,8 +18,8 @@ BODY = "efficientnet_lite0"
 @pytest.mark.parametrize("framework", ["torch", "keras_tf", "keras_torch"])
 def test_feature_cache_gives_identical_results(framework):
     recipe = recipes.with_knobs(recipes.get_recipe("keras_thread_64"), framework=framework, epochs=2)
-    cached = training.run(recipe, TINY, 3, BODY, use_cache=True, keep_logits=True)
-    direct = training.run(recipe, TINY, 3, BODY, use_cache=False, keep_logits=True)
+    cached = runner.run(recipe, TINY, 3, BODY, use_cache=True, keep_logits=True)
+    direct = runner.run(recipe, TINY, 3, BODY, use_cache=False, keep_logits=True)
     assert cached["cached_features"] and not direct["cached_features"]
     np.testing.assert_array_equal(cached["logits"], direct["logits"])  # bit for bit, not within a tolerance
     assert cached["accuracy"] == direct["accuracy"]
@@ -32,21 +32,21 @@ def test_train_bn_is_never_served_from_the_cache():
 
 def test_nan_loss_is_recorded_as_diverged():
     recipe = recipes.with_knobs(recipes.get_recipe("torch_plain"), lr=1e36, epochs=4)
-    result = training.run(recipe, TINY, 0, BODY)
+    result = runner.run(recipe, TINY, 0, BODY)
     assert result["diverged"] and result["accuracy"] is None
     assert result["steps"] < 4 * 2
 
 
 def test_store_resumes_without_retraining(tmp_path):
     recipe = recipes.with_knobs(recipes.get_recipe("torch_plain"), epochs=1)
-    first = training.Runner(TINY, BODY, ResultStore(tmp_path), progress=False)
+    first = runner.Runner(TINY, BODY, ResultStore(tmp_path), progress=False)
     done = first(recipe, 0)
-    second = training.Runner(TINY, BODY, ResultStore(tmp_path), progress=False)
+    second = runner.Runner(TINY, BODY, ResultStore(tmp_path), progress=False)
     again = second(recipes.with_knobs(recipe, name="renamed"), 0)  # same knobs: same run
     assert second.trained == 0 and again["accuracy"] == done["accuracy"]
     assert [p.suffix for p in tmp_path.iterdir()] == [".json"]  # no temporary files left behind
     assert json.loads(next(tmp_path.iterdir()).read_text())["identity"]["seed"] == 0
-    assert training.Runner(TINY, BODY, ResultStore(tmp_path), progress=False)(recipe, 1) is not None
+    assert runner.Runner(TINY, BODY, ResultStore(tmp_path), progress=False)(recipe, 1) is not None
 
 
 def test_recipes_are_complete_and_diff_names_knobs():

@@ -7,3 +7,10 @@ import torchvision  # noqa: F401  (before anything imports TensorFlow in a share
 def configure_threads(threads: int) -> None:
     """Compute threads of this process (a worker gets cores / workers, so workers do not oversubscribe)."""
     torch.set_num_threads(threads)
+
+
+def configure_device(device: str) -> dict:
+    """'cpu' or 'cuda' for this worker's models; returns the determinism settings it made."""
+    from torch_impl._device import set_device
+
+    return set_device(device)

@@ -1,0 +1,85 @@
+"""Runs from the coordinating process: one at a time (`run`), or store-backed through an executor (`Runner`)."""
+
+from __future__ import annotations
+
+import sys
+
+from parity import datasets, models
+from parity.executors import Serial, Task, prepared
+from parity.recipes import Recipe
+
+
+def run(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str | None = None, use_cache: bool = True,
+        progress: bool = False, keep_logits: bool = False, device: str = "cpu") -> dict:
+    """One run in its backend's worker, from the coordinating process."""
+    from parity import workers
+
+    task = Task(recipe, spec, seed, body or recipe.body, use_cache, device)
+    path, state = prepared(task)
+    args = (recipe, spec, seed, task.body, path, state, use_cache, progress, keep_logits)
+    return workers.call_on(recipe.framework, "parity.training:run_here", args, device=device)
+
+
+def run_identity(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, versions: dict,
+                 device: str = "cpu") -> dict:
+    """Everything that decides a run's result: the result store's key. The recipe's name is left out, so
+    two recipes with the same knobs share their runs."""
+    from parity.recipes import fingerprint
+
+    knobs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in recipe.knobs().items()}
+    knobs["body"] = body
+    return {"knobs": knobs, "fingerprint": fingerprint(recipe), "body": body,
+            "weights": models.TRAINING_WEIGHTS.get(body), "data": spec.key(), "seed": seed, "versions": versions,
+            "device": device}
+
+
+class Runner:
+    """Store-backed runs through an executor (parity.executors): finished runs are read back, the others
+    submitted together and stored, atomically, by this process as each one finishes."""
+
+    def __init__(self, spec: datasets.DataSpec, body: str, store, use_cache: bool = True, progress: bool = True,
+                 executor=None, device: str = "cpu", announce: bool = True):
+        from parity.backends import versions
+
+        self.spec, self.body, self.store, self.use_cache = spec, body, store, use_cache
+        self.versions = {k: v for k, v in versions().items() if k != "platform"}
+        self.executor = executor or Serial(progress)
+        self.device = device
+        self.announce = announce  # one line per finished run on stderr
+        self.trained = 0
+
+    def __call__(self, recipe: Recipe, seed: int) -> dict:
+        return self.map([(recipe, seed)])[0]
+
+    def map(self, requests: list[tuple[Recipe, int]]) -> list[dict]:
+        """Results of (recipe, seed) pairs, in order; each distinct new run trains once."""
+        from parity.store import run_key
+
+        results: list = [None] * len(requests)
+        waiting: dict[str, list] = {}  # store key -> [identity, task, indices]
+        for i, (recipe, seed) in enumerate(requests):
+            identity = run_identity(recipe, self.spec, seed, self.body, self.versions, self.device)
+            found = self.store.get(identity)
+            if found is not None:
+                results[i] = found
+                continue
+            entry = waiting.setdefault(run_key(identity), [identity, Task(recipe, self.spec, seed, self.body,
+                                                                          self.use_cache, self.device), []])
+            entry[2].append(i)
+        entries = list(waiting.values())
+        for j, result in self.executor.map([task for _, task, _ in entries]):
+            identity, task, indices = entries[j]
+            if not result.get("unsupported"):
+                result = self._record(identity, task, result)
+            for i in indices:
+                results[i] = result
+        return results
+
+    def _record(self, identity: dict, task, result: dict) -> dict:
+        self.trained += 1
+        accuracy = "diverged" if result["diverged"] else f"{100 * result['accuracy']:.1f}%"
+        if self.announce:
+            print(f"[run {self.trained}] {task.recipe.name} [{task.backend}] seed {task.seed}: {accuracy} "
+                  f"({result['seconds']:.1f} s{', cached features' if result['cached_features'] else ''})",
+                  file=sys.stderr, flush=True)
+        return self.store.put(identity, result)

@@ -1,0 +1,113 @@
+"""Executors: the same bisect gives identical results one run at a time, in parallel worker processes and on
+Ray; a worker that dies loses only its own run; the planner's estimate against the real wall time; devices."""
+
+import time
+
+import pytest
+
+from parity import executors, recipes, workers
+from parity.bisect import between, run_bisect
+from parity.datasets import DataSpec
+from parity.store import ResultStore
+from parity.runner import Runner
+
+TINY = DataSpec("digits", train_per_class=12, test_per_class=8)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stop_extra_workers():
+    """The executors start more workers than the other tests use: stop them all when this module is done."""
+    yield
+    workers.shutdown()
+A, B = recipes.get_recipe("fastai_v1_fit"), recipes.get_recipe("keras_thread_64")
+FACTORS = ["bn_policy", "optimizer"]  # 4 recipes x 2 seeds: every method, including the interaction
+COMPARED = ("gap", "oat", "shapley", "ddmin", "interactions", "accuracy_from", "accuracy_to")
+
+
+def bisect_with(executor) -> dict:
+    runner = Runner(TINY, "efficientnet_lite0", ResultStore(None), progress=False, executor=executor, announce=False)
+    return run_bisect(between(A, B, FACTORS, [0, 1], runner, decoded=False), permutations=4)
+
+
+@pytest.fixture(scope="module")
+def serial():
+    return bisect_with(executors.Serial())
+
+
+def test_processes_give_the_serial_results(serial):
+    parallel = bisect_with(executors.Processes(2))
+    assert {k: parallel[k] for k in COMPARED} == {k: serial[k] for k in COMPARED}
+
+
+def test_ray_gives_the_serial_results(serial):
+    ray = pytest.importorskip("ray", reason="ray is not installed (the test extra installs it)")
+    try:
+        result = bisect_with(executors.Ray(workers=2))
+    finally:
+        ray.shutdown()
+    assert {k: result[k] for k in COMPARED} == {k: serial[k] for k in COMPARED}
+
+
+def test_a_worker_that_dies_loses_only_its_run(tmp_path):
+    """The first run of seed 1 kills its worker; the executor retries it on a fresh one; every result arrives."""
+    executor = executors.Processes(2)
+    recipe = recipes.with_knobs(B, framework="torch", epochs=1)
+    runner = Runner(TINY, "efficientnet_lite0", ResultStore(tmp_path / "store"), progress=False, executor=executor,
+                    announce=False)
+    for lane in range(2):
+        workers.call_on("torch", "parity.faults:apply_here", ("parity.training", "run_here", "exit_once", 1,
+                                                              str(tmp_path / "died")), lane=lane)
+    results = runner.map([(recipe, s) for s in (0, 1, 2)])
+    assert (tmp_path / "died").exists() and all(r["accuracy"] is not None for r in results)
+    assert len(list((tmp_path / "store").glob("*.json"))) == 3
+    for lane in range(2):
+        workers.call_on("torch", "parity.faults:undo_here", lane=lane)
+
+
+def test_the_plan_estimates_the_wall_time_within_a_factor_of_two(tmp_path):
+    from parity import planner
+
+    runner = Runner(TINY, "efficientnet_lite0", ResultStore(tmp_path / "store"), progress=False,
+                    executor=executors.Processes(2), announce=False)
+    requests = [(recipes.with_knobs(A, epochs=1), s) for s in range(4)]  # train_bn: nothing is cached
+    plan = planner.plan(runner, requests)
+    assert (plan["runs"], plan["stored"], plan["new"], plan["cached_share"]) == (4, 0, 4, 0.0)
+    start = time.perf_counter()
+    runner.map(requests)
+    actual = time.perf_counter() - start
+    assert plan["estimate_seconds"] / 2 <= actual <= plan["estimate_seconds"] * 2, (plan, actual)
+    assert planner.plan(runner, requests)["stored"] == 4
+
+
+def test_bad_executor_and_device_are_clear_errors():
+    from parity.errors import ParityError
+
+    with pytest.raises(ParityError, match=r"executor 'dask' is not one of: processes, ray, serial"):
+        executors.make("dask")
+    with pytest.raises(ParityError, match=r"--workers must be at least 1, got 0"):
+        executors.make("processes", workers=0)
+    with pytest.raises(ParityError, match=r"device 'tpu' is not one of: auto, cpu, cuda"):
+        executors.resolve_device("tpu")
+
+
+def _has_cuda() -> bool:
+    import torch  # the test process has torch (conftest); no worker is started to ask
+
+    return torch.cuda.is_available()
+
+
+def test_auto_device_is_the_cpu_without_a_gpu():
+    if _has_cuda():
+        pytest.skip("this machine has a CUDA GPU")
+    assert executors.resolve_device("auto") == "cpu"
+
+
+def test_a_run_on_cuda_is_deterministic_and_says_so():
+    if not _has_cuda():
+        pytest.skip("no CUDA GPU on this machine (torch.cuda.is_available() is False): the cuda path is written "
+                    "from the frameworks' documentation and runs where a GPU is")
+    runner = Runner(TINY, "efficientnet_lite0", ResultStore(None), progress=False, device="cuda", announce=False)
+    recipe = recipes.with_knobs(A, epochs=1)
+    first, again = runner(recipe, 0), Runner(TINY, "efficientnet_lite0", ResultStore(None), progress=False,
+                                             device="cuda", announce=False)(recipe, 0)
+    assert first["accuracy"] == again["accuracy"]
