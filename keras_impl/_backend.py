@@ -14,7 +14,10 @@ def value_and_grads(compute, variables):
     if ON_TF:
         import tensorflow as tf
 
-        with tf.GradientTape() as tape:
+        # watch only what is differentiated: a tape watches every variable created trainable, and a frozen
+        # body's variables were, so it would backpropagate through the whole body for nothing
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch([var.value if hasattr(var, "value") else var for var in variables])
             value = compute()
         return value, tape.gradient(value, variables)
     for var in variables:

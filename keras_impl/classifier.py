@@ -66,12 +66,14 @@ def load_model_state(model: keras.Model, state: dict[str, np.ndarray]) -> int:
 
 
 def snapshot(model: keras.Model) -> list:
-    """Weights and BN statistics, to give back with restore() after a train-mode pass moved them."""
-    return model.get_weights()
+    """Weights and BN statistics, to give back with restore() after a train-mode pass moved them (copied as
+    backend tensors: no trip through numpy)."""
+    return [keras.ops.copy(v.value) for v in model.weights]
 
 
 def restore(model: keras.Model, snapshot: list) -> None:
-    model.set_weights(snapshot)
+    for variable, value in zip(model.weights, snapshot):
+        variable.assign(value)
 
 
 def _is_bn(layer) -> bool:
@@ -121,14 +123,17 @@ def gradients(model: keras.Model, images, labels, policy: str) -> tuple[np.ndarr
     return keras.ops.convert_to_numpy(kept["logits"]), _to_torch_layout(trained, grads)
 
 
-def _step_function(model: keras.Model, variables: list, loss: str):
-    """(x, labels) -> (mean loss, gradients): one traced graph on TensorFlow (3x less Python per step), eager
-    autograd on torch."""
+_TRACE_FROM_STEPS = 40  # a traced step costs about as much as this many eager ones to trace, then runs 3x faster
+
+
+def _step_function(model: keras.Model, variables: list, loss: str, steps: int):
+    """(x, labels) -> (mean loss, gradients): one traced graph on TensorFlow for runs long enough to pay for the
+    tracing, eager otherwise (and always on torch). Both give the same numbers (Grappler's rewrites are off)."""
     def step(x, labels):
         return value_and_grads(lambda: keras.ops.mean(per_sample_loss(loss, model(x, training=True), labels)),
                                variables)
 
-    return tf.function(step, reduce_retracing=True) if ON_TF else step
+    return tf.function(step, reduce_retracing=True) if ON_TF and steps >= _TRACE_FROM_STEPS else step
 
 
 def train_steps(model: keras.Model, batches, optimizer: str, lrs, policy: str, groups: dict | None = None,
@@ -143,7 +148,7 @@ def train_steps(model: keras.Model, batches, optimizer: str, lrs, policy: str, g
     dtype = model.weights[0].dtype  # float32, or float64 for a reference-precision twin
     with _keras_float(dtype):
         optim = build_optimizer(optimizer, [(key, var) for key, _, var in trained], groups, lrs[0])
-    step = _step_function(model, [var for _, _, var in trained], loss)
+    step = _step_function(model, [var for _, _, var in trained], loss, len(lrs))
     losses = []
     for i, ((x, labels), step_lrs) in enumerate(zip(batches, lrs)):
         value, grad_list = step(keras.ops.convert_to_tensor(np.asarray(x, dtype)),

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_impl._backend import ON_TF
 from parity import optim as spec
 
 
@@ -73,11 +74,21 @@ def run_steps(name, params: dict, grads: list, lrs: list, groups: dict | None = 
     """
     variables = {k: keras.Variable(np.array(v, np.float32), name=k.replace(".", "_")) for k, v in params.items()}
     optimizer = build_optimizer(name, list(variables.items()), groups, lrs[0])
+    buckets = list(optimizer.values())
+
+    def apply(step_grads):  # every bucket's optimizer, one step (traced once on TensorFlow)
+        for (opt, members), bucket_grads in zip(buckets, step_grads):
+            opt.apply(bucket_grads, [v for _, v in members])
+
+    step = apply
+    if ON_TF:
+        import tensorflow as tf
+
+        step = tf.function(apply)
     history = []
     for step_grads, step_lrs in zip(grads, lrs):
         set_lrs(optimizer, step_lrs)
-        for opt, members in optimizer.values():
-            opt.apply([keras.ops.convert_to_tensor(np.asarray(step_grads[k], np.float32)) for k, _ in members],
-                      [v for _, v in members])
+        step([[keras.ops.convert_to_tensor(np.asarray(step_grads[k], np.float32)) for k, _ in members]
+              for _, members in buckets])
         history.append({k: keras.ops.convert_to_numpy(v) for k, v in variables.items()})
     return history

@@ -24,6 +24,11 @@ class Backend:
     summary: str
     env: dict = field(default_factory=dict)  # set in the worker before the package is imported
     unsupported: dict = field(default_factory=dict)  # {(component, method): why}
+    reference_only: bool = False  # a second process of a backend, for float64 references; never compared
+
+    @property
+    def builds_torch_models(self) -> bool:
+        return self.package == "torch_impl"
 
 
 _NOT_IN_KERAS_OPS = "keras.ops has no such op; its only TensorFlow form would run TF kernels, not torch's"
@@ -31,6 +36,8 @@ _NOT_IN_KERAS_OPS = "keras.ops has no such op; its only TensorFlow form would ru
 BACKENDS = {b.name: b for b in [
     Backend("torch", "torch_impl", "torch", "PyTorch 2 with torchvision: what fastai runs on",
             unsupported={("decoder", "tf_fast"): "PIL has no libjpeg IFAST DCT (TensorFlow's default decode)"}),
+    Backend("torch_reference", "torch_impl", "torch", "a second torch process that computes the float64 "
+            "references, while the torch backend computes its float32 side", reference_only=True),
     Backend("keras_tf", "keras_impl", "keras", "Keras 3 on TensorFlow: what the thread's Keras code runs on",
             env={"KERAS_BACKEND": "tensorflow"},
             unsupported={("models", "float64_copy"): "float64 references are computed by the torch backend"}),
@@ -49,7 +56,8 @@ BACKENDS = {b.name: b for b in [
             }),
 ]}
 DEFAULT_BACKENDS = ("torch", "keras_tf")
-FRAMEWORKS = tuple(BACKENDS)  # the values of a recipe's `framework` knob
+REFERENCE = "torch_reference"
+FRAMEWORKS = tuple(name for name, b in BACKENDS.items() if not b.reference_only)  # a recipe's `framework` values
 
 
 def get_backend(name: str) -> Backend:
@@ -64,7 +72,8 @@ def parse_backends(text: str | None) -> tuple[str, ...]:
         return DEFAULT_BACKENDS
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     for name in names:
-        get_backend(name)
+        if get_backend(name).reference_only:
+            raise unknown("backend", name, FRAMEWORKS)
     if len(names) < 2 or len(set(names)) != len(names):
         raise ParityError(f"--backends needs at least two different backends, got {text!r}")
     return names

@@ -60,12 +60,12 @@ def build_model(body: str, head: str, n_classes: int, weights: str, backend: str
                 seed: int = 0, dtype: str = "float32", init: str | None = None, state: dict | None = None):
     """body + head in `backend`, parameters named 'body.<torch name>' and 'head.<fastai index>'. A backend other
     than torch loads `state` (default: the torch model's, built with the same arguments)."""
-    from parity.backends import check_supported
+    from parity.backends import check_supported, get_backend
 
     _check_build(body, head, n_classes, weights, dtype, init)
     check_supported(backend, "dtype", dtype)
     source = models.get_weights(weights).source
-    if backend == "torch":
+    if get_backend(backend).builds_torch_models:
         model = _call(backend, "classifier.build_model", body, head, n_classes, source, dropout, seed, dtype, init)
     else:
         keras_only = models.get_body(body).family == "keras_applications"

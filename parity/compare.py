@@ -133,7 +133,7 @@ def _judge_sides(case: Case, tol: Tolerance, sides: Sides) -> dict:
 
 # --- across backends ---------------------------------------------------------------------------------------
 
-_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="parity-case")
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="parity-backend")
 
 
 def _quads(outputs: dict, reference, a: str, b: str) -> list | None:
@@ -240,3 +240,18 @@ def run_case(case: Case, ctx, backends=DEFAULT_BACKENDS) -> dict:
         row["detail"] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
     row["seconds"] = round(time.perf_counter() - start, 3)
     return row
+
+
+CASES_AT_ONCE = 2  # cases in flight: one case's coordinator work (comparisons) overlaps another's backends
+
+
+def run_cases(cases: list[Case], ctx, backends=DEFAULT_BACKENDS, at_once: int = CASES_AT_ONCE):
+    """(index, row) of every case as each finishes, `at_once` cases in flight (results do not depend on it)."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    with ThreadPoolExecutor(at_once, thread_name_prefix="parity-cases") as pool:
+        pending = {pool.submit(run_case, case, ctx, backends): i for i, case in enumerate(cases)}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield pending.pop(future), future.result()

@@ -156,10 +156,12 @@ def _check_body_backend(body: Body, backend: str) -> None:
 def build_body(tag: str, backend: str, seed: int = 0):
     """A body with the weights `tag` names, in `backend`: torch loads them; a Keras backend builds the twin and
     gets the torch state ported in through parity.porting (keras.applications bodies load their own)."""
+    from parity.backends import get_backend
+
     weights = get_weights(tag)
     body = get_body(weights.body)
     _check_body_backend(body, backend)
-    if backend == "torch" or body.family == "keras_applications":
+    if get_backend(backend).builds_torch_models or body.family == "keras_applications":
         return _call(backend, "models.build_body", body.name, weights.source, seed)
     model = _call(backend, "models.build_body", body.name, None, seed)
     _call(backend, "models.load_body_state", model, torch_state(tag, seed))
@@ -194,10 +196,12 @@ def float64_copy(model, backend: str):
 
 def imagenet_classifier(name: str, backend: str):
     """Lite0 with its real ImageNet head (offline weights): torch loads it, other backends get it ported."""
+    from parity.backends import get_backend
+
     if name != "efficientnet_lite0":
         raise unknown("ImageNet classifier", name, ["efficientnet_lite0"])
     model = _call(backend, "models.build_imagenet_classifier", name)
-    if backend != "torch":
+    if not get_backend(backend).builds_torch_models:
         source = _call("torch", "models.build_imagenet_classifier", name)
         _call(backend, "models.load_imagenet_classifier_state", model,
               _call("torch", "models.imagenet_classifier_state", source))

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from parity import cases
-from parity.backends import BACKENDS, parse_backends, versions
+from parity.backends import BACKENDS, FRAMEWORKS, parse_backends, versions
 from parity.cli import main
 from parity.errors import ParityError
 
@@ -50,7 +50,10 @@ def test_backend_choice_is_checked():
     assert parse_backends(None) == ("torch", "keras_tf")
     with pytest.raises(ParityError, match="at least two different backends"):
         parse_backends("torch,torch")
-    assert set(BACKENDS) == {"torch", "keras_tf", "keras_torch"}
+    assert set(FRAMEWORKS) == {"torch", "keras_tf", "keras_torch"}
+    assert {n for n, b in BACKENDS.items() if b.reference_only} == {"torch_reference"}
+    with pytest.raises(ParityError, match="torch_reference"):
+        parse_backends("torch,torch_reference")
 
 
 def test_versions_come_from_package_metadata_without_imports():

@@ -24,9 +24,27 @@ def _noise(row: dict) -> list[tuple[str, float]]:
     return [(row["id"], row[key])] if row[key] is not None else []
 
 
+_CONTEXTS: dict = {}
+
+
+@pytest.fixture
+def component_context(request):
+    """One check context per component, closed when the next component starts: the models a component's cases
+    share stay in the workers only while those cases run."""
+    from parity.context import CheckContext
+
+    component = request.node.callspec.params["case"].component
+    if component not in _CONTEXTS:
+        for ctx in _CONTEXTS.values():
+            ctx.close()
+        _CONTEXTS.clear()
+        _CONTEXTS[component] = CheckContext(seed=0)
+    return _CONTEXTS[component]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_case(case, check_context):
-    row = run_case(case, check_context)
+def test_case(case, component_context):
+    row = run_case(case, component_context)
     if row["status"] == "skipped":
         pytest.skip(row["detail"]["why"])
     assert row["status"] == "pass", (row["status"], row["max_abs"], row["tol"], row["detail"].get("first_over_tol"),

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from parity import models as body_spec
+from torch_impl._device import DEVICE, on_device
 from torch_impl._state import load_state, state_of
 from torch_impl.heads import build_head
 from torch_impl.loss import per_sample_loss
@@ -24,7 +25,7 @@ def build_model(body: str, head: str, n_classes: int, weights: str | None = None
     `init` replaces the head's Linear initialiser."""
     net = build_body(body, weights, seed)
     top = build_head(head, body_spec.get_body(body).features, n_classes, dropout, seed, init)
-    return nn.Sequential(OrderedDict(body=net, head=top)).to(getattr(torch, dtype))
+    return nn.Sequential(OrderedDict(body=net, head=top)).to(getattr(torch, dtype)).to(DEVICE["current"])
 
 
 def model_state(model: nn.Module) -> dict[str, np.ndarray]:
@@ -67,7 +68,12 @@ def _train_mode(model: nn.Sequential, policy: str) -> None:
 
 
 def _nchw(images, dtype) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images, np.float32)).permute(0, 3, 1, 2).to(dtype)  # NHWC -> NCHW
+    x = torch.from_numpy(np.ascontiguousarray(images, np.float32)).permute(0, 3, 1, 2)  # NHWC -> NCHW
+    return on_device(x.to(dtype))
+
+
+def _labels(labels) -> torch.Tensor:
+    return on_device(torch.from_numpy(np.asarray(labels, np.int64)))
 
 
 def gradients(model: nn.Sequential, images, labels, policy: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -79,11 +85,11 @@ def gradients(model: nn.Sequential, images, labels, policy: str) -> tuple[np.nda
     _train_mode(model, policy)
     model.zero_grad(set_to_none=True)
     logits = model(_nchw(images, next(model.parameters()).dtype))
-    F.cross_entropy(logits, torch.from_numpy(np.asarray(labels, np.int64))).backward()
+    F.cross_entropy(logits, _labels(labels)).backward()
     params = dict(model.named_parameters())
-    grads = {n: params[n].grad.detach().numpy().copy() for n in names}
+    grads = {n: params[n].grad.detach().cpu().numpy().copy() for n in names}
     model.eval()
-    return logits.detach().numpy(), grads
+    return logits.detach().cpu().numpy(), grads
 
 
 def train_steps(model: nn.Sequential, batches, optimizer: str, lrs, policy: str, groups: dict | None = None,
@@ -100,7 +106,7 @@ def train_steps(model: nn.Sequential, batches, optimizer: str, lrs, policy: str,
     for step, ((x, labels), step_lrs) in enumerate(zip(batches, lrs)):
         _train_mode(model, policy)
         optim.zero_grad(set_to_none=True)
-        value = per_sample_loss(loss, model(_nchw(x, dtype)), torch.from_numpy(np.asarray(labels, np.int64))).mean()
+        value = per_sample_loss(loss, model(_nchw(x, dtype)), _labels(labels)).mean()
         losses.append(value.item())
         if not np.isfinite(losses[-1]):
             break
@@ -126,7 +132,7 @@ def evaluate(model: nn.Sequential, images, batch_size: int = 64) -> np.ndarray:
     model.eval()
     with torch.no_grad():
         dtype = next(model.parameters()).dtype
-        return np.concatenate([model(_nchw(images[i:i + batch_size], dtype)).numpy()
+        return np.concatenate([model(_nchw(images[i:i + batch_size], dtype)).cpu().numpy()
                                for i in range(0, len(images), batch_size)])
 
 

@@ -88,10 +88,11 @@ def forward_features(model: nn.Module, images, training: bool = False) -> np.nda
     """NHWC float32 (already normalised) -> body features NHWC float32."""
     model.train(training)
     with torch.no_grad():
-        dtype = next(model.parameters()).dtype
-        out = model(torch.from_numpy(np.ascontiguousarray(images)).to(dtype).permute(0, 3, 1, 2))  # NHWC -> NCHW
+        param = next(model.parameters())
+        x = torch.from_numpy(np.ascontiguousarray(images)).to(param.dtype).permute(0, 3, 1, 2)  # NHWC -> NCHW
+        out = model(x.to(param.device))
     model.eval()
-    return out.permute(0, 2, 3, 1).numpy()  # NCHW -> NHWC
+    return out.permute(0, 2, 3, 1).cpu().numpy()  # NCHW -> NHWC
 
 
 def build_imagenet_classifier(name: str) -> nn.Module:

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 
 import numpy as np
 
 from parity import classifier, data, models, resize
+from parity.backends import REFERENCE
 
 N_CLASSES = 10
 
@@ -30,8 +32,13 @@ def body(ctx, name: str, backend: str):
 
 
 def body_float64(ctx, name: str):
-    """The torch body in float64: the reference of every layer-wise case."""
-    return ctx.memo(("body64", name), lambda: models.float64_copy(body(ctx, name, "torch"), "torch"))
+    """The torch body in float64, in the reference process (parity.backends.REFERENCE, so the references run
+    beside the torch backend's own float32 side): the reference of every layer-wise case."""
+    def copy():
+        source = models.build_body(models.CHECK_WEIGHTS[name], REFERENCE, ctx.seed)
+        return models.float64_copy(source, REFERENCE)
+
+    return ctx.memo(("body64", name), copy)
 
 
 def model(ctx, body_name: str, head: str, backend: str):
@@ -41,19 +48,30 @@ def model(ctx, body_name: str, head: str, backend: str):
 
 
 def model_float64(ctx, body_name: str, head: str):
-    return ctx.memo(("classifier64", body_name, head),
-                    lambda: models.float64_copy(model(ctx, body_name, head, "torch"), "torch"))
+    """body + head in float64 in the reference process: the reference of the gradient and training cases."""
+    return ctx.memo(("classifier64", body_name, head), lambda: classifier.build_model(
+        body_name, head, N_CLASSES, models.CHECK_WEIGHTS[body_name], REFERENCE, dropout=False, seed=ctx.seed,
+        dtype="float64"))
 
 
 @contextmanager
-def restored(handle, backend: str):
-    """Give a model back the weights and BN statistics it had: a train-mode pass moves the running statistics
-    (differently: torch keeps the unbiased batch variance, Keras the biased one)."""
+def using(ctx, handle):
+    """Hold a shared model for one case at a time (cases run side by side; a train-mode pass or a BN policy
+    changes the model while it runs)."""
+    with ctx.memo(("lock", handle), threading.Lock):
+        yield
+
+
+@contextmanager
+def restored(ctx, handle, backend: str):
+    """Hold a shared model and give it back the weights and BN statistics it had: a train-mode pass moves the
+    running statistics (differently: torch keeps the unbiased batch variance, Keras the biased one)."""
     from parity import workers
 
-    saved = classifier.snapshot(handle, backend)
-    try:
-        yield
-    finally:
-        classifier.restore(handle, saved, backend)
-        workers.release([saved] if isinstance(saved, workers.Handle) else [])
+    with using(ctx, handle):
+        saved = classifier.snapshot(handle, backend)
+        try:
+            yield
+        finally:
+            classifier.restore(handle, saved, backend)
+            workers.release([saved] if isinstance(saved, workers.Handle) else [])

@@ -22,12 +22,15 @@ RECIPE = "keras_thread_64"
 
 def _equivalence(ctx) -> Sides:
     from parity.equivalence import equivalence
+    from parity.executors import Processes
+    from parity.runner import Runner
     from parity.store import ResultStore
     from parity.tolerances import get_tolerance
-    from parity.training import Runner
 
+    # the two backends train at the same time, each in the worker the other cases use
     runner = ctx.memo(("runner", CI_DATA), lambda: Runner(CI_DATA, "efficientnet_lite0", ResultStore(None),
-                                                          progress=False))
+                                                          progress=False, announce=False,
+                                                          executor=Processes(2, per_backend=1)))
     margin = get_tolerance("accuracy_tost").max_abs
     result = equivalence(runner, recipes.get_recipe(RECIPE), SEEDS, margin)
     t = result["test"]

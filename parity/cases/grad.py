@@ -10,8 +10,9 @@ from functools import partial
 import numpy as np
 
 from parity import classifier, heads, models, workers
+from parity.backends import REFERENCE
 from parity.case import Case, Exclusion, Output, Sides
-from parity.cases._shared import N_CLASSES, body, body_input, model, model_float64, restored
+from parity.cases._shared import N_CLASSES, body, body_input, model, model_float64, restored, using
 
 LABELS, SIZE = np.array([1, 3, 5, 7]), 64
 
@@ -42,7 +43,7 @@ ZERO_BY_CONSTRUCTION = Exclusion(r"^body\._blocks\.\d+\._bn2\.bias$", "mathemati
 def _gradients(body_name: str, head: str, policy: str, backend: str, ctx) -> Output:
     """Logits and the gradient of every tensor `policy` trains, in one backend (its state restored after)."""
     handle = model(ctx, body_name, head, backend)
-    with restored(handle, backend):
+    with restored(ctx, handle, backend):
         logits, grads = classifier.gradients(handle, body_input(ctx, body_name, SIZE), LABELS, policy, backend)
     return Output(value=logits, layers=[("logits", logits)] + sorted(grads.items()),
                   detail={"trained_tensors": len(grads)})
@@ -50,9 +51,9 @@ def _gradients(body_name: str, head: str, policy: str, backend: str, ctx) -> Out
 
 def _reference_gradients(body_name: str, head: str, policy: str, ctx) -> Output:
     handle = model_float64(ctx, body_name, head)
-    with restored(handle, "torch"):
+    with restored(ctx, handle, REFERENCE):
         logits, grads = classifier.gradients(handle, body_input(ctx, body_name, SIZE).astype(np.float64), LABELS,
-                                             policy, "torch")
+                                             policy, REFERENCE)
     return Output(value=logits, layers=[("logits", logits)] + sorted(grads.items()))
 
 
@@ -87,14 +88,15 @@ def _float32_exclusions(body: str, head: str, policy: str) -> tuple[Exclusion, .
 def _trained_counts(body_name: str, ctx) -> Sides:
     """How many tensors each recipe trains: fastai (head + every body BN) against Keras (head only)."""
     handle = model(ctx, body_name, "fastai_v1", "torch")
-    counts = [len(classifier.apply_bn_policy(handle, policy, "torch")) for policy in ("train_bn", "frozen")]
+    with using(ctx, handle):
+        counts = [len(classifier.apply_bn_policy(handle, policy, "torch")) for policy in ("train_bn", "frozen")]
     return Sides(np.array(counts[:1]), np.array(counts[1:]), labels=("fastai train_bn", "keras frozen"))
 
 
 def _running_var(body_name: str, backend: str, ctx) -> np.ndarray:
     """BN running variance after one train-mode forward from the same ported weights."""
     handle = body(ctx, body_name, backend)
-    with restored(handle, backend):
+    with restored(ctx, handle, backend):
         models.forward_features(handle, body_input(ctx, body_name, SIZE), backend, training=True)
         state = models.body_state(handle, backend)
     return np.concatenate([state[k].ravel() for k in sorted(state) if k.endswith("running_var")])
@@ -103,7 +105,7 @@ def _running_var(body_name: str, backend: str, ctx) -> np.ndarray:
 def _stats_moved(body_name: str, policy: str, backend: str, ctx) -> np.ndarray:
     """How far one training-mode step moves the body's BN running statistics."""
     handle = model(ctx, body_name, "fastai_v1", backend)
-    with restored(handle, backend):
+    with restored(ctx, handle, backend):
         before = classifier.model_state(handle, backend)
         classifier.gradients(handle, body_input(ctx, body_name, SIZE), LABELS, policy, backend)
         after = classifier.model_state(handle, backend)

@@ -9,6 +9,7 @@ from functools import partial
 import numpy as np
 
 from parity import data, models, resize
+from parity.backends import REFERENCE
 from parity.case import Case, Output, Sides
 from parity.cases._shared import body, body_float64, body_input, restored
 
@@ -18,15 +19,15 @@ SIZES = (64, 224)
 def _layers(name: str, size: int, training: bool, backend: str, ctx) -> Output:
     """Every conv/BN layer's output of one backend's body (its BN statistics restored afterwards)."""
     handle = body(ctx, name, backend)
-    with restored(handle, backend):
+    with restored(ctx, handle, backend):
         outputs = models.layer_outputs(handle, body_input(ctx, name, size), backend, training)
     return Output(layers=list(outputs.items()), detail={"input": list(body_input(ctx, name, size).shape)})
 
 
 def _reference_layers(name: str, size: int, training: bool, ctx) -> Output:
     handle = body_float64(ctx, name)
-    with restored(handle, "torch"):
-        outputs = models.layer_outputs(handle, body_input(ctx, name, size).astype(np.float64), "torch", training)
+    with restored(ctx, handle, REFERENCE):
+        outputs = models.layer_outputs(handle, body_input(ctx, name, size).astype(np.float64), REFERENCE, training)
     return Output(layers=list(outputs.items()))
 
 

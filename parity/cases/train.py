@@ -9,6 +9,7 @@ from functools import partial
 import numpy as np
 
 from parity import classifier, data, models, optim, workers
+from parity.backends import REFERENCE
 from parity.case import Case, Exclusion, Output
 from parity.cases._shared import N_CLASSES, body_input, model, model_float64, restored
 
@@ -53,7 +54,7 @@ def _trained(recipe, backend: str, ctx) -> dict:
     """One backend's float32 model after the 3 steps (trained once per run; its state given back after)."""
     def compute():
         handle = model(ctx, recipe[0], recipe[1], backend)
-        with restored(handle, backend):
+        with restored(ctx, handle, backend):
             return _train(handle, backend, recipe, ctx)
 
     return ctx.memo(("trained", recipe, backend), compute)
@@ -69,8 +70,8 @@ def _matched(recipe, backend: str, ctx) -> Output:
 
 def _reference(recipe, ctx) -> Output:
     handle = model_float64(ctx, recipe[0], recipe[1])
-    with restored(handle, "torch"):
-        return _layers(_train(handle, "torch", recipe, ctx, np.float64), _not_running_var)
+    with restored(ctx, handle, REFERENCE):
+        return _layers(_train(handle, REFERENCE, recipe, ctx, np.float64), _not_running_var)
 
 
 def _float64_twins(recipe, backend: str, ctx) -> Output:
