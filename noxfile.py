@@ -80,5 +80,6 @@ def equivalence(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    """Feature-cache benchmark (args go to `python -m parity.bench`, e.g. --data-dir PATH)."""
+    """Whole-process timings to compare changes by: parity check, the test suite, a bisect per executor, the
+    feature cache (args go to `python -m parity.bench`, e.g. --only check --runs 3)."""
     session.run(str(BIN / "python"), "-m", "parity.bench", *session.posargs, env=_heavy_env(session), external=True)

@@ -1,14 +1,18 @@
-"""Feature-cache benchmark: a frozen-body recipe trained over seeds with and without cached body features,
-in both frameworks; writes the wall times, the speed-up and the (identical) accuracies to a report folder.
+"""Benchmarks that later changes are compared against: whole-process wall times (median of several runs) of
+`parity check`, of the default test suite, of one bisect under each executor, and the feature cache's speed-up.
+Writes bench.json and report.md into a report folder.
 
-    python -m parity.bench [--data-dir PATH] [--train-per-class N] [--test-per-class N] [--seeds 3] [--out DIR]
+    python -m parity.bench [--only check,tests,executors,cache] [--runs 3] [--data-dir PATH] [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,11 +20,52 @@ from parity import recipes
 from parity.errors import ParityError
 
 RECIPE = "keras_thread_64"  # the thread's Keras code: frozen body, BN in inference mode
+BISECT = ["bisect", "--from", "fastai_v1_fit", "--to", "keras_thread_64", "--factors", "bn_policy,optimizer,lr",
+          "--seeds", "2", "--train-per-class", "20", "--test-per-class", "10", "--quiet"]
+EXECUTORS = {"serial": ["--executor", "serial"], "processes --workers 2": ["--executor", "processes", "--workers", "2"],
+             "ray": ["--executor", "ray"]}
 
 
-def measure(spec, body: str, seeds: list[int]) -> list[dict]:
+def _timed(argv: list[str], runs: int, fresh_store: bool = False, report: bool = True) -> dict:
+    """Median, min and max wall seconds of `argv` as a whole process, over `runs` runs (its report, and with
+    `fresh_store` its result store, in a temporary folder)."""
+    times = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="parity-bench-") as tmp:
+            extra = (["--store", str(Path(tmp) / "store")] if fresh_store else []) + \
+                (["--out", str(Path(tmp) / "out")] if report else [])
+            start = time.perf_counter()
+            proc = subprocess.run([*argv, *extra], capture_output=True, text=True)
+            times.append(time.perf_counter() - start)
+        if proc.returncode not in (0, 1):
+            raise ParityError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr[-500:]}")
+    return {"command": " ".join(argv), "runs": runs, "median": round(statistics.median(times), 1),
+            "min": round(min(times), 1), "max": round(max(times), 1)}
+
+
+def check(runs: int) -> dict:
+    return _timed([sys.executable, "-m", "parity", "check"], runs)
+
+
+def tests(runs: int) -> dict:
+    return _timed([sys.executable, "-m", "pytest", "-q", "-n", "2"], runs, report=False)
+
+
+def executors(runs: int) -> dict:
+    """The same small bisect (16 runs) under each executor, from an empty store each time."""
+    out = {}
+    for name, flags in EXECUTORS.items():
+        out[name] = _timed([sys.executable, "-m", "parity", *BISECT, *flags], runs, fresh_store=True)
+    base = out["serial"]["median"]
+    for row in out.values():
+        row["speedup_vs_serial"] = round(base / row["median"], 2)
+    return out
+
+
+def cache(spec, body: str, seeds: list[int]) -> list[dict]:
+    """A frozen-body recipe over seeds with and without cached body features, in both default backends."""
     from parity import workers
-    from parity.training import run
+    from parity.runner import run
 
     rows = []
     for framework in ("torch", "keras_tf"):
@@ -37,10 +82,24 @@ def measure(spec, body: str, seeds: list[int]) -> list[dict]:
         row["speedup"] = round(row["uncached_seconds"] / row["cached_seconds"], 2)
         row["identical"] = row["uncached_accuracy"] == row["cached_accuracy"]
         rows.append(row)
-        print(f"{framework}: {len(seeds)} seeds uncached {row['uncached_seconds']} s, cached "
-              f"{row['cached_seconds']} s (incl. the one feature pass): {row['speedup']}x, accuracies identical: "
-              f"{row['identical']}", flush=True)
     return rows
+
+
+def _markdown(results: dict) -> str:
+    lines = ["# parity benchmarks", "", "Whole-process wall times in seconds (median, min, max over the runs).", ""]
+    for name in ("check", "tests"):
+        if name in results:
+            r = results[name]
+            lines.append(f"- `{name}`: median {r['median']} s (min {r['min']}, max {r['max']}, {r['runs']} runs)")
+    if "executors" in results:
+        lines += ["", "| executor | median s | min | max | speed-up vs serial |", "|---|---|---|---|---|"]
+        lines += [f"| {k} | {v['median']} | {v['min']} | {v['max']} | {v['speedup_vs_serial']}x |"
+                  for k, v in results["executors"].items()]
+    if "cache" in results:
+        lines += ["", "| framework | uncached s | cached s | speed-up | identical accuracies |", "|---|---|---|---|---|"]
+        lines += [f"| {r['framework']} | {r['uncached_seconds']} | {r['cached_seconds']} | {r['speedup']}x | "
+                  f"{r['identical']} |" for r in results["cache"]]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
@@ -49,6 +108,8 @@ def main(argv=None) -> int:
     from parity.outputs import report_dir
 
     p = argparse.ArgumentParser(prog="python -m parity.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--only", default="check,tests,executors,cache")
+    p.add_argument("--runs", type=int, default=3)
     p.add_argument("--data-dir", type=Path)
     p.add_argument("--train-per-class", type=int, default=100)
     p.add_argument("--test-per-class", type=int, default=50)
@@ -57,28 +118,33 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     try:
-        source = "folder" if args.data_dir else "digits"
-        if args.data_dir and not args.data_dir.is_dir():
-            raise ParityError(f"data folder {str(args.data_dir)!r} does not exist")
-        tpc = min(args.train_per_class, 120) if source == "digits" else args.train_per_class
-        spec = DataSpec(source, str(args.data_dir) if args.data_dir else None, tpc,
-                        min(args.test_per_class, 50) if source == "digits" else args.test_per_class)
-        rows = measure(spec, args.body, parse_seeds(args.seeds))
+        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+        unknown = sorted(set(wanted) - {"check", "tests", "executors", "cache"})
+        if unknown or args.runs < 1:
+            raise ParityError(f"--only takes check, tests, executors, cache and --runs >= 1; got {args.only!r}, "
+                              f"{args.runs}")
+        results = {}
+        for name in ("check", "tests", "executors"):
+            if name in wanted:
+                results[name] = {"check": check, "tests": tests, "executors": executors}[name](args.runs)
+                print(f"{name}: {json.dumps(results[name])}", flush=True)
+        if "cache" in wanted:
+            source = "folder" if args.data_dir else "digits"
+            if args.data_dir and not args.data_dir.is_dir():
+                raise ParityError(f"data folder {str(args.data_dir)!r} does not exist")
+            tpc = min(args.train_per_class, 120) if source == "digits" else args.train_per_class
+            spec = DataSpec(source, str(args.data_dir) if args.data_dir else None, tpc,
+                            min(args.test_per_class, 50) if source == "digits" else args.test_per_class)
+            results["cache"] = cache(spec, args.body, parse_seeds(args.seeds))
+            print(f"cache: {json.dumps(results['cache'])}", flush=True)
     except ParityError as exc:
         print(f"parity bench: error: {exc}", file=sys.stderr)
         return 2
     with report_dir(args.out, "bench") as pending:
-        tmp = pending.tmp
-        (tmp / "feature_cache.json").write_text(json.dumps({"data": spec.key(), "body": args.body, "rows": rows},
-                                                           indent=1))
-        lines = ["# Feature cache benchmark", "", f"Data {spec.key()}, body {args.body}, recipe {RECIPE}.", "",
-                 "| framework | seeds | uncached (s) | cached (s) | speed-up | identical accuracies |",
-                 "|---|---|---|---|---|---|"]
-        lines += [f"| {r['framework']} | {len(r['seeds'])} | {r['uncached_seconds']} | {r['cached_seconds']} | "
-                  f"{r['speedup']}x | {r['identical']} |" for r in rows]
-        (tmp / "report.md").write_text("\n".join(lines) + "\n")
+        (pending.tmp / "bench.json").write_text(json.dumps(results, indent=1))
+        (pending.tmp / "report.md").write_text(_markdown(results))
     print(f"Report: {pending.path}/report.md")
-    return 0 if all(r["identical"] for r in rows) else 1
+    return 0
 
 
 if __name__ == "__main__":
