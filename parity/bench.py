@@ -28,8 +28,8 @@ EXECUTORS = {"serial": ["--executor", "serial"], "processes --workers 2": ["--ex
 
 def _timed(argv: list[str], runs: int, fresh_store: bool = False, report: bool = True) -> dict:
     """Median, min and max wall seconds of `argv` as a whole process, over `runs` runs (its report, and with
-    `fresh_store` its result store, in a temporary folder)."""
-    times = []
+    `fresh_store` its result store, in a temporary folder); `results` is the last run's results.json."""
+    times, results = [], None
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="parity-bench-") as tmp:
             extra = (["--store", str(Path(tmp) / "store")] if fresh_store else []) + \
@@ -37,18 +37,27 @@ def _timed(argv: list[str], runs: int, fresh_store: bool = False, report: bool =
             start = time.perf_counter()
             proc = subprocess.run([*argv, *extra], capture_output=True, text=True)
             times.append(time.perf_counter() - start)
+            if report and (Path(tmp) / "out" / "results.json").is_file():
+                results = json.loads((Path(tmp) / "out" / "results.json").read_text())
         if proc.returncode not in (0, 1):
             raise ParityError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr[-500:]}")
     return {"command": " ".join(argv), "runs": runs, "median": round(statistics.median(times), 1),
-            "min": round(min(times), 1), "max": round(max(times), 1)}
+            "min": round(min(times), 1), "max": round(max(times), 1), "results": results}
+
+
+COMPARED = ("gap", "oat", "shapley", "ddmin", "interactions", "accuracy_from", "accuracy_to")
 
 
 def check(runs: int) -> dict:
-    return _timed([sys.executable, "-m", "parity", "check"], runs)
+    row = _timed([sys.executable, "-m", "parity", "check"], runs)
+    row["verdict"] = row.pop("results")["verdict"]
+    return row
 
 
 def tests(runs: int) -> dict:
-    return _timed([sys.executable, "-m", "pytest", "-q", "-n", "2"], runs, report=False)
+    row = _timed([sys.executable, "-m", "pytest", "-q", "-n", "2"], runs, report=False)
+    row.pop("results")
+    return row
 
 
 def executors(runs: int) -> dict:
@@ -56,9 +65,12 @@ def executors(runs: int) -> dict:
     out = {}
     for name, flags in EXECUTORS.items():
         out[name] = _timed([sys.executable, "-m", "parity", *BISECT, *flags], runs, fresh_store=True)
-    base = out["serial"]["median"]
+    base = out["serial"]
     for row in out.values():
-        row["speedup_vs_serial"] = round(base / row["median"], 2)
+        row["speedup_vs_serial"] = round(base["median"] / row["median"], 2)
+        row["identical_to_serial"] = all(row["results"].get(k) == base["results"].get(k) for k in COMPARED)
+    for row in out.values():
+        row.pop("results")
     return out
 
 
@@ -92,9 +104,10 @@ def _markdown(results: dict) -> str:
             r = results[name]
             lines.append(f"- `{name}`: median {r['median']} s (min {r['min']}, max {r['max']}, {r['runs']} runs)")
     if "executors" in results:
-        lines += ["", "| executor | median s | min | max | speed-up vs serial |", "|---|---|---|---|---|"]
-        lines += [f"| {k} | {v['median']} | {v['min']} | {v['max']} | {v['speedup_vs_serial']}x |"
-                  for k, v in results["executors"].items()]
+        lines += ["", "| executor | median s | min | max | speed-up vs serial | results identical to serial |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {k} | {v['median']} | {v['min']} | {v['max']} | {v['speedup_vs_serial']}x | "
+                  f"{v['identical_to_serial']} |" for k, v in results["executors"].items()]
     if "cache" in results:
         lines += ["", "| framework | uncached s | cached s | speed-up | identical accuracies |", "|---|---|---|---|---|"]
         lines += [f"| {r['framework']} | {r['uncached_seconds']} | {r['cached_seconds']} | {r['speedup']}x | "
