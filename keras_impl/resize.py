@@ -25,6 +25,10 @@ def _resizing_layer(images: np.ndarray, out_hw) -> np.ndarray:
     return keras.ops.convert_to_numpy(keras.layers.Resizing(*out_hw)(images))
 
 
+def _smart_resize(images: np.ndarray, out_hw) -> np.ndarray:
+    return keras.ops.convert_to_numpy(keras.preprocessing.image.smart_resize(images, out_hw, interpolation="bilinear"))
+
+
 # Methods keras.ops expresses on every backend: half-pixel bilinear (antialiased or not) and nearest.
 METHODS = {
     "torchvision": partial(_ops, interpolation="bilinear", antialias=True),  # the same triangle filter
@@ -33,6 +37,7 @@ METHODS = {
     "tf_resize": partial(_ops, interpolation="bilinear"),
     "tf_resize_aa": partial(_ops, interpolation="bilinear", antialias=True),
     "keras_resizing": _resizing_layer,
+    "keras_smart_resize": _smart_resize,
     "tf_nearest": partial(_ops, interpolation="nearest"),
 }
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-from parity import recipes
+from parity import recipefiles, recipes
 from parity.args import (check_data_dir, check_out_arg, check_store_arg, default_data_dir, parse_seeds, parse_set,
                          positive)
 from parity.backends import parse_backends
@@ -42,22 +42,28 @@ def _data_options(p) -> None:
 
 
 def add_parsers(sub) -> None:
-    rec = sub.add_parser("recipes", help="list the training recipes, or diff two")
+    rec = sub.add_parser("recipes", help="list the training recipes, show one (as a TOML file to start from), or "
+                                         "diff two; a recipe is a built-in name or a path to a .toml file")
     rec.add_argument("--diff", nargs=2, metavar=("A", "B"), help="show the knobs that differ between A and B")
+    rec.add_argument("--show", metavar="RECIPE", help="print every knob of RECIPE")
+    rec.add_argument("--format", choices=("text", "toml"), default="text",
+                     help="--show as a table (text, default) or as a recipe file (toml)")
     train = sub.add_parser("train", help="train a recipe over seeds; accuracy per seed and mean with 95%% CI")
-    train.add_argument("--recipe", required=True)
+    train.add_argument("--recipe", required=True, help="a built-in recipe name or a recipe .toml file")
     train.add_argument("--framework", choices=("torch", "keras_tf", "keras_torch"),
                        help="override the recipe's framework (its backend)")
     train.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE", help="override a knob")
     _data_options(train)
     eq = sub.add_parser("equivalence", help="torch vs Keras end accuracy of one recipe: paired TOST")
-    eq.add_argument("--recipe", default="keras_matched")
+    eq.add_argument("--recipe", default="keras_matched", help="a built-in recipe name or a recipe .toml file")
     eq.add_argument("--margin", type=float, default=0.03, help="equivalence margin in accuracy (0.03 = 3 points)")
     eq.add_argument("--backends", default="torch,keras_tf", help="the two backends to compare (default torch,keras_tf)")
     _data_options(eq)
     bis = sub.add_parser("bisect", help="attribute the accuracy gap between two recipes to their differing knobs")
-    bis.add_argument("--from", dest="a", required=True, metavar="A")
-    bis.add_argument("--to", dest="b", required=True, metavar="B")
+    bis.add_argument("--from", dest="a", required=True, metavar="A", help="a built-in recipe name or a .toml file")
+    bis.add_argument("--to", dest="b", required=True, metavar="B", help="a built-in recipe name or a .toml file")
+    bis.add_argument("--set-from", action="append", default=[], metavar="KNOB=VALUE", help="override a knob of A")
+    bis.add_argument("--set-to", action="append", default=[], metavar="KNOB=VALUE", help="override a knob of B")
     bis.add_argument("--factors", help="comma-separated knobs to attribute (the other differing knobs stay at A's)")
     bis.add_argument("--methods", default="oat,ddmin,shapley,interactions")
     bis.add_argument("--permutations", type=int, default=8, help="orderings sampled beyond 8 factors")
@@ -65,6 +71,17 @@ def add_parsers(sub) -> None:
     bis.add_argument("--via", metavar="BACKEND", help="split the framework factor through this backend (e.g. "
                      "keras_torch between torch and keras_tf: Keras' API part, then TensorFlow's kernels part)")
     _data_options(bis)
+    sw = sub.add_parser("sweep", help="one knob or data size over a list of values for one or more recipes: "
+                                      "accuracy per value with CIs, paired gaps to the first recipe, a plot")
+    sw.add_argument("--recipes", required=True, help="comma-separated built-in names or .toml files; gaps are "
+                                                     "measured from the first")
+    sw.add_argument("--over", required=True, metavar="KNOB=V1,V2,...",
+                    help="a recipe knob (e.g. epochs=1,3,6, lr=1e-3,3e-3) or train_per_class / test_per_class")
+    sw.add_argument("--bisect-at", metavar="V1,V2,...", help="also attribute the gap between the first two recipes "
+                                                             "at these values (one-at-a-time and Shapley)")
+    sw.add_argument("--factors", help="with --bisect-at: comma-separated knobs to attribute (default: all that differ)")
+    sw.add_argument("--permutations", type=int, default=8, help="with --bisect-at: orderings sampled beyond 8 factors")
+    _data_options(sw)
     thread = sub.add_parser("thread", help="the forum thread: fastai_v1_fit vs the thread's Keras code, the 2x2, "
                                            "and torch-vs-Keras equivalence of fastai's recipe")
     thread.add_argument("--permutations", type=int, default=4)
@@ -82,11 +99,10 @@ def _spec(args):
     return DataSpec(source, str(args.data_dir) if args.data_dir else None, args.train_per_class, args.test_per_class)
 
 
-def _prepare(args) -> dict:
-    """Check everything a training command will need, before any work: returns seeds and the data spec."""
-    from parity import models
-
-    from parity import executors
+def _prepare(args, to_run: list = ()) -> dict:
+    """Check everything a training command will need, before any work: returns seeds and the data spec.
+    `to_run`: recipes whose data (class count, image sizes) is checked here, not in the middle of the runs."""
+    from parity import executors, models, training
 
     seeds = parse_seeds(args.seeds)
     spec = _spec(args)
@@ -101,6 +117,8 @@ def _prepare(args) -> dict:
     if not args.plan:
         check_out_arg(args.out)
     check_store_arg(args.store, args.no_store)
+    for recipe in to_run:
+        training.prepare(recipe, spec, args.body)
     return {"seeds": seeds, "spec": spec}
 
 
@@ -141,9 +159,24 @@ def _common(runner, seeds) -> dict:
                           "device": runner.device}}
 
 
+def recipe_arg(ref: str, overrides: dict | None = None) -> recipes.Recipe:
+    """A command's recipe: a built-in name or a .toml file, with --set overrides applied."""
+    recipe = recipefiles.resolve(ref)
+    return recipes.with_knobs(recipe, **overrides) if overrides else recipe
+
+
 def cmd_recipes(args) -> int:
+    if args.show:
+        recipe = recipe_arg(args.show)
+        if args.format == "toml":
+            print(recipefiles.dumps(recipe), end="")
+        else:
+            print(f"{recipe.name}: {recipe.source}")
+            for knob, value in recipe.knobs().items():
+                print(f"  {knob.ljust(11)} {recipes.fmt_value(value)}")
+        return 0
     if args.diff:
-        a, b = (recipes.get_recipe(n) for n in args.diff)
+        a, b = (recipe_arg(n) for n in args.diff)
         diff = recipes.diff(a, b)
         if not diff:
             print(f"{a.name} and {b.name} have the same knobs")
@@ -154,7 +187,10 @@ def cmd_recipes(args) -> int:
             print(f"{knob.ljust(width)}  {recipes.fmt_value(va)}  ->  {recipes.fmt_value(vb)}")
         return 0
     for r in recipes.RECIPES.values():
-        print(f"{r.name:24s} {r.framework:6s} {r.source}")
+        print(f"{r.name:24s} {r.framework:11s} {r.source}")
+    for path in recipefiles.examples():
+        r = recipefiles.load(path)
+        print(f"{str(path.relative_to(recipefiles.EXAMPLES_DIR.parent.parent)):24s} {r.framework:11s} {r.source}")
     return 0
 
 
@@ -177,9 +213,8 @@ def cmd_train(args) -> int:
     overrides = parse_set(args.set)
     if args.framework:
         overrides["framework"] = args.framework
-    recipe = recipes.get_recipe(args.recipe)
-    recipe = recipes.with_knobs(recipe, **overrides) if overrides else recipe
-    ready = _prepare(args)
+    recipe = recipe_arg(args.recipe, overrides)
+    ready = _prepare(args, [recipe])
     runner = _runner(args, ready["spec"])
     if args.plan:
         return _show_plan(runner, [(recipe, s) for s in ready["seeds"]])
@@ -200,12 +235,12 @@ def cmd_equivalence(args) -> int:
     from parity import attribution
     from parity.equivalence import equivalence, sentence
 
-    recipe = recipes.get_recipe(args.recipe)
+    recipe = recipe_arg(args.recipe)
     margin = positive(args.margin, "--margin")
     backends = parse_backends(args.backends)
     if len(backends) != 2:
         raise ParityError(f"--backends: an equivalence test compares two backends, got {args.backends!r}")
-    ready = _prepare(args)
+    ready = _prepare(args, [recipe])
     if len(ready["seeds"]) < 2:
         raise ParityError(f"--seeds: an equivalence test needs at least 2 seeds, got {args.seeds!r}")
     runner = _runner(args, ready["spec"])
@@ -235,11 +270,13 @@ def cmd_bisect(args) -> int:
     for m in methods:
         if m not in METHODS:
             raise unknown("bisect method", m, METHODS)
-    ready = _prepare(args)
+    a = recipe_arg(args.a, parse_set(args.set_from, "--set-from"))
+    b = recipe_arg(args.b, parse_set(args.set_to, "--set-to"))
+    ready = _prepare(args, [a, b])
     runner = _runner(args, ready["spec"])
     if args.via:
         get_backend(args.via)
-    bis = between(recipes.get_recipe(args.a), recipes.get_recipe(args.b), only, ready["seeds"], runner,
+    bis = between(a, b, only, ready["seeds"], runner,
                   decoded=runner.spec.source == "folder", middle=args.via)
     if args.plan:
         sets, adaptive = planned(bis, methods, args.permutations, args.top)
@@ -263,6 +300,66 @@ def cmd_bisect(args) -> int:
         "bisect": result, "notes": notes, "verdict": {"ok": None, "text": result["answer"]},
         **_common(runner, ready["seeds"])})
     print(_trained_line(runner, result["runs"], out))
+    return 0
+
+
+def _sweep_setup(args):
+    """The sweep, its bisect points and attributed factors, every value and path checked before any run."""
+    from parity import sweep, training
+
+    over, values = sweep.parse_over(args.over)
+    chosen = [recipe_arg(r.strip()) for r in args.recipes.split(",") if r.strip()]
+    if not chosen:
+        raise ParityError(f"--recipes names no recipe: {args.recipes!r}")
+    if len({r.name for r in chosen}) != len(chosen):
+        raise ParityError(f"--recipes lists a recipe name twice: {args.recipes!r}")
+    at = sweep.parse_at(args.bisect_at, over, values)
+    if at and len(chosen) < 2:
+        raise ParityError("--bisect-at attributes the gap between the first two --recipes; give at least two")
+    if over in sweep.DATA_SIZES and getattr(args, over) is not None:
+        raise ParityError(f"--over {over} sweeps what --{over.replace('_', '-')} sets; give one of them")
+    ready = _prepare(args)
+    sw = sweep.Sweep(over, values, tuple(chosen), tuple(ready["seeds"]), ready["spec"])
+    checked = set()
+    for recipe, _, spec in sw.requests():  # class counts and image sizes of every point, before any run
+        if (recipe, spec) not in checked:
+            checked.add((recipe, spec))
+            training.prepare(recipe, spec, args.body)
+    only = [f.strip() for f in args.factors.split(",")] if args.factors else None
+    return sw, at, only
+
+
+def cmd_sweep(args) -> int:
+    from parity import sweep
+    from parity.bisect import between, planned, run_bisect
+    from parity.runner import AtSpec
+
+    sw, at, only = _sweep_setup(args)
+    runner = _runner(args, sw.spec)
+    points = []
+    for value in at:
+        (a, spec), (b, _) = sw.point(sw.recipes[0], value), sw.point(sw.recipes[1], value)
+        points.append((value, between(a, b, only, list(sw.seeds), AtSpec(runner, spec), decoded=spec.source == "folder"),
+                       spec))
+    if args.plan:
+        extra = [(bis.config(c), s, spec) for _, bis, spec in points
+                 for c in planned(bis, ("oat", "shapley"), args.permutations, 0)[0] for s in bis.seeds]
+        return _show_plan(runner, sw.requests() + extra)
+    with interruptible(runner):
+        result = sweep.summarise(sw, runner.map(sw.requests()))
+        bisects = [(value, run_bisect(bis, ("oat", "shapley"), args.permutations)) for value, bis, _ in points]
+    if bisects:
+        result["bisects"] = [{"at": recipes.fmt_value(v), **r} for v, r in bisects]
+        result["shapley_along"] = sweep.shapley_along(bisects)
+    text = (result["sentences"][0] if result["sentences"] else
+            f"{sw.recipes[0].name} along {sw.over}: " + ", ".join(
+                f"{p['label']}: {100 * p['accuracy'][sw.recipes[0].name]['mean']:.1f}%" for p in result["points"]))
+    for line in result["sentences"]:
+        print(line)
+    out = sweep.write(args.out, f"parity sweep {', '.join(r.name for r in sw.recipes)} over {sw.over}", {
+        "sweep": result, "verdict": {"ok": None, "text": text}, **_common(runner, list(sw.seeds))})
+    total = len(sw.requests()) + sum(r["runs"] for _, r in bisects)
+    print(_trained_line(runner, total, out))
     return 0
 
 
@@ -291,4 +388,4 @@ def cmd_thread(args) -> int:
 
 
 HANDLERS = {"recipes": cmd_recipes, "train": cmd_train, "equivalence": cmd_equivalence, "bisect": cmd_bisect,
-            "thread": cmd_thread}
+            "sweep": cmd_sweep, "thread": cmd_thread}

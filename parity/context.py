@@ -65,6 +65,13 @@ class CheckContext:
         """The two sklearn photos, 427x640, NHWC float32."""
         return data.sample_photos().astype(np.float32)
 
+    @cached_property
+    def mixed_items(self) -> list[np.ndarray]:
+        """Three HWC crops of the photos of different sizes and aspects (landscape, portrait, a small strip):
+        what a folder of users' own photos holds."""
+        p = self.photos
+        return [p[0, :300, :500], p[1, 40:427, 100:420], p[0, 200:248, 300:380]]
+
     def resize_input(self, source: str) -> np.ndarray:
         if source == "squares":  # centre 384x384 of each photo
             return self.photos[:, 21:405, 128:512]

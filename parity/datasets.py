@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from parity import data
+from parity import data, resize
 from parity.errors import ParityError, unknown
 
 SOURCES = ("digits", "folder", "cifar10")
@@ -79,28 +79,38 @@ def _digits(spec: DataSpec):
             data.LoadedSplit(images[test], labels[test], classes))
 
 
-def _folder_split(spec: DataSpec, split: str, per_class: int | None, decoder: str) -> data.LoadedSplit:
+def _loaded(arrays, paths, load: tuple | None, backend: str) -> np.ndarray:
+    """Decoded items as one NHWC array: as they are (one size), or each resized at load by (method, size)."""
+    if load is None:
+        return data.stack_same_size(arrays, paths)
+    return resize.load_resize(arrays, load[1], load[0], backend)
+
+
+def _folder_split(spec: DataSpec, split: str, per_class: int | None, decoder: str,
+                  load: tuple | None = None) -> data.LoadedSplit:
     """One split's per-class subset decoded with `decoder`, file by file, in the process that runs this."""
     listing = data.list_image_folder(spec.root, split)
     index = per_class_subset(listing.labels, per_class)
     paths = [listing.paths[i] for i in index]
     backend = data.DECODING_BACKEND[decoder]
     arrays = [data.decode_image(p, decoder, backend) for p in paths]
-    return data.LoadedSplit(data.stack_same_size(arrays, paths), listing.labels[index], listing.classes,
+    return data.LoadedSplit(_loaded(arrays, paths, load, backend), listing.labels[index], listing.classes,
                             tuple(paths))
 
 
-def decode_here(spec: DataSpec, decoder: str) -> tuple[data.LoadedSplit, data.LoadedSplit]:
-    """Runs in the worker of the decoder's backend: both splits of a folder or of CIFAR-10, decoded."""
+def decode_here(spec: DataSpec, decoder: str, load: tuple | None = None) -> tuple[data.LoadedSplit, data.LoadedSplit]:
+    """Runs in the worker of the decoder's backend: both splits of a folder or of CIFAR-10, decoded, and with
+    `load` = (resize method, size) each image resized as the reader loads it."""
     if spec.source == "cifar10":
         splits = data.download_cifar10(cache_dir() / "cifar10-download", "torch")
         out = []
         for split, per_class in zip(splits, (spec.train_per_class, spec.test_per_class)):
             index = per_class_subset(split.labels, per_class)
-            out.append(data.LoadedSplit(split.images[index], split.labels[index], split.classes))
+            images = split.images[index] if load is None else _loaded(list(split.images[index]), None, load, "torch")
+            out.append(data.LoadedSplit(images, split.labels[index], split.classes))
         return tuple(out)
-    train = _folder_split(spec, "train", spec.train_per_class, decoder)
-    test = _folder_split(spec, "test", spec.test_per_class, decoder)
+    train = _folder_split(spec, "train", spec.train_per_class, decoder, load)
+    test = _folder_split(spec, "test", spec.test_per_class, decoder, load)
     data.check_same_classes(data.FolderSplit(Path(spec.root), "train", train.classes, (), train.labels),
                             data.FolderSplit(Path(spec.root), "test", test.classes, (), test.labels))
     return train, test
@@ -117,21 +127,25 @@ def _files_digest(spec: DataSpec) -> str:
     return digest.hexdigest()[:16]
 
 
-def decoded_file(spec: DataSpec, decoder: str) -> Path | None:
+def decoded_file(spec: DataSpec, decoder: str, load: tuple | None = None) -> Path | None:
     """The decoded dataset as one .npz in the cache (written once, atomically, by the decoder's backend worker),
-    so every training worker, local or remote, reads it by path; None for the embedded digits."""
+    so every training worker, local or remote, reads it by path; None for the embedded digits. `load`:
+    (resize method, size) applied to each image as it is read, or None."""
     from parity import workers
 
     if spec.source == "digits":
+        if load is not None:
+            raise ParityError(f"load_size={load[1]} resizes image files as they are read; the embedded digits are "
+                              f"arrays of one size (use --data-dir, or leave load_size unset)")
         return None
     data.get_decoder(decoder)
     key = {**spec.key(), "decoder": decoder, "files": _files_digest(spec) if spec.source == "folder" else None,
-           "data_seed": DATA_SEED}
+           "data_seed": DATA_SEED, **({"load": list(load)} if load else {})}
     name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
     path = cache_dir() / "decoded" / f"{name}.npz"
     if not path.exists():
         backend = "torch" if spec.source == "cifar10" else data.DECODING_BACKEND[decoder]
-        train, test = workers.call(backend, "parity.datasets:decode_here", spec, decoder)
+        train, test = workers.call(backend, "parity.datasets:decode_here", spec, decoder, load)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".npz", dir=path.parent)
         try:

@@ -31,9 +31,9 @@ def _sizes(runner, spec: DataSpec, recipe) -> tuple[int, int]:
     """(training images, test images) a run on `spec` sees."""
     from parity import datasets
 
-    key = (spec, training.decoder_for(recipe, spec))
+    key = (spec, training.decoder_for(recipe, spec), training.load_for(recipe))
     if key not in _SIZES:
-        train, test = datasets.load(spec, datasets.decoded_file(spec, key[1]))
+        train, test = datasets.load(spec, datasets.decoded_file(spec, key[1], key[2]))
         _SIZES[key] = (len(train.labels), len(test.labels))
     return _SIZES[key]
 
@@ -62,8 +62,9 @@ def _calibrate(runner, recipe, cached: bool) -> dict:
 def plan(runner, requests: list[tuple], note: str = "") -> dict:
     """The runs `requests` would make: counts, cached share, calibration and estimated wall times."""
     stored, new, seen = 0, [], set()
-    for recipe, seed in requests:
-        identity = run_identity(recipe, runner.spec, seed, runner.body, runner.versions, runner.device)
+    for recipe, seed, *spec in requests:
+        spec = spec[0] if spec else runner.spec
+        identity = run_identity(recipe, spec, seed, runner.body, runner.versions, runner.device)
         key = repr(sorted(identity.items()))
         if key in seen:
             continue
@@ -71,20 +72,21 @@ def plan(runner, requests: list[tuple], note: str = "") -> dict:
         if runner.store.get(identity) is not None:
             stored += 1
         else:
-            new.append((recipe, seed))
+            new.append((recipe, seed, spec))
     groups: dict = {}
-    for recipe, seed in new:
-        groups.setdefault((recipe.framework, runner.use_cache and training.cacheable(recipe)), []).append(recipe)
+    for recipe, seed, spec in new:
+        groups.setdefault((recipe.framework, runner.use_cache and training.cacheable(recipe)), []).append(
+            (recipe, spec))
     total, costs = 0.0, {}
     for (backend, cached), members in groups.items():
-        cost = _calibrate(runner, members[0], cached)
+        cost = _calibrate(runner, members[0][0], cached)
         costs[f"{backend}{' cached' if cached else ''}"] = cost
-        for recipe in members:
-            n_train, n_test = _sizes(runner, runner.spec, recipe)
+        for recipe, spec in members:
+            n_train, n_test = _sizes(runner, spec, recipe)
             total += cost["fixed"] + cost["per_image"] * _images(recipe, n_train, n_test)
     at_once = max(1, runner.executor.workers)
     return {"runs": len(seen), "stored": stored, "new": len(new),
-            "cached_share": (sum(1 for r, _ in new if runner.use_cache and training.cacheable(r)) / len(new)
+            "cached_share": (sum(1 for r, _, _ in new if runner.use_cache and training.cacheable(r)) / len(new)
                              if new else 0.0),
             "calibration": costs, "serial_seconds": total, "executor": runner.executor.name,
             "workers": at_once, "estimate_seconds": total / at_once, "note": note}

@@ -150,3 +150,66 @@ def waterfall(result: dict, path: Path) -> bool:
     ax.grid(True, axis="y", alpha=0.3)
     _save(fig, path)
     return True
+
+
+def _sweep_axis(ax, values: list, labels: list[str], name: str) -> list:
+    """x positions of a sweep's values: the values on a log axis when they are positive numbers spanning 8x or
+    more, on a linear axis when numbers, else evenly spaced categories."""
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if numeric and min(values) > 0 and max(values) / min(values) >= 8:
+        ax.set_xscale("log")
+    xs = list(values) if numeric else list(range(len(values)))
+    ax.set_xticks(xs, labels)
+    ax.minorticks_off()
+    ax.set_xlabel(name + (" (log scale)" if ax.get_xscale() == "log" else ""))
+    return xs
+
+
+def sweep(result: dict, path: Path) -> None:
+    """Left: accuracy per recipe along the swept value; right: each recipe's paired gap to the first (95% CIs)."""
+    plt = _pyplot()
+    points, names = result["points"], result["recipes"]
+    values, labels = [p["value"] for p in points], [p["label"] for p in points]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.5, 4.6))
+    for ax, title in ((left, "test accuracy (%)"), (right, f"paired gap to {names[0]} (points)")):
+        xs = _sweep_axis(ax, values, labels, result["over"])
+        ax.set_ylabel(title)
+        ax.grid(True, alpha=0.3)
+    for name in names:
+        ci = [p["accuracy"][name] for p in points]
+        _ci_line(left, xs, ci, name)
+    for name in names[1:]:
+        _ci_line(right, xs, [p["gap"][name] for p in points], f"{name} - {names[0]}")
+    right.axhline(0.0, color="black", lw=0.8)
+    left.legend(loc="best")
+    right.legend(loc="best")
+    fig.suptitle(f"Sweep over {result['over']} ({len(result['seeds'])} seeds; bars: 95% CI)")
+    _save(fig, path)
+
+
+def _ci_line(ax, xs: list, cis: list[dict], label: str) -> None:
+    mean = np.array([100 * c["mean"] for c in cis])
+    low = np.array([100 * c["low"] if math.isfinite(c["low"]) else np.nan for c in cis])
+    high = np.array([100 * c["high"] if math.isfinite(c["high"]) else np.nan for c in cis])
+    line = ax.plot(xs, mean, marker="o", label=label)[0]
+    ok = np.isfinite(low) & np.isfinite(high)
+    if ok.any():
+        ax.errorbar(np.asarray(xs)[ok], mean[ok], yerr=[mean[ok] - low[ok], high[ok] - mean[ok]], fmt="none",
+                    color=line.get_color(), capsize=3)
+
+
+def shapley_along(result: dict, path: Path) -> None:
+    """Shapley value of each leading factor at each bisect point of a sweep."""
+    plt = _pyplot()
+    along = result["shapley_along"]
+    at = [p["value"] for p in result["points"] if p["label"] in along["at"]]
+    fig, ax = plt.subplots(figsize=(8.5, 4.4))
+    xs = _sweep_axis(ax, at, along["at"], result["over"])
+    for factor, cis in along["factors"].items():
+        _ci_line(ax, xs, [c or {"mean": math.nan, "low": math.nan, "high": math.nan} for c in cis], factor)
+    ax.axhline(0.0, color="black", lw=0.8)
+    ax.set_ylabel("Shapley value (points)")
+    ax.set_title(f"Attribution of {result['recipes'][1]} - {result['recipes'][0]} along the sweep")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best")
+    _save(fig, path)

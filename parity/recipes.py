@@ -16,12 +16,16 @@ from dataclasses import dataclass, fields, replace
 from parity.errors import ParityError, unknown
 
 
+NO_DEFAULT = object()
+
+
 @dataclass(frozen=True)
 class Knob:
     name: str
     component: str  # the parity component it belongs to (bisect can group by it)
     kind: str  # what values it takes: a key of KINDS
     summary: str
+    default: object = NO_DEFAULT  # knobs added later: at this value they stay out of a run's fingerprint
 
 
 KINDS = {
@@ -50,6 +54,12 @@ KNOBS = {k.name: k for k in [
     Knob("epochs", "schedule", "count", "passes over the training set"),
     Knob("drop_last", "data", "flag", "drop the last partial training batch (fastai True, Keras fit False)"),
     Knob("n_classes", "data", "count", "class count the recipe expects from its data"),
+    Knob("load_size", "data", "size", "per-image resize when files are read (images of different sizes), or None: "
+         "every image keeps its size and all must share one", default=None),
+    Knob("load_resize", "data", "name", "the reader's per-image resize method (parity.resize.RESIZE_METHODS): "
+         "tf_resize is image_dataset_from_directory's default, keras_smart_resize its crop_to_aspect_ratio=True, "
+         "fastai_v2 is Resize(N) as item_tfms, fastai_v1 is size=N; unused when load_size is None",
+         default="tf_resize"),
 ]}
 
 
@@ -65,7 +75,7 @@ def _registry_check(name: str):
     return {"framework": framework, "decoder": data.get_decoder, "resize": resize.get_method,
             "norm": data.get_normalization, "body": models.get_body, "head": heads.get_head, "init": heads.get_init,
             "bn_policy": heads.check_policy, "optimizer": optim.get_optimizer, "schedule": schedules.get_schedule,
-            "loss": loss.get_loss}[name]
+            "loss": loss.get_loss, "load_resize": resize.get_method}[name]
 
 
 def _positive_number(value) -> bool:
@@ -110,11 +120,11 @@ def parse_knob(name: str, text: str, where: str = "--set"):
     elif kind in ("count", "size"):
         value = int(text) if re.fullmatch(r"[+-]?\d+", text.strip()) else text
     elif kind == "lr":
-        value = _parse_lr(text.strip())
+        value = parse_lr(text.strip())
     return check_knob(name, value, where)
 
 
-def _parse_lr(text: str):
+def parse_lr(text: str):
     inner = re.fullmatch(r"slice\((.*)\)|\((.*)\)", text.replace(" ", ""))
     parts = [p for p in (inner.group(1) or inner.group(2) or "").split(",") if p] if inner else [text]
     try:
@@ -145,6 +155,8 @@ class Recipe:
     epochs: int
     drop_last: bool
     n_classes: int = 10
+    load_size: int | None = None
+    load_resize: str = "tf_resize"
 
     def knobs(self) -> dict:
         return {k: getattr(self, k) for k in KNOBS}
@@ -229,10 +241,16 @@ def fmt_value(value) -> str:
     return str(value)
 
 
+def identity_knobs(recipe: Recipe) -> dict:
+    """The knobs as JSON values, for store keys: a knob added later counts only away from its default, so
+    runs stored before it existed keep their key."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in recipe.knobs().items()
+            if KNOBS[k].default is NO_DEFAULT or v != KNOBS[k].default}
+
+
 def fingerprint(recipe: Recipe) -> str:
     """Hash of the knobs alone (the name and prose do not change what a run computes)."""
-    text = json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in recipe.knobs().items()},
-                      sort_keys=True)
+    text = json.dumps(identity_knobs(recipe), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -21,7 +21,8 @@ class ResizeMethod:
     name: str
     origin: str  # the library call a user writes
     kernel: str  # 1-D weight rule, see _axis_weights
-    crop: str = "stretch"  # 'stretch', 'fastai_v1' (resize then centre crop), 'fastai_v2' (crop then resize)
+    crop: str = "stretch"  # 'stretch', 'fastai_v1' (resize then centre crop), 'fastai_v2' / 'keras_smart'
+    #                        (centre crop to the target's aspect, then resize)
     area_prepool: bool = False  # fastai v1 area-averages first when shrinking by more than 2x
     quantized: bool = False  # output rounded to uint8 levels (PIL)
 
@@ -41,6 +42,9 @@ RESIZE_METHODS = {m.name: m for m in [
     ResizeMethod("tf_resize", "tf.image.resize(method='bilinear', antialias=False)", "half_pixel"),
     ResizeMethod("tf_resize_aa", "tf.image.resize(method='bilinear', antialias=True)", "antialias"),
     ResizeMethod("keras_resizing", "keras.layers.Resizing(h, w) (bilinear, no crop)", "half_pixel"),
+    ResizeMethod("keras_smart_resize", "keras.preprocessing.image.smart_resize (image_dataset_from_directory "
+                 "with crop_to_aspect_ratio=True): centre crop to the target's aspect, then bilinear",
+                 "half_pixel", crop="keras_smart"),
     ResizeMethod("torch_nearest", "F.interpolate(mode='nearest'): floor(dst * in / out)", "nearest_floor"),
     ResizeMethod("tf_nearest", "tf.image.resize(method='nearest'): half-pixel centres", "nearest_half"),
 ]}
@@ -80,6 +84,33 @@ def resize(images, size, method: str, backend: str) -> np.ndarray:
     return workers.call(backend, "resize.resize", np.asarray(images, np.float32), out_hw, method)
 
 
+def _per_shape(items, size, compute) -> np.ndarray:
+    """Items of mixed (h, w) resized group by group, each group in one call; NHWC float32 in item order."""
+    if not len(items):
+        raise ParityError("no images to resize")
+    channels = {np.shape(item)[-1] for item in items}
+    if len(channels) != 1:
+        raise ParityError(f"images differ in channel count: {sorted(channels)}")
+    out = np.empty((len(items), *target_hw(size), channels.pop()), np.float32)
+    groups: dict = {}
+    for i, item in enumerate(items):
+        groups.setdefault(np.shape(item), []).append(i)
+    for index in groups.values():
+        out[index] = compute(np.stack([np.asarray(items[i], np.float32) for i in index]))
+    return out
+
+
+def load_resize(items, size, method: str, backend: str) -> np.ndarray:
+    """HWC images of any sizes resized one by one as a reader does when it loads them (fastai's item
+    transforms, Keras' image_dataset_from_directory): NHWC float32 of `size`."""
+    get_method(method)
+    return _per_shape(items, size, lambda batch: resize(batch, size, method, backend))
+
+
+def reference_load_resize(items, size, method: str) -> np.ndarray:
+    return _per_shape(items, size, lambda batch: reference_resize(batch, size, method))
+
+
 # --- crop geometry (shared by both frameworks: it is integer arithmetic, not numerics) ---------------
 
 def fastai_v1_resize_target(h: int, w: int, out_hw: tuple[int, int]) -> tuple[int, int]:
@@ -98,6 +129,19 @@ def fastai_v2_crop_box(h: int, w: int, out_hw: tuple[int, int]) -> tuple[int, in
     m = w / out_hw[1] if w / out_hw[1] < h / out_hw[0] else h / out_hw[0]
     cw, ch = int(m * out_hw[1]), int(m * out_hw[0])
     return int(0.5 * (h - ch)), int(0.5 * (w - cw)), ch, cw
+
+
+def keras_smart_crop_box(h: int, w: int, out_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """keras `smart_resize`: (top, left, height, width) of the largest centred box with the target's aspect."""
+    ch = max(min(h, int(float(w * out_hw[0]) / out_hw[1])), 1)
+    cw = max(min(w, int(float(h * out_hw[1]) / out_hw[0])), 1)
+    return int(float(h - ch) / 2), int(float(w - cw) / 2), ch, cw
+
+
+def crop_box(crop: str, h: int, w: int, out_hw: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The box a crop-then-resize method keeps, or None for the others."""
+    boxes = {"fastai_v2": fastai_v2_crop_box, "keras_smart": keras_smart_crop_box}
+    return boxes[crop](h, w, out_hw) if crop in boxes else None
 
 
 def area_prepool_hw(h: int, w: int, target: tuple[int, int]) -> tuple[int, int] | None:
@@ -187,9 +231,9 @@ def reference_resize(images, size, method: str) -> np.ndarray:
     x = check_images(images).astype(np.float64)
     out_hw = target_hw(size)
     h, w = x.shape[1:3]
-    if spec.crop == "fastai_v2":
-        top, left, ch, cw = fastai_v2_crop_box(h, w, out_hw)
-        x, h, w = x[:, top:top + ch, left:left + cw], ch, cw
+    if (box := crop_box(spec.crop, h, w, out_hw)) is not None:
+        top, left, h, w = box
+        x = x[:, top:top + h, left:left + w]
     grid_hw = fastai_v1_resize_target(h, w, out_hw) if spec.crop == "fastai_v1" else out_hw
     if spec.area_prepool and (pooled := area_prepool_hw(h, w, grid_hw)) is not None:
         x = _apply_separable(x, _area_weights(h, pooled[0]), _area_weights(w, pooled[1]))

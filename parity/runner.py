@@ -24,9 +24,9 @@ def run_identity(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, 
                  device: str = "cpu") -> dict:
     """Everything that decides a run's result: the result store's key. The recipe's name is left out, so
     two recipes with the same knobs share their runs."""
-    from parity.recipes import fingerprint
+    from parity.recipes import fingerprint, identity_knobs
 
-    knobs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in recipe.knobs().items()}
+    knobs = identity_knobs(recipe)
     knobs["body"] = body
     return {"knobs": knobs, "fingerprint": fingerprint(recipe), "body": body,
             "weights": models.TRAINING_WEIGHTS.get(body), "data": spec.key(), "seed": seed, "versions": versions,
@@ -51,19 +51,21 @@ class Runner:
     def __call__(self, recipe: Recipe, seed: int) -> dict:
         return self.map([(recipe, seed)])[0]
 
-    def map(self, requests: list[tuple[Recipe, int]]) -> list[dict]:
-        """Results of (recipe, seed) pairs, in order; each distinct new run trains once."""
+    def map(self, requests: list[tuple]) -> list[dict]:
+        """Results of (recipe, seed) or (recipe, seed, data spec) requests, in order, submitted together;
+        each distinct new run trains once."""
         from parity.store import run_key
 
         results: list = [None] * len(requests)
         waiting: dict[str, list] = {}  # store key -> [identity, task, indices]
-        for i, (recipe, seed) in enumerate(requests):
-            identity = run_identity(recipe, self.spec, seed, self.body, self.versions, self.device)
+        for i, (recipe, seed, *spec) in enumerate(requests):
+            spec = spec[0] if spec else self.spec
+            identity = run_identity(recipe, spec, seed, self.body, self.versions, self.device)
             found = self.store.get(identity)
             if found is not None:
                 results[i] = found
                 continue
-            entry = waiting.setdefault(run_key(identity), [identity, Task(recipe, self.spec, seed, self.body,
+            entry = waiting.setdefault(run_key(identity), [identity, Task(recipe, spec, seed, self.body,
                                                                           self.use_cache, self.device), []])
             entry[2].append(i)
         entries = list(waiting.values())
@@ -83,3 +85,17 @@ class Runner:
                   f"({result['seconds']:.1f} s{', cached features' if result['cached_features'] else ''})",
                   file=sys.stderr, flush=True)
         return self.store.put(identity, result)
+
+
+class AtSpec:
+    """A runner seen through another data spec (one point of a sweep over data sizes): the same store,
+    executor and run counters."""
+
+    def __init__(self, runner: Runner, spec: datasets.DataSpec):
+        self.runner, self.spec = runner, spec
+
+    def __call__(self, recipe: Recipe, seed: int) -> dict:
+        return self.map([(recipe, seed)])[0]
+
+    def map(self, requests: list[tuple]) -> list[dict]:
+        return self.runner.map([(recipe, seed, self.spec) for recipe, seed, *_ in requests])

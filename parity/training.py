@@ -34,6 +34,11 @@ def decoder_for(recipe: Recipe, spec: datasets.DataSpec) -> str:
     return recipe.decoder if spec.source == "folder" else "pil"
 
 
+def load_for(recipe: Recipe) -> tuple | None:
+    """(method, size) of the reader's per-image resize, or None (images kept as they are)."""
+    return None if recipe.load_size is None else (recipe.load_resize, recipe.load_size)
+
+
 @dataclass
 class Workspace:
     """Per-process memo of decoded data, preprocessed inputs and cached body features (bounded LRU)."""
@@ -61,7 +66,7 @@ def forget_here() -> None:
 
 def _prep_key(spec, recipe: Recipe, decoder: str) -> tuple:
     """What decides a preprocessed input (and, with the body, its cached features)."""
-    return (spec, decoder, recipe.framework, recipe.size, recipe.resize if recipe.size else None, recipe.norm)
+    return (spec, decoder, load_for(recipe), recipe.framework, recipe.size, recipe.resize if recipe.size else None, recipe.norm)
 
 
 def _preprocessed(ws: Workspace, spec, recipe: Recipe, images, split: str, decoder: str) -> np.ndarray:
@@ -110,7 +115,7 @@ def run_here(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, data
     weights = models.TRAINING_WEIGHTS[body]
     start = time.perf_counter()
     decoder = decoder_for(recipe, spec)
-    train, test = ws.get(("decoded", spec, decoder),  # a path, or (train, test) from Ray's object store
+    train, test = ws.get(("decoded", spec, decoder, load_for(recipe)),  # a path, or (train, test) from Ray's object store
                          lambda: data_file if isinstance(data_file, tuple) else datasets.load(spec, data_file))
     x_train = _preprocessed(ws, spec, recipe, train.images, "train", decoder)
     x_test = _preprocessed(ws, spec, recipe, test.images, "test", decoder)
@@ -166,7 +171,7 @@ def prepare(recipe: Recipe, spec: datasets.DataSpec, body: str):
     """In the coordinating process, before a run: the decoded data's file, checked against the recipe's class
     count (an error names both before anything trains)."""
     decoder = decoder_for(recipe, spec)
-    path = datasets.decoded_file(spec, decoder)
+    path = datasets.decoded_file(spec, decoder, load_for(recipe))
     datasets.check_classes(datasets.classes_of(spec, path), recipe.n_classes, recipe.name, spec)
     models.get_weights(models.TRAINING_WEIGHTS[body])
     return path

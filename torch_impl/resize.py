@@ -53,6 +53,11 @@ def _fastai_v2(images: np.ndarray, out_hw) -> np.ndarray:
     return np.stack(out).astype(np.float32)
 
 
+def _keras_smart(images: np.ndarray, out_hw) -> np.ndarray:
+    top, left, ch, cw = spec.keras_smart_crop_box(*images.shape[1:3], out_hw)
+    return _interpolate(images[:, top:top + ch, left:left + cw], out_hw, mode="bilinear", align_corners=False)
+
+
 def _torchvision(images: np.ndarray, out_hw, antialias: bool) -> np.ndarray:
     return _nhwc(TF.resize(_nchw(images), list(out_hw), antialias=antialias))
 
@@ -73,6 +78,7 @@ METHODS = {
     "tf_resize": partial(_interpolate, mode="bilinear", align_corners=False),  # half-pixel bilinear
     "tf_resize_aa": partial(_interpolate, mode="bilinear", align_corners=False, antialias=True),  # TF's triangle
     "keras_resizing": partial(_interpolate, mode="bilinear", align_corners=False),
+    "keras_smart_resize": _keras_smart,  # its crop box, then half-pixel bilinear
     "torch_nearest": partial(_interpolate, mode="nearest"),
     "tf_nearest": partial(_interpolate, mode="nearest-exact"),  # TF's half-pixel nearest
 }

@@ -79,6 +79,38 @@ CROSS_METHOD = [
 ]
 
 
+# Readers that resize each file as they load it: (method, the reader call it stands for).
+LOAD_METHODS = [
+    ("fastai_v1", "fastai 1 ImageDataBunch.from_folder(size=64)"),
+    ("fastai_v2", "fastai 2 item_tfms=Resize(64)"),
+    ("tf_resize", "keras.utils.image_dataset_from_directory(image_size=(64, 64))"),
+    ("keras_smart_resize", "image_dataset_from_directory(image_size=(64, 64), crop_to_aspect_ratio=True)"),
+]
+LOAD_SIZE = 64
+KERAS_READER_DEFAULT = 256  # image_dataset_from_directory(image_size=(256, 256)) unless told otherwise
+
+
+def _mixed_label() -> str:
+    return "mixed 300x500,387x320,48x80"
+
+
+def _loaded(method: str, size: int, backend: str, ctx) -> np.ndarray:
+    return ctx.memo(("load", backend, method, size),
+                    lambda: spec.load_resize(ctx.mixed_items, size, method, backend))
+
+
+def _loaded_reference(method: str, size: int, ctx) -> np.ndarray:
+    return ctx.memo(("load-ref", method, size), lambda: spec.reference_load_resize(ctx.mixed_items, size, method))
+
+
+def _reader_defaults(ctx) -> Sides:
+    """Keras' reader with its default image_size against fastai 2's Resize at the same size (torch backend)."""
+    return Sides(_loaded("tf_resize", KERAS_READER_DEFAULT, "torch", ctx),
+                 _loaded("fastai_v2", KERAS_READER_DEFAULT, "torch", ctx),
+                 labels=(f"image_dataset_from_directory default ({KERAS_READER_DEFAULT}x{KERAS_READER_DEFAULT}, "
+                         f"stretched)", f"fastai 2 Resize({KERAS_READER_DEFAULT}) (centre crop)"))
+
+
 def _tolerance(method: str) -> str:
     return "pixels_uint8" if spec.RESIZE_METHODS[method].quantized else "pixels_f32"
 
@@ -92,6 +124,15 @@ CASES = [
            partial(_cross, a, b, fw, SIZE_PAIRS[k][0], SIZE_PAIRS[k][2]),
            "pixels_uint8" if "fastai_v2" in (a, b) else "pixels_f32", reason)
       for a, b, fw, k, kind, reason in CROSS_METHOD],
+    *[Case("resize", f"load {m} {_mixed_label()}->{LOAD_SIZE}", "matched", partial(_loaded, m, LOAD_SIZE),
+           _tolerance(m), f"{reader} on images of three sizes, item by item, in every backend", across=True,
+           reference=partial(_loaded_reference, m, LOAD_SIZE), requires=(("resize", m),))
+      for m, reader in LOAD_METHODS],
+    Case("resize", f"load keras default vs fastai_v2 {_mixed_label()}->{KERAS_READER_DEFAULT}", "divergence",
+         _reader_defaults, "pixels_uint8",
+         "Keras' image_dataset_from_directory resizes every file to its default image_size=(256, 256) by "
+         "stretching (bilinear, half-pixel, no antialias, aspect not kept); fastai 2's Resize(256) crops the "
+         "centre square first and resamples with PIL's antialiased filter"),
     *[Case("resize", f"matrix {_label(src, size)}", "divergence", partial(_matrix, src, size), "pixels_uint8",
            "methods differ in sample positions (align corners vs half-pixel), filters (antialias) and rounding; "
            "the matrix gives every pair, the headline is the largest", figure=f"resize_matrix/{_label(src, size)}")
