@@ -79,6 +79,13 @@ def equivalence(session: nox.Session) -> None:
                 *session.posargs, env=_heavy_env(session), external=True)
 
 @nox.session(venv_backend="none")
+def selftest(session: nox.Session) -> None:
+    """Plant every catalogued fault and report which the suite detects and localises (args go to
+    `parity selftest`, e.g. --only optim)."""
+    session.run(str(BIN / "parity"), "selftest", *session.posargs, env=_heavy_env(session), external=True)
+
+
+@nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
     """Whole-process timings to compare changes by: parity check, the test suite, a bisect per executor, the
     feature cache (args go to `python -m parity.bench`, e.g. --only check --runs 3)."""

@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--only", help="comma-separated components")
     reports = sub.add_parser("reports", help="write reports/index.html listing every report, newest first")
     reports.add_argument("--dir", type=Path, default=Path("reports"), help="the folder of reports (default ./reports)")
+    st = sub.add_parser("selftest", help="plant each catalogued fault, run its component's cases, report which "
+                                         "faults the suite detects and localises")
+    st.add_argument("--only", help="comma-separated components whose faults to plant")
+    st.add_argument("--faults", help="comma-separated fault ids (see parity/faultlist.py)")
+    st.add_argument("--out", type=Path, help="report folder (default: a new folder under ./reports/)")
+    st.add_argument("--seed", type=int, default=0)
     diff = sub.add_parser("diff", help="compare two runs of the same kind (report folders or results.json)")
     diff.add_argument("run_a", metavar="RUN_A")
     diff.add_argument("run_b", metavar="RUN_B")
@@ -108,6 +114,45 @@ def cmd_check(args) -> int:
     return 0 if s["matched_failed"] == 0 and s["divergences_stale_or_broken"] == 0 else 1
 
 
+def cmd_selftest(args) -> int:
+    from parity import faultlist, selftest, workers
+    from parity.backends import DEFAULT_BACKENDS, versions
+    from parity.cases import all_cases
+    from parity.report import PROBLEMS
+
+    chosen = faultlist.select(args.only, args.faults)
+    check_out_arg(args.out)
+    if args.seed < 0:
+        raise ParityError(f"--seed must be >= 0, got {args.seed}")
+    workers.plan(len(DEFAULT_BACKENDS) + 1)
+    components = sorted({f.component for f in chosen})
+    cases = [c for c in all_cases() if c.component in components]
+    print(f"{len(chosen)} faults over {', '.join(components)}; first the {len(cases)} cases with no fault planted",
+          file=sys.stderr, flush=True)
+    try:
+        baseline = selftest.run_cases(cases, args.seed)
+        results = []
+        for k, fault in enumerate(chosen, 1):
+            results.append(selftest.run_fault(fault, args.seed))
+            r = results[-1]
+            print(f"[{k}/{len(chosen)}] {fault.id}: {r['verdict']}" + (f" ({r['reason']})" if r["reason"] else ""),
+                  file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted; every planted fault was undone; no report written") from None
+    left = {b: workers.call(b, "parity.faults:patched_here") for b, *_ in workers.started()}
+    if any(left.values()):
+        raise ParityError(f"faults left planted after the self-test: {left}")
+    rates = selftest.rates(results)
+    failing = [i for i, row in baseline.items() if row["status"] in PROBLEMS]
+    ok = not rates["unexpected_misses"] and not failing
+    text = selftest.sentence(rates)
+    out = selftest.write(args.out, {"selftest": {"results": results, "rates": rates, "seed": args.seed,
+                                                 "backends": list(DEFAULT_BACKENDS), "baseline_failures": failing},
+                                    "verdict": {"ok": ok, "text": text}, "versions": versions()})
+    print(f"{text} Report: {out}/report.html")
+    return 0 if ok else 1
+
+
 def cmd_list(args) -> int:
     from parity.cases import select
 
@@ -145,6 +190,7 @@ def main(argv=None) -> int:
     try:
         args = _parser().parse_args(argv)
         handlers = {"check": cmd_check, "list": cmd_list, "reports": cmd_reports, "diff": cmd_diff,
+                    "selftest": cmd_selftest,
                     **commands.HANDLERS}
         return handlers[args.command](args)
     except ParityError as exc:

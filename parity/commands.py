@@ -339,8 +339,8 @@ def cmd_sweep(args) -> int:
     points = []
     for value in at:
         (a, spec), (b, _) = sw.point(sw.recipes[0], value), sw.point(sw.recipes[1], value)
-        points.append((value, between(a, b, only, list(sw.seeds), AtSpec(runner, spec), decoded=spec.source == "folder"),
-                       spec))
+        bis = between(a, b, only, list(sw.seeds), AtSpec(runner, spec), decoded=spec.source == "folder")
+        points.append((value, bis, spec))
     if args.plan:
         extra = [(bis.config(c), s, spec) for _, bis, spec in points
                  for c in planned(bis, ("oat", "shapley"), args.permutations, 0)[0] for s in bis.seeds]

@@ -137,7 +137,8 @@ def stack_same_size(arrays, paths) -> np.ndarray:
     for arr, path in zip(arrays, paths):
         if arr.shape != first:
             raise ParityError(f"images differ in size: {paths[0]!r} is {first}, {path!r} is {arr.shape}; "
-                              f"give the recipe a load-time resize (e.g. --set load_size=64 --set load_resize=fastai_v2, "
+                              f"give the recipe a load-time resize (e.g. --set load_size=64 "
+                              f"--set load_resize=fastai_v2, "
                               f"or load_size in its TOML file)")
     return np.stack(arrays)
 

@@ -1,13 +1,25 @@
-"""Planted faults: a backend function wrapped inside its worker process, and undone afterwards. Applied
-in-process (no file is copied or edited), so a test or the self-test can prove a case catches the fault.
+"""Planted faults: how one is applied inside a process, and undone afterwards. Applied in-process (no file is
+copied or edited), so a test or the self-test (parity/selftest.py, catalogue in parity/faultlist.py) can prove
+that a case catches it.
+
+A patch names a module, a target in it (`name`, or `name[key]` for an entry of a dict), and how the target
+is replaced: a WRAPPERS entry wraps a function; `alias` puts another entry of the same dict in its place;
+`fields` replaces fields of a frozen dataclass row. Every parameter is plain data, so a patch travels to a
+worker process as it is.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import re
 
-_PATCHED: list[tuple[object, str, object]] = []  # (module, name, original): what undo_here() restores
+import numpy as np
 
+_UNDO: list = []  # callables that restore what apply_here() replaced, newest last
+
+
+# --- function wrappers ------------------------------------------------------------------------------------
 
 def _scale_tensor(real, key: str, factor: float):
     """(logits, {name: gradient}) with one named gradient scaled."""
@@ -40,21 +52,208 @@ def _exit_once(real, seed: int, marker: str):
     return wrapped
 
 
-WRAPPERS = {"scale_tensor": _scale_tensor, "scale_when": _scale_when, "exit_once": _exit_once}
+def _output_when(real, index: int, value, transform: str, *params):
+    """The result passed through OUTPUTS[transform] when positional argument `index` equals `value`
+    (index -1: always)."""
+    def wrapped(*args, **kwargs):
+        out = real(*args, **kwargs)
+        return OUTPUTS[transform](out, *params) if index < 0 or args[index] == value else out
+
+    return wrapped
 
 
-def apply_here(module: str, function: str, wrapper: str, *params) -> None:
-    """Runs in a worker (or in place): replace module.function by WRAPPERS[wrapper](original, *params)."""
+def _args_when(real, transform: str, *params):
+    """The call made with its positional arguments passed through ARGS[transform] first."""
+    def wrapped(*args, **kwargs):
+        return real(*ARGS[transform](list(args), *params), **kwargs)
+
+    return wrapped
+
+
+def _row_fields(real, index: int, when: dict, changes: dict):
+    """A spec row (a frozen dataclass) given as positional argument `index` has `changes` applied whenever
+    its fields match `when`: a backend that reads one field of a row wrongly."""
+    def wrapped(*args, **kwargs):
+        row = args[index]
+        if all(getattr(row, k) == v for k, v in when.items()):
+            args = (*args[:index], dataclasses.replace(row, **changes), *args[index + 1:])
+        return real(*args, **kwargs)
+
+    return wrapped
+
+
+def _kwarg(real, name: str, value):
+    """The call made with keyword argument `name` forced to `value`."""
+    def wrapped(*args, **kwargs):
+        return real(*args, **{**kwargs, name: value})
+
+    return wrapped
+
+
+def _set_on_result(real, attribute: str, value):
+    """The object the function builds gets `attribute` set (e.g. a Keras layer's epsilon left at its default)."""
+    def wrapped(*args, **kwargs):
+        out = real(*args, **kwargs)
+        setattr(out, attribute, value)
+        return out
+
+    return wrapped
+
+
+def _evaluate_in_training_mode(real):
+    """Keras evaluation with training=True: BN on batch statistics and dropout on (model(x) inside a custom
+    loop whose `training` flag was forgotten)."""
+    def wrapped(model, images, batch_size: int = 64):
+        import keras
+
+        x = np.asarray(images, np.float32)
+        return np.concatenate([keras.ops.convert_to_numpy(model(x[i:i + batch_size], training=True))
+                               for i in range(0, len(x), batch_size)])
+
+    return wrapped
+
+
+def _noop(real):
+    """The call does nothing (e.g. per-step learning rates that are never applied)."""
+    def wrapped(*args, **kwargs):
+        return None
+
+    return wrapped
+
+
+WRAPPERS = {"scale_tensor": _scale_tensor, "scale_when": _scale_when, "exit_once": _exit_once,
+            "output_when": _output_when, "args": _args_when, "kwarg": _kwarg, "row_fields": _row_fields,
+            "set_on_result": _set_on_result, "noop": _noop, "evaluate_in_training_mode": _evaluate_in_training_mode}
+
+
+# --- what the wrappers do to outputs and arguments ------------------------------------------------------------
+
+def _flip_channels(x):
+    return np.ascontiguousarray(np.asarray(x)[..., ::-1])
+
+
+def _scale_channel(x, channel: int, factor: float):
+    x = np.array(x, copy=True)
+    x[..., channel] *= factor
+    return x
+
+
+def _affine(x, scale: float, shift: float):
+    return np.asarray(x) * scale + shift
+
+
+def _reverse(x):
+    return type(x)(reversed(x)) if isinstance(x, (list, tuple)) else np.asarray(x)[::-1]
+
+
+def _scale_item(x, index: int, factor: float):
+    out = list(x)
+    out[index] = out[index] * factor
+    return out
+
+
+OUTPUTS = {"flip_channels": _flip_channels, "scale_channel": _scale_channel, "affine": _affine,
+           "reverse": _reverse, "scale_item": _scale_item}
+
+
+def _sorted_order(args, index: int):
+    """Batches drawn in file order: the same batch sizes, the indices sorted."""
+    order = args[index]
+    flat = np.sort(np.concatenate([np.asarray(b) for b in order]))
+    sizes = np.cumsum([len(b) for b in order])[:-1]
+    args[index] = [list(map(int, part)) for part in np.split(flat, sizes)]
+    return args
+
+
+def _last_lr_everywhere(args, index: int):
+    args[index] = [args[index][-1]] * len(args[index])
+    return args
+
+
+def _positions(args, index: int, positions: list):
+    args[index] = type(args[index])(positions)
+    return args
+
+
+def _state(args, index: int, how: str):
+    """A torch-named state dict changed as a faulty porting table would."""
+    state = dict(args[index])
+    if how == "transpose_hw":  # OIHW read as OIWH: square kernels load, transposed
+        state = {k: (v.transpose(0, 1, 3, 2) if np.ndim(v) == 4 else v) for k, v in state.items()}
+    elif how == "swap_mean_var":
+        for k in [k for k in state if k.endswith("running_mean")]:
+            var = k[:-len("running_mean")] + "running_var"
+            state[k], state[var] = state[var], state[k]
+    args[index] = state
+    return args
+
+
+def _skip_batch(args, batches_index: int, lrs_index: int, skipped: int):
+    """A training loop that silently drops one batch (and its LR row)."""
+    batches, lrs = args[batches_index], list(args[lrs_index])
+    args[batches_index] = (b for i, b in enumerate(batches) if i != skipped)
+    args[lrs_index] = lrs[:skipped] + lrs[skipped + 1:]
+    return args
+
+
+def _swap_pool(args, index: int):
+    args[index] = "_".join(reversed(args[index].split("_")))
+    return args
+
+
+def _map_arg(args, index: int, transform: str, *params):
+    args[index] = OUTPUTS[transform](args[index], *params)
+    return args
+
+
+def _tf_same_padding(args, stride_index: int, pad_index: int):
+    """Conv2D(padding='same') where torch pads symmetrically: with stride 2, TensorFlow pads one row and column
+    less at the top and left."""
+    stride, pad = args[stride_index], args[pad_index]
+    if stride == 2 and isinstance(pad, int) and pad > 0:
+        args[pad_index] = ((pad - 1, pad), (pad - 1, pad))
+    return args
+
+
+ARGS = {"map_arg": _map_arg, "tf_same_padding": _tf_same_padding, "sorted_order": _sorted_order,
+        "last_lr_everywhere": _last_lr_everywhere, "positions": _positions,
+        "state": _state, "skip_batch": _skip_batch, "swap_pool": _swap_pool}
+
+
+# --- applying and undoing -----------------------------------------------------------------------------------
+
+def _resolve(module: str, target: str):
+    """(container, key, is_item): `name` is an attribute of the module, `name[key]` an entry of a dict."""
     mod = importlib.import_module(module)
-    original = getattr(mod, function)
-    _PATCHED.append((mod, function, original))
-    setattr(mod, function, WRAPPERS[wrapper](original, *params))
+    m = re.fullmatch(r"(\w+)\[(.+)\]", target)
+    if m:
+        return getattr(mod, m.group(1)), m.group(2), True
+    return mod, target, False
+
+
+def apply_here(module: str, target: str, how: str, *params) -> None:
+    """Runs in a worker (or in place): replace module.target as `how` says (see the module docstring)."""
+    container, key, item = _resolve(module, target)
+    get = (lambda: container[key]) if item else (lambda: getattr(container, key))
+    put = (lambda v: container.__setitem__(key, v)) if item else (lambda v: setattr(container, key, v))
+    original = get()
+    if how == "alias":
+        new = container[params[0]]
+    elif how == "fields":
+        new = dataclasses.replace(original, **params[0])
+    else:
+        new = WRAPPERS[how](original, *params)
+    _UNDO.append(lambda: put(original))
+    put(new)
 
 
 def undo_here() -> int:
-    """Restore every patched function, newest first; returns how many were undone."""
-    count = len(_PATCHED)
-    while _PATCHED:
-        mod, function, original = _PATCHED.pop()
-        setattr(mod, function, original)
+    """Restore every patched target, newest first; returns how many were undone."""
+    count = len(_UNDO)
+    while _UNDO:
+        _UNDO.pop()()
     return count
+
+
+def patched_here() -> int:
+    return len(_UNDO)

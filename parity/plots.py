@@ -175,11 +175,10 @@ def sweep(result: dict, path: Path) -> None:
         xs = _sweep_axis(ax, values, labels, result["over"])
         ax.set_ylabel(title)
         ax.grid(True, alpha=0.3)
-    for name in names:
-        ci = [p["accuracy"][name] for p in points]
-        _ci_line(left, xs, ci, name)
-    for name in names[1:]:
-        _ci_line(right, xs, [p["gap"][name] for p in points], f"{name} - {names[0]}")
+    for i, name in enumerate(names):  # one colour per recipe in both panels
+        _ci_line(left, xs, [p["accuracy"][name] for p in points], name, f"C{i}")
+        if i:
+            _ci_line(right, xs, [p["gap"][name] for p in points], f"{name} - {names[0]}", f"C{i}")
     right.axhline(0.0, color="black", lw=0.8)
     left.legend(loc="best")
     right.legend(loc="best")
@@ -187,11 +186,11 @@ def sweep(result: dict, path: Path) -> None:
     _save(fig, path)
 
 
-def _ci_line(ax, xs: list, cis: list[dict], label: str) -> None:
+def _ci_line(ax, xs: list, cis: list[dict], label: str, color: str | None = None) -> None:
     mean = np.array([100 * c["mean"] for c in cis])
     low = np.array([100 * c["low"] if math.isfinite(c["low"]) else np.nan for c in cis])
     high = np.array([100 * c["high"] if math.isfinite(c["high"]) else np.nan for c in cis])
-    line = ax.plot(xs, mean, marker="o", label=label)[0]
+    line = ax.plot(xs, mean, marker="o", label=label, color=color)[0]
     ok = np.isfinite(low) & np.isfinite(high)
     if ok.any():
         ax.errorbar(np.asarray(xs)[ok], mean[ok], yerr=[mean[ok] - low[ok], high[ok] - mean[ok]], fmt="none",

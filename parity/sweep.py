@@ -120,7 +120,8 @@ def sentences(names: list[str], points: list[dict], over: str) -> list[str]:
         signs = [_sign(g) for _, g in gaps]
         text = (f"{name} - {names[0]}: {pts(gaps[0][1], 1)} points at {over}={gaps[0][0]}, "
                 f"{pts(gaps[-1][1], 1)} at {over}={gaps[-1][0]}")
-        turns = [gaps[i + 1][0] for i in range(len(signs) - 1) if signs[i] and signs[i + 1] and signs[i] != signs[i + 1]]
+        turns = [gaps[i + 1][0] for i in range(len(signs) - 1)
+                 if signs[i] and signs[i + 1] and signs[i] != signs[i + 1]]
         if turns:
             text += f"; the sign flips (both CIs clear of zero) by {over}={turns[0]}"
         elif signs[0] and not signs[-1]:

@@ -89,6 +89,10 @@ TOLERANCES = {
                           "both frameworks in float64, one backward pass of body + head: measured max |torch - keras| "
                           "/ max 1.4e-10 (efficientnet_lite0 + fastai_v1 train_bn, head.4.weight), 6.2e-13 (resnet18); "
                           "~70x, for summation-order differences in float64", relative=True),
+    "spec_defaults": Tolerance(1e-12, "relative to the value",
+                               "a spec row against the library's own default: equal but for float64 round-off of "
+                               "the library's arithmetic (Keras' BN momentum 0.99 read as 1 - 0.99 = 0.01 + 9e-18)",
+                               relative=True),
 }
 
 

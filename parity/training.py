@@ -66,7 +66,8 @@ def forget_here() -> None:
 
 def _prep_key(spec, recipe: Recipe, decoder: str) -> tuple:
     """What decides a preprocessed input (and, with the body, its cached features)."""
-    return (spec, decoder, load_for(recipe), recipe.framework, recipe.size, recipe.resize if recipe.size else None, recipe.norm)
+    return (spec, decoder, load_for(recipe), recipe.framework, recipe.size, recipe.resize if recipe.size else None,
+            recipe.norm)
 
 
 def _preprocessed(ws: Workspace, spec, recipe: Recipe, images, split: str, decoder: str) -> np.ndarray:

@@ -142,6 +142,31 @@ def test_bisect_report_in_a_browser(browser, bisect_report):
     assert values == sorted(values)
 
 
+@pytest.fixture(scope="module")
+def sweep_report(tmp_path_factory):
+    """A sweep report from known numbers (no training), with a gap whose sign flips along the sweep."""
+    from parity import sweep
+    from test_sweep import _fake_sweep
+
+    sw, results = _fake_sweep([-0.10, -0.02, 0.05])
+    summary = sweep.summarise(sw, results)
+    out = tmp_path_factory.mktemp("browser") / "sweep"
+    sweep.write(out, "parity sweep (synthetic)", {
+        "sweep": summary, "verdict": {"ok": None, "text": summary["sentences"][0]}, "data": {"source": "test"},
+        "body": "none", "seeds": summary["seeds"], "versions": {"python": "3"}})
+    return out / "report.html"
+
+
+def test_sweep_report_in_a_browser(browser, sweep_report):
+    page = Page(browser, sweep_report)
+    assert page.errors == []
+    assert page.broken_images() == [] and page.page.locator("img[src='sweep.png']").count() == 1
+    assert page.above_the_fold("#verdict") and "the sign flips" in page.page.locator("#verdict").inner_text()
+    page.page.locator("#accuracy-table thead th", has_text="keras_thread_64").first.click()
+    values = [float(v.rstrip("%")) for v in page.column("accuracy-table", 3)]
+    assert values == sorted(values) and len(values) == 3
+
+
 def test_index_and_diff_pages_in_a_browser(browser, check_report, tmp_path):
     reports = check_report.parent.parent
     assert main(["reports", "--dir", str(reports)]) == 0

@@ -95,6 +95,20 @@ def _eval_logits(recipe, backend: str, ctx) -> np.ndarray:
     return _trained(recipe, backend, ctx)["eval logits"]
 
 
+def _evaluated(recipe, dtype, backend: str, ctx) -> Output:
+    """The torch-trained weights and BN statistics loaded into `backend`'s model, then its own `evaluate`:
+    logits and accuracy of the same network, so only evaluation itself can differ."""
+    trained = _trained(recipe, "torch", ctx)
+    state = {k: v for k, v in trained.items() if k not in ("losses", "eval logits")}
+    handle = model(ctx, recipe[0], recipe[1], backend) if dtype == np.float32 else model_float64(ctx, *recipe[:2])
+    x = body_input(ctx, recipe[0], SIZE, thumbnails=8).astype(dtype)
+    labels = np.arange(len(x)) % N_CLASSES
+    with restored(ctx, handle, backend):
+        classifier.load_model_state(handle, {k: v.astype(dtype) for k, v in state.items()}, backend)
+        logits, accuracy = classifier.evaluate(handle, x, labels, backend)
+    return Output(value=logits, layers=[("logits", logits), ("accuracy", np.array([accuracy]))])
+
+
 def _title(recipe) -> str:
     body, head, policy, optimizer, lr = recipe
     return f"{body} + {head}, {policy}, {optimizer} lr={lr}"
@@ -121,6 +135,11 @@ CASES = [
          partial(_running_var, TRAIN_BN), "train_f32",
          "torch updates running_var with the unbiased batch variance (x n/(n-1) = 1.5 at batch 3), Keras with "
          "the biased one: the models train alike but evaluate differently", across=True),
+    *[Case("train", f"evaluate the same trained weights ({_title(r)})", "matched",
+           partial(_evaluated, r, np.float32), "features_f32",
+           "torch's weights after 3 steps (BN statistics included) loaded into every backend, then each backend's "
+           "evaluate: inference mode, the same logits and accuracy", across=True,
+           reference=partial(_evaluated, r, np.float64, REFERENCE)) for r in RECIPES],
     Case("train", f"eval logits after 3 steps ({_title(RECIPES[1])})", "divergence", partial(_eval_logits, RECIPES[1]),
          "train_f32", "trained the same (matched above), the thread's head evaluates differently: its BatchNorm1d "
          "running_var was updated with n/(n-1) = 10/9 in torch and 1 in Keras", across=True),

@@ -1,0 +1,206 @@
+"""The self-test's catalogue: bugs people hit when porting between fastai/PyTorch and Keras, each planted as
+data (parity.faults applies it inside the processes it touches) with the case that must catch it and, for
+layer-wise or per-tensor cases, what that case must name first.
+
+side: 'torch' or 'keras' (one backend's mirror is wrong; the other and the float64 reference are not), or
+'spec' (a shared table is wrong: both mirrors and the reference follow it, so only an oracle case can see it).
+A fault that no case is expected to catch says why in `blind_spot`: the self-test reports it as a known miss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from parity.errors import unknown
+
+
+@dataclass(frozen=True)
+class Patch:
+    module: str
+    target: str  # 'name' or 'name[key]' (see parity.faults)
+    how: str  # a parity.faults.WRAPPERS key, 'alias' or 'fields'
+    params: tuple = ()
+
+
+@dataclass(frozen=True)
+class Fault:
+    id: str
+    component: str  # the component whose cases run with the fault applied
+    side: str  # 'torch', 'keras' or 'spec'
+    story: str  # the real-world bug it imitates, in one line
+    patches: tuple
+    detect: str  # the case id that must fail
+    first: str | None = None  # the layer / tensor / field that case must name first
+    blind_spot: str = ""  # why no case is expected to catch it (a known miss), else empty
+
+    def __post_init__(self):
+        if self.side not in SIDES:
+            raise unknown("fault side", self.side, SIDES)
+
+
+SIDES = ("torch", "keras", "spec")
+K = "keras_impl"
+TRAIN_F64 = "train/3 steps resnet18 + fastai_v1, train_bn, fastai_v1_adamw_l2 lr=(0.003,), float64 in both"
+TRAIN_KERAS = "train/3 steps efficientnet_lite0 + keras_thread, frozen, keras_adam lr=0.003"
+EVAL_KERAS = "train/evaluate the same trained weights (efficientnet_lite0 + keras_thread, frozen, keras_adam lr=0.003)"
+
+
+def _p(module: str, target: str, how: str, *params) -> Patch:
+    return Patch(module, target, how, tuple(params))
+
+
+def _alias(module: str, method: str, instead: str) -> tuple:
+    return (_p(f"{module}.resize", f"METHODS[{method}]", "alias", instead),)
+
+
+def _keras_row(when: dict, changes: dict) -> tuple:
+    return (_p(f"{K}.optim", "_one", "row_fields", 0, when, changes),)
+
+
+FAULTS = {f.id: f for f in [
+    # --- data ------------------------------------------------------------------------------------------
+    Fault("data-bgr-keras", "data", "keras", "cv2.imread's BGR image fed to an RGB model in the Keras port",
+          (_p(f"{K}.data", "decode_image", "output_when", -1, None, "flip_channels"),),
+          "data/decode pil vs tf accurate (sklearn photos)"),
+    Fault("data-std-typo-keras", "data", "keras", "ImageNet std typed (0.229, 0.224, 0.255) in a hand-written "
+          "Keras preprocessing Lambda", (_p(f"{K}.data", "normalize", "output_when", 1, "torch", "scale_channel", 2,
+                                             0.225 / 0.255),), "data/normalize torch"),
+    Fault("data-tf-mode-as-unit-keras", "data", "keras", "preprocess_input(mode='tf') replaced by x / 255 "
+          "(0..1 instead of -1..1)", (_p(f"{K}.data", "normalize", "output_when", 1, "tf", "affine", 0.5, 0.5),),
+          "data/normalize tf"),
+    Fault("data-own-order-keras", "data", "keras", "tf.data reads files in directory order instead of the "
+          "shared shuffled sampler", (_p(f"{K}.data", "loader_batches", "args", "sorted_order", 2),),
+          "data/batches from the shared order"),
+    Fault("data-drop-last-ignored-spec", "data", "spec", "the training loader keeps its last partial batch "
+          "although fastai's drops it (drop_last ignored)",
+          (_p("parity.data", "batch_order", "kwarg", "drop_last", False),),
+          "data/drop_last images per epoch"),
+    # --- resize -----------------------------------------------------------------------------------------
+    Fault("resize-align-corners-keras", "resize", "keras", "fastai 1's grid_sample rebuilt with "
+          "align_corners=False (the torch >= 1.3 default) in the Keras port",
+          _alias(K, "fastai_v1", "fastai_v1_legacy"),
+          "resize/fastai_v1 32x32->64"),
+    Fault("resize-align-corners-torch", "resize", "torch", "F.interpolate(align_corners=True) used to "
+          "'match' tf.image.resize, which samples half-pixel centres", _alias("torch_impl", "tf_resize",
+                                                                            "interpolate_ac"),
+          "resize/tf_resize 32x32->64"),
+    Fault("resize-no-antialias-keras", "resize", "keras", "tf.image.resize without antialias standing in for "
+          "torchvision's antialiased Resize on a 6x downsample", _alias(K, "torchvision", "torchvision_noaa"),
+          "resize/torchvision 384x384->64"),
+    Fault("resize-stretch-not-crop-keras", "resize", "keras", "image_dataset_from_directory without "
+          "crop_to_aspect_ratio where the reader was meant to crop", _alias(K, "keras_smart_resize", "tf_resize"),
+          "resize/keras_smart_resize 427x640->64"),
+    Fault("resize-nearest-rule-keras", "resize", "keras", "TF's half-pixel nearest standing in for torch's "
+          "floor nearest", _alias(K, "torch_nearest", "tf_nearest"), "resize/torch_nearest 384x384->64"),
+    Fault("resize-crop-box-spec", "spec", "spec", "fastai 2's centre crop computed without its column offset "
+          "(the box anchored at the left edge of a landscape photo)",
+          (_p("parity.resize", "fastai_v2_crop_box", "output_when", -1, None, "scale_item", 1, 0),),
+          "spec/resize fastai_v2 427x640->64 = fastai Resize(64) (validation crop)"),
+    # --- bodies and weight porting -----------------------------------------------------------------------
+    Fault("body-bn-eps-keras", "model", "keras", "Keras BatchNormalization left at its epsilon 1e-3 where "
+          "torch uses 1e-5", (_p(f"{K}.models", "_bn", "set_on_result", "epsilon", 1e-3),),
+          "model/resnet18 64px inference", first="bn1"),
+    Fault("body-bn-momentum-keras", "train", "keras", "torch's BN momentum 0.1 passed to Keras as momentum=0.1 "
+          "(Keras keeps 1 - momentum of the old value)", (_p(f"{K}.models", "_bn", "set_on_result", "momentum", 0.1),),
+          TRAIN_F64, first="body.bn1.running_mean"),
+    Fault("body-same-padding-keras", "model", "keras", "Conv2D(padding='same') where torch pads "
+          "symmetrically: stride-2 convolutions shift by one pixel", (_p(f"{K}.models", "_conv", "args",
+                                                                         "tf_same_padding", 3, 4),),
+          "model/resnet18 64px inference", first="conv1"),
+    Fault("port-kernel-transpose-keras", "model", "keras", "OIHW -> HWIO written as a plain transpose "
+          "(OIHW -> WHIO): square kernels load, mirrored", (_p(f"{K}.models", "load_state", "args", "state", 1,
+                                                               "transpose_hw"),
+                                                            _p(f"{K}.classifier", "load_state", "args", "state", 1,
+                                                               "transpose_hw")),
+          "model/resnet18 64px inference", first="conv1"),
+    Fault("port-mean-var-swapped-keras", "model", "keras", "BN moving_mean and moving_variance ported in the "
+          "wrong order", (_p(f"{K}.models", "load_state", "args", "state", 1, "swap_mean_var"),
+                          _p(f"{K}.classifier", "load_state", "args", "state", 1, "swap_mean_var")),
+          "model/resnet18 64px inference", first="bn1"),
+    # --- heads and init ------------------------------------------------------------------------------------
+    Fault("head-pool-order-keras", "grad", "keras", "concatenate([avg, max]) where fastai's "
+          "AdaptiveConcatPool2d is (max, avg)", (_p(f"{K}.heads", "_pool", "args", "swap_pool", 0),),
+          "grad/resnet18 + fastai_v1 head, train_bn", first="logits"),
+    Fault("head-init-fan-out-torch", "init", "torch", "kaiming_normal_ with mode='fan_out' (torchvision's conv "
+          "default) for the head's Linear", (_p("torch_impl.heads", "sample_init", "output_when", 0, "kaiming_normal",
+                                               "affine", 2 ** 0.5, 0.0),),
+          "init/kaiming_normal percentiles"),
+    Fault("head-keras-bn-momentum-spec", "spec", "spec", "the thread's Keras head recorded with torch's BN "
+          "momentum 0.1 instead of Keras' 0.99 (0.01 in torch's convention)",
+          (_p("parity.heads", "HEADS[keras_thread]", "fields", {"bn_torch_momentum": 0.1}),),
+          "spec/head keras_thread BN = keras.layers.BatchNormalization() defaults", first="bn_torch_momentum"),
+    Fault("head-fastai-v1-ps-spec", "grad", "spec", "fastai 1's head recorded with ps=0.5 on both dropouts "
+          "(create_head halves the first: [0.25, 0.5])",
+          (_p("parity.heads", "HEADS[fastai_v1]", "fields", {"dropout": (0.5, 0.5)}),),
+          "grad/resnet18 + fastai_v1 head, train_bn",
+          blind_spot="dropout is off in every matched run, and no fastai 1.0.61 oracle checks create_head yet"),
+    # --- optimizers and LR groups -----------------------------------------------------------------------
+    Fault("optim-eps-hat-keras", "optim", "keras", "keras.optimizers.Adam standing in for torch's Adam: "
+          "epsilon added to sqrt(v) (epsilon hat), not to the bias-corrected sqrt(v_hat)",
+          _keras_row({"eps_style": "torch"}, {"eps_style": "keras"}), "optim/torch_adam 100 steps",
+          first="step 1 body.layer1.0.conv1.weight"),
+    Fault("optim-beta2-keras", "optim", "keras", "fastai's Adam betas (0.9, 0.99) ported with Keras' default "
+          "beta_2=0.999", _keras_row({"beta2": 0.99}, {"beta2": 0.999}), "optim/fastai_v1_adamw_l2 100 steps",
+          first="step 2 head.4.bias"),
+    Fault("optim-coupled-decay-keras", "optim", "keras", "true_wd=True (decoupled) ported as L2 added to "
+          "the gradient", _keras_row({"decay_mode": "decoupled"}, {"decay_mode": "l2"}),
+          "optim/fastai_v1_adamw 100 steps", first="step 1 body.layer1.0.conv1.weight"),
+    Fault("optim-bn-wd-torch", "optim", "torch", "bn_wd=True lost: no decay on BN weights and biases",
+          (_p("torch_impl.optim", "_param_groups", "row_fields", 0, {"decay_mode": "l2"},
+              {"decay_norm_bias": False}),), "optim/fastai_v1_adamw_l2 100 steps",
+          first="step 1 body.layer1.0.bn1.weight"),
+    Fault("optim-keras-eps-spec", "spec", "spec", "the keras_adam row given torch's epsilon 1e-8 (Keras' "
+          "default is 1e-7)", (_p("parity.optim", "OPTIMIZERS[keras_adam]", "fields", {"eps": 1e-8}),),
+          "spec/optimizer row keras_adam = Adam() defaults", first="eps"),
+    Fault("optim-adamw-decay-spec", "spec", "spec", "torch.optim.AdamW recorded with Keras AdamW's weight "
+          "decay 0.004 (torch's default is 0.01)",
+          (_p("parity.optim", "OPTIMIZERS[torch_adamw]", "fields", {"weight_decay": 4e-3}),),
+          "spec/optimizer row torch_adamw = AdamW() defaults", first="weight_decay"),
+    Fault("lr-slice-spec", "spec", "spec", "slice(3e-3) split as 3e-5, 3e-4, 3e-3 (a decade per group) "
+          "instead of fastai's stop/10 for every body group",
+          (_p("parity.optim", "group_lrs", "output_when", -1, None, "scale_item", 0, 0.1),),
+          "spec/lr slice(0.003) over 3 groups = fastai", first="group 0"),
+    Fault("lr-one-group-keras", "train", "keras", "the Keras port applies the head's LR to every layer group "
+          "(one optimizer for the whole model)",
+          (_p(f"{K}.classifier", "set_lrs", "args", "last_lr_everywhere", 1),), TRAIN_F64, first="losses"),
+    # --- schedules and loss ------------------------------------------------------------------------------
+    Fault("schedule-momentum-keras", "schedule", "keras", "one-cycle momentum dipping to 0.9 in a Keras "
+          "callback where fastai's goes down to 0.85",
+          (_p(f"{K}.schedules", "lr_schedule", "args", "map_arg", 3, "scale_item", 1, 0.9 / 0.85),),
+          "schedule/fastai_v2_one_cycle", first="momentum"),
+    Fault("schedule-div-keras", "schedule", "keras", "one-cycle's start LR lr_max/25 typed lr_max/10",
+          (_p(f"{K}.schedules", "lr_schedule", "args", "map_arg", 2, "scale_item", 0, 2.5),),
+          "schedule/fastai_v1_one_cycle", first="lr"),
+    Fault("loss-weighted-keras", "loss", "keras", "a stray class weight of 1.001 left in model.fit's "
+          "sparse categorical cross-entropy", (_p(f"{K}.loss", "per_sample_loss", "scale_when", "ce_logits",
+                                                  1.001),), "loss/ce_logits", first="loss"),
+    # --- the training loop and evaluation ----------------------------------------------------------------
+    Fault("train-eval-training-mode-keras", "train", "keras", "evaluation in a custom Keras loop calls "
+          "model(x) with training=True (BN on batch statistics)",
+          (_p(f"{K}.classifier", "evaluate", "evaluate_in_training_mode"),), EVAL_KERAS, first="logits"),
+    Fault("train-step-skipped-keras", "train", "keras", "an off-by-one in the Keras loop skips the second "
+          "batch of the epoch", (_p(f"{K}.classifier", "train_steps", "args", "skip_batch", 1, 3, 1),), TRAIN_KERAS),
+    Fault("train-lr-not-applied-keras", "train", "keras", "per-step learning rates computed but never assigned "
+          "to the Keras optimizer", (_p(f"{K}.classifier", "set_lrs", "noop"),), TRAIN_F64,
+          blind_spot="every training case runs a constant LR, which the optimizer already has from its build; "
+          "no case trains with a schedule yet"),
+]}
+
+
+def select(only: str | None = None, ids: str | None = None) -> list[Fault]:
+    """Faults of the comma-separated components in `only` and/or the ids in `ids` (all when neither)."""
+    chosen = list(FAULTS.values())
+    if ids:
+        wanted = [i.strip() for i in ids.split(",") if i.strip()]
+        for i in wanted:
+            if i not in FAULTS:
+                raise unknown("fault", i, FAULTS)
+        chosen = [FAULTS[i] for i in wanted]
+    if only:
+        components = sorted({f.component for f in FAULTS.values()})
+        wanted = [c.strip() for c in only.split(",") if c.strip()]
+        for c in wanted:
+            if c not in components:
+                raise unknown("fault component", c, components)
+        chosen = [f for f in chosen if f.component in wanted]
+    return chosen

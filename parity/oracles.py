@@ -1,0 +1,69 @@
+"""What the libraries themselves say their defaults are, read inside a backend's worker: the oracles for spec
+rows that claim to be a library's defaults (parity/cases/spec.py). Each returns plain floats by field name."""
+
+from __future__ import annotations
+
+
+def keras_optimizer_defaults(cls_name: str) -> dict:
+    import keras
+
+    opt = getattr(keras.optimizers, cls_name)()
+    return {"beta1": float(opt.beta_1), "beta2": float(opt.beta_2), "eps": float(opt.epsilon),
+            "weight_decay": float(opt.weight_decay or 0.0)}
+
+
+def torch_optimizer_defaults(cls_name: str) -> dict:
+    import torch
+
+    defaults = getattr(torch.optim, cls_name)([torch.zeros(1, requires_grad=True)]).defaults
+    return {"beta1": float(defaults["betas"][0]), "beta2": float(defaults["betas"][1]), "eps": float(defaults["eps"]),
+            "weight_decay": float(defaults["weight_decay"])}
+
+
+def keras_batchnorm_defaults() -> dict:
+    import keras
+
+    bn = keras.layers.BatchNormalization()
+    return {"bn_eps": float(bn.epsilon), "bn_torch_momentum": 1.0 - float(bn.momentum)}
+
+
+def _fastai(import_names):
+    """Names imported from fastai with its import-time deprecation notices silenced; None without fastai."""
+    import importlib
+    import warnings
+
+    try:
+        with warnings.catch_warnings():  # fastai's import-time torch.jit.script deprecation notices
+            warnings.simplefilter("ignore", FutureWarning)
+            return [getattr(importlib.import_module(module), name) for module, name in import_names]
+    except ImportError:
+        return None
+
+
+def fastai_resize(images, size: int):
+    """fastai 2's Resize(size) item transform on validation items (split_idx=1: the centre crop), each uint8
+    HWC image in turn; None without fastai."""
+    import numpy as np
+
+    found = _fastai([("fastai.vision.augment", "Resize"), ("fastai.vision.core", "PILImage")])
+    if found is None:
+        return None
+    resize, pil_image = found
+    items = np.clip(np.rint(images), 0, 255).astype(np.uint8)
+    return np.stack([np.asarray(resize(size)(pil_image.create(item), split_idx=1)) for item in items]).astype(
+        np.float32)
+
+
+def fastai_slice_lrs(lr: tuple, n_groups: int) -> list[float]:
+    """fastai 2's Optimizer.set_hyper('lr', slice(...)) over n parameter groups (the rule fastai 1's
+    Learner.lr_range also follows); None when fastai is not installed."""
+    import torch
+
+    found = _fastai([("fastai.optimizer", "Adam")])
+    if found is None:
+        return None
+    (Adam,) = found
+    groups = [[torch.zeros(1, requires_grad=True)] for _ in range(n_groups)]
+    opt = Adam(groups, lr=1e-3)
+    opt.set_hyper("lr", slice(*lr) if len(lr) == 2 else slice(lr[0]))
+    return [float(h["lr"]) for h in opt.hypers]

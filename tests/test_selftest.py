@@ -1,0 +1,116 @@
+"""The self-test: the fault catalogue is well formed, a fast subset of faults (a few per component) is each
+caught by its declared case at its declared place, the verdict logic on known rows, and no fault leaks."""
+
+import importlib
+
+import pytest
+
+from parity import faultlist, faults, selftest, workers
+from parity.cases import all_cases
+from parity.cli import main
+
+CASE_IDS = {c.id: c for c in all_cases()}
+
+# A few faults per component whose declared case runs in seconds (nox -s selftest plants every one).
+FAST = ["data-std-typo-keras", "data-own-order-keras", "resize-align-corners-keras", "resize-crop-box-spec",
+        "head-init-fan-out-torch", "head-keras-bn-momentum-spec", "optim-beta2-keras", "optim-keras-eps-spec",
+        "lr-slice-spec", "schedule-div-keras", "loss-weighted-keras", "port-mean-var-swapped-keras",
+        "train-eval-training-mode-keras"]
+
+
+def test_the_catalogue_covers_every_component_with_at_least_30_faults():
+    assert len(faultlist.FAULTS) >= 30
+    components = {c.component for c in all_cases()} - {"accuracy"}
+    assert components <= {CASE_IDS[f.detect].component for f in faultlist.FAULTS.values()}
+    assert {f.side for f in faultlist.FAULTS.values()} == {"torch", "keras", "spec"}
+
+
+@pytest.mark.parametrize("fault", list(faultlist.FAULTS.values()), ids=lambda f: f.id)
+def test_each_fault_names_a_registered_case_of_its_component_and_real_targets(fault):
+    assert fault.detect in CASE_IDS, fault.detect
+    assert CASE_IDS[fault.detect].component == fault.component
+    assert fault.story and len(fault.story) < 200
+    for patch in fault.patches:
+        container, key, item = faults._resolve(patch.module, patch.target)
+        assert (key in container) if item else hasattr(container, key), patch
+        assert patch.how in ("alias", "fields") or patch.how in faults.WRAPPERS
+    if fault.side == "spec":
+        assert "coordinator" in selftest.places(fault)
+
+
+def test_apply_and_undo_restore_every_target_in_process():
+    spec_faults = [f for f in faultlist.FAULTS.values() if f.side == "spec"]
+    before = {}
+    for f in spec_faults:
+        for p in f.patches:
+            container, key, item = faults._resolve(p.module, p.target)
+            before[(p.module, p.target)] = container[key] if item else getattr(container, key)
+            faults.apply_here(p.module, p.target, p.how, *p.params)
+    assert faults.patched_here() == sum(len(f.patches) for f in spec_faults)
+    faults.undo_here()
+    assert faults.patched_here() == 0
+    for (module, target), value in before.items():
+        container, key, item = faults._resolve(module, target)
+        assert (container[key] if item else getattr(container, key)) is value
+
+
+def _row(status, first=None, max_rel=0.0):
+    return {"status": status, "detail": {"first_over_tol": first}, "max_rel": max_rel}
+
+
+def test_verdicts_on_known_rows():
+    fault = faultlist.FAULTS["optim-keras-eps-spec"]
+    case = fault.detect
+    assert selftest.judge(fault, {case: _row("FAIL", "eps")})["verdict"] == selftest.LOCALISED
+    wrong_place = selftest.judge(fault, {case: _row("FAIL", "beta2")})
+    assert wrong_place["verdict"] == selftest.ELSEWHERE and "named 'beta2' first, not 'eps'" in wrong_place["reason"]
+    other = selftest.judge(fault, {case: _row("pass"), "spec/other": _row("FAIL")})
+    assert other["verdict"] == selftest.ELSEWHERE and "caught by spec/other" in other["reason"]
+    missed = selftest.judge(fault, {case: _row("pass", max_rel=1e-15)})
+    assert missed["verdict"] == selftest.MISSED and "passed (max_rel 1e-15" in missed["reason"]
+    rates = selftest.rates([wrong_place, missed])
+    assert (rates["detected"], rates["localised"], rates["unexpected_misses"]) == (1, 0, ["optim-keras-eps-spec"])
+
+
+def test_a_known_blind_spot_is_reported_with_its_reason():
+    fault = faultlist.FAULTS["train-lr-not-applied-keras"]
+    result = selftest.judge(fault, {fault.detect: _row("pass")})
+    assert result["verdict"] == selftest.MISSED and result["reason"] == fault.blind_spot
+    assert selftest.rates([result])["unexpected_misses"] == []
+
+
+@pytest.mark.parametrize("fault_id", FAST)
+def test_fast_subset_is_caught_where_declared(fault_id):
+    result = selftest.run_fault(faultlist.FAULTS[fault_id], only_declared=True)
+    assert result["verdict"] == selftest.LOCALISED, result
+
+
+def test_no_fault_leaks_into_a_later_clean_check(tmp_path, capsys):
+    """A self-test run, then in the same process a clean check of the same cases: everything passes, and no
+    process holds a patch."""
+    ids = "optim-keras-eps-spec,data-std-typo-keras,loss-weighted-keras"
+    assert main(["selftest", "--faults", ids, "--out", str(tmp_path / "selftest")]) == 0
+    assert "3 of 3 planted faults detected" in capsys.readouterr().out
+    assert faults.patched_here() == 0
+    assert all(workers.call(b, "parity.faults:patched_here") == 0 for b, *_ in workers.started())
+    assert main(["check", "--only", "spec,data,loss", "--out", str(tmp_path / "check")]) == 0
+    report = (tmp_path / "selftest" / "report.html").read_text()
+    assert "DETECTED+LOCALISED" in report and "optim-keras-eps-spec" in report
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["selftest", "--faults", "nope"], "fault 'nope' is not one of"),
+    (["selftest", "--only", "colour"], "fault component 'colour' is not one of"),
+    (["selftest", "--seed", "-1", "--faults", "lr-slice-spec"], "--seed must be >= 0"),
+])
+def test_bad_selftest_arguments_exit_2(argv, message, tmp_path, capsys):
+    assert main([*argv, "--out", str(tmp_path / "rep")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "rep").exists()
+
+
+def test_every_module_a_fault_patches_is_a_backend_or_parity_module():
+    for fault in faultlist.FAULTS.values():
+        for patch in fault.patches:
+            assert patch.module.split(".")[0] in ("parity", "torch_impl", "keras_impl")
+            importlib.import_module(patch.module)
