@@ -188,9 +188,9 @@ def cmd_recipes(args) -> int:
         return 0
     for r in recipes.RECIPES.values():
         print(f"{r.name:24s} {r.framework:11s} {r.source}")
-    for path in recipefiles.examples():
+    for path in recipefiles.examples():  # shipped recipe files: run them by path
         r = recipefiles.load(path)
-        print(f"{str(path.relative_to(recipefiles.EXAMPLES_DIR.parent.parent)):24s} {r.framework:11s} {r.source}")
+        print(f"{r.name:24s} {r.framework:11s} {path}")
     return 0
 
 

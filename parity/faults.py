@@ -142,10 +142,6 @@ def _affine(x, scale: float, shift: float):
     return np.asarray(x) * scale + shift
 
 
-def _reverse(x):
-    return type(x)(reversed(x)) if isinstance(x, (list, tuple)) else np.asarray(x)[::-1]
-
-
 def _scale_item(x, index: int, factor: float):
     out = list(x)
     out[index] = out[index] * factor
@@ -153,7 +149,7 @@ def _scale_item(x, index: int, factor: float):
 
 
 OUTPUTS = {"flip_channels": _flip_channels, "scale_channel": _scale_channel, "affine": _affine,
-           "reverse": _reverse, "scale_item": _scale_item}
+           "scale_item": _scale_item}
 
 
 def _sorted_order(args, index: int):
@@ -167,11 +163,6 @@ def _sorted_order(args, index: int):
 
 def _last_lr_everywhere(args, index: int):
     args[index] = [args[index][-1]] * len(args[index])
-    return args
-
-
-def _positions(args, index: int, positions: list):
-    args[index] = type(args[index])(positions)
     return args
 
 
@@ -216,7 +207,7 @@ def _tf_same_padding(args, stride_index: int, pad_index: int):
 
 
 ARGS = {"map_arg": _map_arg, "tf_same_padding": _tf_same_padding, "sorted_order": _sorted_order,
-        "last_lr_everywhere": _last_lr_everywhere, "positions": _positions,
+        "last_lr_everywhere": _last_lr_everywhere,
         "state": _state, "skip_batch": _skip_batch, "swap_pool": _swap_pool}
 
 
