@@ -117,12 +117,32 @@ def resolve_target(target: str, package: str | None = None):
     return getattr(importlib.import_module(module), function)
 
 
+PARENT_POLL = 1.0  # seconds between a worker's checks that its coordinator is still alive
+
+
+def _exit_with_parent() -> None:
+    """A daemon thread ends the worker within PARENT_POLL seconds of its coordinator's death, even in the middle
+    of a run: the run is lost either way (results are stored by the coordinator), and an orphan that trains on
+    would hold cores and gigabytes for nothing."""
+    import time
+
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="parity-parent-watch").start()
+
+
 def serve(fd: int, backend: str, threads: int, lane: int = 0, device: str = "cpu") -> None:
     """A worker's main loop (started by Worker with `python -c`): requests in, results out, until told to stop."""
     import signal
     from multiprocessing.connection import Connection
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    _exit_with_parent()
     package = importlib.import_module(get_backend(backend).package)
     package.configure_threads(threads)
     package.configure_device(device)

@@ -64,6 +64,38 @@ def test_a_worker_that_dies_loses_only_its_run(tmp_path):
         workers.call_on("torch", "parity.faults:undo_here", lane=lane)
 
 
+COORDINATOR = """
+from parity import workers
+worker = workers.worker("torch")
+print(worker.process.pid, flush=True)
+workers.call("torch", "time:sleep", 120)  # busy when its coordinator dies
+"""
+
+
+def test_a_worker_ends_soon_after_its_coordinator_is_killed_even_mid_call():
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    coordinator = subprocess.Popen([sys.executable, "-c", COORDINATOR], stdout=subprocess.PIPE, text=True)
+    worker_pid = int(coordinator.stdout.readline())
+    time.sleep(1.0)
+    coordinator.send_signal(signal.SIGKILL)
+    coordinator.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{worker_pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":  # exited; not reaped by this container's init
+                    return
+        except FileNotFoundError:
+            return
+        time.sleep(0.2)
+    os.kill(worker_pid, signal.SIGKILL)
+    pytest.fail(f"worker {worker_pid} still running 15 s after its coordinator was killed")
+
+
 def test_the_plan_estimates_the_wall_time_within_a_factor_of_three(tmp_path):
     """Within 3x, not 2x: at this size a run is a few seconds of mostly fixed cost, and the other pytest worker
     (-n 2) loads the cores differently during the calibration and the runs (measured 2.05x apart once in CI)."""
