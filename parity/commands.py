@@ -118,7 +118,11 @@ def _prepare(args, to_run: list = ()) -> dict:
         check_out_arg(args.out)
     check_store_arg(args.store, args.no_store)
     for recipe in to_run:
-        training.prepare(recipe, spec, args.body)
+        try:
+            training.prepare(recipe, spec, args.body)
+        except ParityError as exc:  # e.g. n_classes against the data: name the file the knob came from
+            raise ParityError(f"recipe file {_FROM_FILE[recipe.name]!r}: {exc}" if recipe.name in _FROM_FILE
+                              else str(exc)) from None
     return {"seeds": seeds, "spec": spec}
 
 
@@ -159,9 +163,14 @@ def _common(runner, seeds) -> dict:
                           "device": runner.device}}
 
 
+_FROM_FILE: dict[str, str] = {}  # recipe name -> the file it came from, for errors found later (the data)
+
+
 def recipe_arg(ref: str, overrides: dict | None = None) -> recipes.Recipe:
     """A command's recipe: a built-in name or a .toml file, with --set overrides applied."""
     recipe = recipefiles.resolve(ref)
+    if recipefiles.is_file_ref(ref):
+        _FROM_FILE[recipe.name] = ref
     return recipes.with_knobs(recipe, **overrides) if overrides else recipe
 
 

@@ -105,7 +105,7 @@ def test_a_class_count_mismatch_in_a_file_is_refused_before_any_run(tmp_path, ca
     assert main(["train", "--recipe", str(path), "--store", str(tmp_path / "store"), "--out", str(tmp_path / "rep"),
                  *QUICK]) == 2
     err = capsys.readouterr().err
-    assert "class count mismatch" in err and "expects 5" in err
+    assert str(path) in err and "class count mismatch" in err and "expects 5" in err and "n_classes" in err
     assert not (tmp_path / "rep").exists() and not list((tmp_path / "store").glob("**/*.json"))
 
 
