@@ -1,5 +1,6 @@
 """Sessions: `parity` (the main job: a full `parity check`, then a small gap attribution on the embedded
-digits), `tests` (the default suite), `slow` (tests behind the slow marker: the real CIFAR-10 tree),
+digits), `tests` (the default suite, then the fastai 1.0.61 oracle tests), `oracle_v1` (those alone),
+`selftest` (every planted fault), `bench` (whole-process timings), `slow` (tests behind the slow marker: the real CIFAR-10 tree),
 `thread` (the forum thread's comparison on CIFAR-10 from PARITY_DATA_DIR / --data-dir) and `equivalence`
 (torch vs Keras end accuracy of fastai's recipe at full digits size). All share one heavy venv (torch +
 TensorFlow, ~7 GB) in .nox/heavy, installed once and reused until pyproject.toml changes."""
@@ -48,10 +49,33 @@ def parity(session: nox.Session) -> None:
                 "--seeds", "3", "--quiet", env=env, external=True)
 
 
+FASTAI1 = ROOT / ".nox" / "fastai1"
+
+
+def _run_oracle_v1(session: nox.Session, env: dict, *args) -> None:
+    """fastai 1.0.61 in its own folder (--no-deps: it reuses the heavy venv's torch and fastprogress; it cannot
+    share a venv with fastai 2), first on sys.path with tests/fastai_v1_shim (pkg_resources) for its tests."""
+    if not (FASTAI1 / "fastai" / "__init__.py").exists():
+        session.run(str(BIN / "python"), "-m", "pip", "install", "-q", "--no-deps", "--target", str(FASTAI1),
+                    "fastai==1.0.61", external=True)
+    path = os.pathsep.join([str(FASTAI1), str(ROOT / "tests" / "fastai_v1_shim")])
+    session.run(str(BIN / "pytest"), "-p", "no:xdist", "tests/test_oracle_fastai_v1.py", *args,
+                env={**env, "PYTHONPATH": path}, external=True)
+
+
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
-    """The default test suite on 2 workers (args go to pytest)."""
-    session.run(str(BIN / "pytest"), "-n", "2", *session.posargs, env=_heavy_env(session), external=True)
+    """The default test suite on 2 workers (args go to pytest), then the fastai 1.0.61 oracle tests."""
+    env = _heavy_env(session)
+    session.run(str(BIN / "pytest"), "-n", "2", *session.posargs, env=env, external=True)
+    if not session.posargs:
+        _run_oracle_v1(session, env)
+
+
+@nox.session(venv_backend="none")
+def oracle_v1(session: nox.Session) -> None:
+    """fastai 1.0.61, the thread's version, as the oracle of every fastai 1 fact (tests/test_oracle_fastai_v1.py)."""
+    _run_oracle_v1(session, _heavy_env(session), *session.posargs)
 
 
 @nox.session(venv_backend="none")

@@ -133,7 +133,8 @@ FAULTS = {f.id: f for f in [
           "(create_head halves the first: [0.25, 0.5])",
           (_p("parity.heads", "HEADS[fastai_v1]", "fields", {"dropout": (0.5, 0.5)}),),
           "grad/resnet18 + fastai_v1 head, train_bn",
-          blind_spot="dropout is off in every matched run, and no fastai 1.0.61 oracle checks create_head yet"),
+          blind_spot="dropout is off in every matched run; fastai 1.0.61's own create_head catches it in "
+          "nox -s oracle_v1 (tests/test_oracle_fastai_v1.py), a separate venv path the self-test does not run"),
     # --- optimizers and LR groups -----------------------------------------------------------------------
     Fault("optim-eps-hat-keras", "optim", "keras", "keras.optimizers.Adam standing in for torch's Adam: "
           "epsilon added to sqrt(v) (epsilon hat), not to the bias-corrected sqrt(v_hat)",
