@@ -84,11 +84,15 @@ def markdown(results: dict, figures: list[dict]) -> str:
     for heading, lines in _sections(results):
         md += ([f"## {heading}", ""] if heading else []) + lines + [""]
     md += [f"![{f['caption']}]({f['file']})" for f in figures]
-    md += ["", "## Provenance", "", f"- command: `{results.get('command')}`",
-           f"- wall time: {results.get('wall_seconds')} s", f"- data: {results.get('data')}",
-           f"- body: {results.get('body')}", f"- seeds: {results.get('seeds')}"]
-    md += [f"- {k}: {v}" for k, v in results.get("versions", {}).items()]
-    return "\n".join(md) + "\n"
+    return "\n".join(md + provenance_lines(results)) + "\n"
+
+
+def provenance_lines(results: dict) -> list[str]:
+    """The Markdown provenance of a training-side report (train, bisect, thread, sweep)."""
+    md = ["", "## Provenance", "", f"- command: `{results.get('command')}`",
+          f"- wall time: {results.get('wall_seconds')} s", f"- data: {results.get('data')}",
+          f"- body: {results.get('body')}", f"- seeds: {results.get('seeds')}"]
+    return md + [f"- {k}: {v}" for k, v in results.get("versions", {}).items()]
 
 
 def _two_by_two(summaries: list[dict]) -> dict | None:

@@ -169,11 +169,9 @@ def markdown(results: dict, figures: list[dict]) -> str:
                "|---|" + "---|" * len(along["at"])]
         md += [f"| {f} | " + " | ".join(pts(c, 1) for c in cis) + " |" for f, cis in along["factors"].items()]
     md += [""] + [f"![{f['caption']}]({f['file']})" for f in figures]
-    md += ["", "## Provenance", "", f"- command: `{results.get('command')}`",
-           f"- wall time: {results.get('wall_seconds')} s", f"- data: {results.get('data')}",
-           f"- body: {results.get('body')}", f"- seeds: {results.get('seeds')}"]
-    md += [f"- {k}: {v}" for k, v in results.get("versions", {}).items()]
-    return "\n".join(md) + "\n"
+    from parity.attribution import provenance_lines
+
+    return "\n".join(md + provenance_lines(results)) + "\n"
 
 
 def _pct_cell(ci: dict, diverged: int) -> str:
