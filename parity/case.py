@@ -67,10 +67,15 @@ class Case:
     diverging_pairs: dict = field(default_factory=dict)  # across, matched: {(a, b): why this pair differs}
     exclude: tuple[Exclusion, ...] = ()  # layer-wise cases: names measured but not judged
     figure: str | None = None  # 'family/key' of the report figure this case feeds (parity.plots.FIGURES)
+    # > 0: `reference` is a rounding-order twin (the same float64 computation summed in another order), and a
+    # tensor may differ by this many times the rounding noise it measures (see parity.compare.floor_of)
+    floor_factor: float = 0.0
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise unknown("case kind", self.kind, KINDS)
+        if self.floor_factor and self.reference is None:
+            raise ParityError(f"case {self.id!r} has a floor_factor but no rounding-order reference to measure it")
         if self.kind == "divergence" and not self.reason:
             raise ParityError(f"divergence case {self.id!r} needs a reason")
 

@@ -3,7 +3,9 @@ float64 reference, and the verdict. NaN or inf on either side is reported, never
 
 A layer-wise case is judged layer by layer, each on its own scale; its headline figures are those of the
 deciding layer (the worst judged one), so `noise_ratio` is always that layer's max_abs / noise. Layers a
-case excludes (parity.case.Exclusion) are measured and shown, never judged.
+case excludes (parity.case.Exclusion) are measured and shown, never judged. A case with a floor_factor
+compares against a rounding-order twin: each tensor may differ by that factor times the rounding noise the twin
+measures for it (floor_of), where that is above the tolerance; the report shows the floor and what was allowed.
 
 A case run across backends is measured for every pair of backends that implements it (the row lists the
 pairs and the backends that could not take part); its headline is its deciding pair's.
@@ -67,6 +69,17 @@ def measure_pair(a, b, reference, labels=("a", "b")) -> dict:
     return out
 
 
+def floor_of(a, b, reference, relative: bool) -> float:
+    """The rounding noise of a tensor, measured: the smaller of each side's distance to a rounding-order twin
+    (the same computation summed in another order). A fault on one side moves that side and leaves the other's
+    distance at the true noise; a fault in torch_impl moves the twin too (it runs the same code), so again only
+    the noise remains. In the units of the tolerance it may raise (relative to the twin's max |value|, or not)."""
+    a, b, ref = (np.asarray(v, np.float64) for v in (a, b, reference))
+    noise = min(_max_abs(a - ref), _max_abs(b - ref))
+    scale = _max_abs(ref) if relative else 0.0
+    return noise / scale if scale > 0 else noise
+
+
 def _excluded_by(name: str, case: Case):
     return next((e for e in case.exclude if re.search(e.match, name)), None)
 
@@ -80,12 +93,18 @@ def measure_layers(case: Case, quads: list, tol: Tolerance) -> dict:
         row = {"layer": name, **measure_pair(a, b, ref, (name, name))}
         rule = _excluded_by(name, case)
         row["excluded"] = rule.reason if rule else None
-        row["within"] = None if rule else bool(row["finite"] and row[key] <= tol.max_abs)
+        allowed = tol.max_abs
+        if case.floor_factor and ref is not None and row["finite"]:
+            row["floor"] = floor_of(a, b, ref, tol.relative)
+            allowed = max(allowed, case.floor_factor * row["floor"])
+            row["allowed"] = allowed
+        row["within"] = None if rule else bool(row["finite"] and row[key] <= allowed)
         layers.append(row)
     judged = [r for r in layers if r["excluded"] is None]
     if not judged:
         raise ParityError(f"case {case.id!r} excludes every layer: nothing is judged")
-    deciding = max(judged, key=lambda r: (not r["finite"], r[key]))
+    deciding = max(judged, key=lambda r: (not r["finite"], r[key] / r.get("allowed", tol.max_abs)
+                                          if r.get("allowed", tol.max_abs) > 0 else r[key]))
     out = {k: deciding[k] for k in FIGURES}
     out["finite"] = all(r["finite"] for r in judged)
     out["deciding_layer"] = deciding["layer"]

@@ -26,8 +26,10 @@ GRAD_CASES = [
 # height x width that nearly cancel (resnet18: either side up to 11% from float64, which side depends on thread
 # count and input); Lite0's batch statistics over 4 images at 2x2 feature maps carry that error into the head
 # (head.4.bias up to 18% from float64). The float64 twins judge every one of them.
-FLOAT32_UNJUDGEABLE = {("resnet18", "train_bn"): (r"^body\.", "body BN gradients: near-cancelling sums, up to 11% "
-                                                  "from float64 in float32"),
+FLOAT32_UNJUDGEABLE = {("resnet18", "train_bn"): (r"^(body|head)\.", "every gradient: the body BN's "
+                                                  "near-cancelling sums are up to 11% from float64 in float32, and "
+                                                  "batch statistics carry that into the head (head.4.bias 4.4% from "
+                                                  "float64 on one side at seed 10); the logits stay judged"),
                        ("efficientnet_lite0", "train_bn"): (r"^(body|head)\.", "every gradient: batch statistics "
                                                             "over 4 images at 2x2 maps put the body's float32 "
                                                             "cancellation error into the head too (up to 18% from "

@@ -34,11 +34,13 @@ def _schedule(ctx, body_name: str, lr, names):
     return x, labels, batches, groups, [optim.group_lrs(lr, 3)] * len(batches)
 
 
-def _train(handle, backend: str, recipe, ctx, dtype=np.float32) -> dict:
-    """Train `handle` 3 steps in `backend`; its losses, state and eval logits afterwards, as named layers."""
+def _train(handle, backend: str, recipe, ctx, dtype=np.float32, reorder: bool = False) -> dict:
+    """Train `handle` 3 steps in `backend`; its losses, state and eval logits afterwards, as named layers.
+    `reorder`: each batch's samples in reverse order (the same sums in another order: a rounding-order twin)."""
     body_name, _, policy, optimizer, lr = recipe
     x, labels, batches, groups, lrs = _schedule(ctx, body_name, lr, classifier.model_state(handle, backend))
-    batches = [(bx.astype(dtype), by) for bx, by in batches]
+    batches = [(bx[::-1].astype(dtype), by[::-1].copy()) if reorder else (bx.astype(dtype), by)
+               for bx, by in batches]
     losses = classifier.train_steps(handle, batches, optimizer, lrs, policy, backend, groups)
     state = classifier.model_state(handle, backend)
     state["eval logits"] = classifier.evaluate(handle, x.astype(dtype), labels, backend)[0]
@@ -74,13 +76,14 @@ def _reference(recipe, ctx) -> Output:
         return _layers(_train(handle, REFERENCE, recipe, ctx, np.float64), _not_running_var)
 
 
-def _float64_twins(recipe, backend: str, ctx) -> Output:
-    """The same training with every backend in float64: what float32 noise hides, the formulas show."""
+def _float64_twins(recipe, backend: str, ctx, reorder: bool = False) -> Output:
+    """The same training with every backend in float64: what float32 noise hides, the formulas show. With
+    `reorder`, torch's rounding-order twin: what float64 rounding alone moves after 3 steps."""
     body_name, head = recipe[:2]
     handle = classifier.build_model(body_name, head, N_CLASSES, models.CHECK_WEIGHTS[body_name], backend,
                                     dropout=False, seed=ctx.seed, dtype="float64")
     try:
-        return _layers(_train(handle, backend, recipe, ctx, np.float64), _not_running_var)
+        return _layers(_train(handle, backend, recipe, ctx, np.float64, reorder), _not_running_var)
     finally:
         workers.release([handle] if isinstance(handle, workers.Handle) else [])
 
@@ -116,11 +119,24 @@ def _title(recipe) -> str:
 
 def _float32_parameters(recipe) -> tuple[Exclusion, ...]:
     """Adam's first steps move each element by about lr * sign(gradient): where a gradient is float32 noise (a
-    dead ReLU unit of the head, a near-cancelling sum) its sign, and so a whole lr-sized step, is noise."""
+    dead ReLU unit of the head, a near-cancelling sum) its sign, and so a whole lr-sized step, is noise. The
+    running means of the head's later BN layers are computed through those parameters and inherit it."""
+    twin = f"train/3 steps {_title(recipe)}, float64 in both"
     return (Exclusion(r"\.(weight|bias)$", "learned parameters after Adam steps: an element whose gradient is "
                       "float32 noise moves a full lr-sized step in a random direction (measured up to 2.7% of "
-                      "max |w| in head.4.weight, resnet18); the losses and running statistics, which those elements "
-                      "barely touch, stay judged", judged_by=f"train/3 steps {_title(recipe)}, float64 in both"),)
+                      "max |w| in head.4.weight, resnet18); the losses and the running statistics ahead of "
+                      "them stay judged", judged_by=twin),
+            Exclusion(r"^head\.([3-9]|\d{2,})\.running_mean$", "running means of head BN layers behind a "
+                      "learned Linear: computed through its sign-flipped elements (measured 1.02e-3 of max, "
+                      "head.6.running_mean, resnet18 frozen, seed 15)", judged_by=twin))
+
+
+# A float64 tensor may differ between frameworks by this many times the rounding noise torch's rounding-order
+# twin measures on it: a tensor the float64 sums leave ill-conditioned at a seed (a BN bias of layer4 whose
+# Adam step sits near epsilon: 1.2e-5 of max between torch and Keras at seed 3, 1.2e-5 between torch on 1
+# and 2 threads, 6.3e-6 to the reversed-batch twin) is judged against its own noise; measured ratios of the
+# cross-framework difference to that floor: 1.9 (seed 3), 3.6 (seed 4), 4.8 (seed 5).
+FLOAT64_FLOOR_FACTOR = 10.0
 
 
 CASES = [
@@ -129,7 +145,10 @@ CASES = [
            reference=partial(_reference, r)) for r in RECIPES],
     *[Case("train", f"3 steps {_title(r)}, float64 in both", "matched", partial(_float64_twins, r), "train_f64",
            "every parameter after 3 steps with both frameworks in float64, where float32's sign flips in near-zero "
-           "gradients cannot hide a formula difference", across=True, requires=(("dtype", "float64"),))
+           "gradients cannot hide a formula difference; the reference is torch's rounding-order twin (each batch "
+           "reversed), which measures each tensor's own float64 noise", across=True,
+           requires=(("dtype", "float64"),), reference=partial(_float64_twins, r, REFERENCE, reorder=True),
+           floor_factor=FLOAT64_FLOOR_FACTOR)
       for r in [*RECIPES, TRAIN_BN]],
     Case("train", f"BN running_var after 3 steps ({_title(TRAIN_BN)})", "divergence",
          partial(_running_var, TRAIN_BN), "train_f32",
