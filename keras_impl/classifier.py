@@ -183,5 +183,17 @@ def evaluate(model: keras.Model, images, batch_size: int = 64) -> np.ndarray:
                            for i in range(0, len(x), batch_size)])
 
 
+def head_layer_outputs(model: keras.Model, images, training: bool = False) -> dict[str, np.ndarray]:
+    """Every head layer's output, flattened per image, by torch name (layers are named by fastai's indices):
+    the body in inference mode, the head in `training` (batch statistics and dropout, when built with it)."""
+    head = model.get_layer("head")
+    named = [layer for layer in head.layers if layer.name.isdigit()]
+    probe = keras.Model(head.input, [layer.output for layer in named])
+    x = model.get_layer("body")(np.asarray(images, model.weights[0].dtype), training=False)
+    outputs = probe(x, training=training)
+    return {f"head.{layer.name}": np.reshape(keras.ops.convert_to_numpy(y), (len(images), -1))
+            for layer, y in zip(named, outputs)}
+
+
 def seed_draws(seed: int) -> None:
     """Nothing to seed: Keras' Dropout layers carry their own seeds (seed + layer index, set when built)."""

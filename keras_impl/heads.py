@@ -33,8 +33,11 @@ def sample_init(init: str, fan_in: int, fan_out: int, seed: int = 0) -> np.ndarr
 
 
 def _pool(order: str, x):
-    pools = {"max": layers.GlobalMaxPooling2D(), "avg": layers.GlobalAveragePooling2D()}
-    outs = [pools[p](x) for p in order.split("_")]
+    """Index 0 is the pool: the Concatenate of the two, or the single pooling layer."""
+    parts = order.split("_")
+    single = {"name": "0"} if len(parts) == 1 else {}
+    pools = {"max": lambda: layers.GlobalMaxPooling2D(**single), "avg": lambda: layers.GlobalAveragePooling2D(**single)}
+    outs = [pools[p]()(x) for p in parts]
     return layers.Concatenate(name="0")(outs) if len(outs) > 1 else outs[0]
 
 

@@ -114,6 +114,11 @@ def gradients(model, images, labels, policy: str, backend: str) -> tuple[np.ndar
     return _call(backend, "classifier.gradients", model, models.check_input(images), labels, policy)
 
 
+def head_layer_outputs(model, images, backend: str, training: bool = False) -> dict:
+    """{'head.<index>': (N, features) output} of every head layer on `images` (the body in inference mode)."""
+    return _call(backend, "classifier.head_layer_outputs", model, models.check_input(images), training)
+
+
 def train_steps(model, batches, optimizer: str, lrs, policy: str, backend: str, groups: dict | None = None,
                 loss_name: str = "ce_logits", moms=None) -> np.ndarray:
     """The backend's training loop over `batches` with per-step layer-group LRs; the losses."""

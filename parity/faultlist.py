@@ -118,9 +118,21 @@ FAULTS = {f.id: f for f in [
                           _p(f"{K}.classifier", "load_state", "args", "state", 1, "swap_mean_var")),
           "model/resnet18 64px inference", first="bn1"),
     # --- heads and init ------------------------------------------------------------------------------------
-    Fault("head-pool-order-keras", "grad", "keras", "concatenate([avg, max]) where fastai's "
+    Fault("head-pool-order-keras", "head", "keras", "concatenate([avg, max]) where fastai's "
           "AdaptiveConcatPool2d is (max, avg)", (_p(f"{K}.heads", "_pool", "args", "swap_pool", 0),),
-          "grad/resnet18 + fastai_v1 head, train_bn", first="logits"),
+          "head/fastai_v1 on resnet18 layer by layer, inference", first="head.0"),
+    Fault("head-dropout-keep-prob-keras", "head", "keras", "fastai's ps passed to Keras as 1 - p (TF1's "
+          "tf.nn.dropout took keep_prob, Keras' Dropout takes the rate)",
+          (_p("parity.heads", "linear_layers", "output_when", -1, None, "keep_prob_as_rate"),),
+          "head/fastai_v1 dropout rates and scaling", first="head.3 dropped fraction"),
+    Fault("head-thread-pool-order-spec", "head", "spec", "the thread's Keras head recorded with fastai's pool "
+          "order (max, avg); its code concatenates [avg, max]",
+          (_p("parity.heads", "HEADS[keras_thread]", "fields", {"pool": "max_avg"}),),
+          "head/keras_thread = the thread's Keras head as its code reads", first="probabilities"),
+    Fault("head-thread-dropout-spec", "head", "spec", "the thread's Keras head recorded with fastai 1's ps "
+          "[0.25, 0.5]; its code has Dropout(0.25) twice",
+          (_p("parity.heads", "HEADS[keras_thread]", "fields", {"dropout": (0.25, 0.5)}),),
+          "head/keras_thread = the thread's Keras head as its code reads", first="Dropout.rate"),
     Fault("head-init-fan-out-torch", "init", "torch", "kaiming_normal_ with mode='fan_out' (torchvision's conv "
           "default) for the head's Linear", (_p("torch_impl.heads", "sample_init", "output_when", 0, "kaiming_normal",
                                                "affine", 2 ** 0.5, 0.0),),

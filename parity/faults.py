@@ -148,8 +148,13 @@ def _scale_item(x, index: int, factor: float):
     return out
 
 
+def _keep_prob_as_rate(blocks):
+    """parity.heads.linear_layers blocks with every dropout p replaced by 1 - p."""
+    return [(*block[:5], 1 - block[5] if block[5] > 0 else 0.0, block[6]) for block in blocks]
+
+
 OUTPUTS = {"flip_channels": _flip_channels, "scale_channel": _scale_channel, "affine": _affine,
-           "scale_item": _scale_item}
+           "scale_item": _scale_item, "keep_prob_as_rate": _keep_prob_as_rate}
 
 
 def _sorted_order(args, index: int):

@@ -67,3 +67,48 @@ def fastai_slice_lrs(lr: tuple, n_groups: int) -> list[float]:
     opt = Adam(groups, lr=1e-3)
     opt.set_hyper("lr", slice(*lr) if len(lr) == 2 else slice(lr[0]))
     return [float(h["lr"]) for h in opt.hypers]
+
+
+def keras_thread_head_literal(features, n_classes: int, seed: int) -> dict:
+    """The thread's Keras head typed as its code reads (../shared/context: GlobalAveragePooling2D and
+    GlobalMaxPooling2D concatenated, BatchNormalization(), Dropout(0.25), Dense(512, relu), again, then
+    Dense(n, softmax)), beside parity's keras_thread head built from its spec; the spec head's weights (BN
+    statistics drawn at random so BN matters) copied into the literal one layer by layer. Returns both heads'
+    inference probabilities and each layer setting the spec claims, by name: (parity, literal) pairs."""
+    import keras
+    import numpy as np
+    from keras import layers
+
+    from keras_impl.heads import build_head
+
+    channels = features.shape[-1]
+    ours = build_head("keras_thread", channels, n_classes, dropout=True, seed=seed)
+    inputs = keras.Input((None, None, channels))
+    out = layers.Concatenate()([layers.GlobalAveragePooling2D()(inputs), layers.GlobalMaxPooling2D()(inputs)])
+    out = layers.BatchNormalization()(out)
+    out = layers.Dropout(0.25)(out)
+    out = layers.Dense(512, activation="relu")(out)
+    out = layers.BatchNormalization()(out)
+    out = layers.Dropout(0.25)(out)
+    out = layers.Dense(n_classes, activation="softmax")(out)
+    literal = keras.Model(inputs, out)
+
+    rng = np.random.default_rng(seed)
+    weighted = [(a, b) for a, b in zip([x for x in ours.layers if x.weights], [x for x in literal.layers if x.weights])]
+    for a, b in weighted:
+        if isinstance(a, layers.BatchNormalization):  # gamma, beta, moving mean, moving variance
+            a.set_weights([rng.uniform(0.5, 1.5, w.shape) if i in (0, 3) else rng.normal(0, 0.5, w.shape)
+                           for i, w in enumerate(a.get_weights())])
+        b.set_weights(a.get_weights())
+    x = np.asarray(features, np.float32)
+    probs = keras.ops.convert_to_numpy(keras.ops.softmax(ours(x, training=False), axis=-1))
+    settings = {}
+    for kind, attr in ((layers.Dropout, "rate"), (layers.BatchNormalization, "epsilon"),
+                       (layers.BatchNormalization, "momentum")):
+        settings[f"{kind.__name__}.{attr}"] = tuple(
+            np.array([float(getattr(layer, attr)) for layer in model.layers if isinstance(layer, kind)])
+            for model in (ours, literal))
+    settings["layer kinds"] = tuple(np.array([sum(1 for layer in model.layers if isinstance(layer, kind))
+                                              for kind in (layers.Dense, layers.BatchNormalization, layers.Dropout)])
+                                    for model in (ours, literal))
+    return {"probabilities": (probs, keras.ops.convert_to_numpy(literal(x, training=False))), **settings}

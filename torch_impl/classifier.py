@@ -136,6 +136,24 @@ def evaluate(model: nn.Sequential, images, batch_size: int = 64) -> np.ndarray:
                                for i in range(0, len(images), batch_size)])
 
 
+def head_layer_outputs(model: nn.Sequential, images, training: bool = False) -> dict[str, np.ndarray]:
+    """Every head layer's output, flattened per image, by torch name ('head.0' the pool, 'head.2' the first BN,
+    ...; fastai's Flatten is skipped, Keras has none): the body in inference mode, the head in `training`
+    (batch statistics and dropout, when it was built with dropout). BN statistics a train-mode pass moves are
+    the caller's to restore."""
+    model.eval()
+    model.head.train(training)
+    out = {}
+    with torch.no_grad():
+        x = model.body(_nchw(images, next(model.parameters()).dtype))
+        for name, module in model.head.named_children():
+            x = module(x)
+            if not isinstance(module, nn.Flatten):
+                out[f"head.{name}"] = x.reshape(len(x), -1).cpu().numpy().copy()  # before an in-place ReLU
+    model.eval()
+    return out
+
+
 def seed_draws(seed: int) -> None:
     """Seed the random draws a training run makes (dropout masks): torch's global generator."""
     torch.manual_seed(seed)

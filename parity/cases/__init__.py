@@ -3,10 +3,10 @@ selection by component. A component is named after the module that declares it."
 
 from __future__ import annotations
 
-from parity.cases import accuracy, data, grad, init, loss, model, optim, resize, schedule, spec, train
+from parity.cases import accuracy, data, grad, head, init, loss, model, optim, resize, schedule, spec, train
 from parity.errors import unknown
 
-CASES = [*data.CASES, *resize.CASES, *model.CASES, *init.CASES, *grad.CASES, *optim.CASES, *schedule.CASES,
+CASES = [*data.CASES, *resize.CASES, *model.CASES, *head.CASES, *init.CASES, *grad.CASES, *optim.CASES, *schedule.CASES,
          *loss.CASES, *spec.CASES, *train.CASES, *accuracy.CASES]
 
 

@@ -1,0 +1,103 @@
+"""Head parity layer by layer: pool, BN, dropout slots, Linear and ReLU outputs of the same head in every
+backend (torch's weights everywhere) on the same body features, against a float64 reference, so a fault in a
+parameter-free layer (the pool's order) is named where it happens; the dropout rates and scaling of the heads
+that use dropout, compared statistically; and the thread's Keras head typed as its code reads against the
+keras_thread spec head."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+
+from parity import classifier, heads, models, workers
+from parity.backends import REFERENCE
+from parity.case import Case, Output, Sides
+from parity.cases._shared import N_CLASSES, body_input, model, model_float64, restored
+
+BODY, SIZE = "resnet18", 64
+LAYERWISE = ("fastai_v1", "fastai_v2", "keras_thread")
+IMAGES = 8  # thumbnails beside the two photos: batch statistics over 10, as in the training cases
+DROPOUT_PASSES = 16  # training-mode passes over 10 images: >= 80k draws per dropout slot (see dropout_rate)
+
+
+def _layers(head: str, training: bool, backend: str, ctx) -> Output:
+    handle = model(ctx, BODY, head, backend)
+    with restored(ctx, handle, backend):
+        outputs = classifier.head_layer_outputs(handle, body_input(ctx, BODY, SIZE, IMAGES), backend, training)
+    return Output(layers=list(outputs.items()))
+
+
+def _reference_layers(head: str, training: bool, ctx) -> Output:
+    handle = model_float64(ctx, BODY, head)
+    with restored(ctx, handle, REFERENCE):
+        outputs = classifier.head_layer_outputs(handle, body_input(ctx, BODY, SIZE, IMAGES).astype(np.float64), REFERENCE,
+                                                training)
+    return Output(layers=list(outputs.items()))
+
+
+def _dropout_slots(head: str) -> list[tuple[str, str, float]]:
+    """(name of the layer feeding the dropout, name of the dropout, p) of every dropout slot of `head`."""
+    spec = heads.get_head(head)
+    features = models.get_body(BODY).features
+    return [(f"head.{drop - 1}", f"head.{drop}", p) for _, drop, _, *_rest, p, _ in
+            heads.linear_layers(spec, features, N_CLASSES) if drop is not None]
+
+
+def _dropout(head: str, backend: str, ctx) -> Output:
+    """Per dropout slot, over DROPOUT_PASSES training-mode passes: the fraction of non-zero inputs zeroed, and
+    the factor the kept ones are scaled by (inverted dropout: 1 / (1 - p))."""
+    handle = classifier.build_model(BODY, head, N_CLASSES, models.CHECK_WEIGHTS[BODY], backend, dropout=True,
+                                    seed=ctx.seed)
+    try:
+        classifier.seed_draws(ctx.seed, backend)
+        x = body_input(ctx, BODY, SIZE, IMAGES)
+        passes = [classifier.head_layer_outputs(handle, x, backend, training=True) for _ in range(DROPOUT_PASSES)]
+    finally:
+        workers.release([handle] if isinstance(handle, workers.Handle) else [])
+    layers = []
+    for before, after, _ in _dropout_slots(head):
+        ins = np.concatenate([p[before].ravel() for p in passes])
+        outs = np.concatenate([p[after].ravel() for p in passes])
+        live = ins != 0
+        kept = live & (outs != 0)
+        layers += [(f"{after} dropped fraction", np.array([1 - kept.sum() / live.sum()])),
+                   (f"{after} kept scale", np.array([np.median(outs[kept] / ins[kept])]))]
+    return Output(layers=layers, detail={"draws per slot": int(live.sum())})
+
+
+def _dropout_reference(head: str, ctx) -> Output:
+    """What the spec says: p dropped, the rest scaled by 1 / (1 - p)."""
+    return Output(layers=[item for _, after, p in _dropout_slots(head) for item in
+                          ((f"{after} dropped fraction", np.array([p])), (f"{after} kept scale", np.array([1 / (1 - p)])))])
+
+
+def _literal_thread_head(ctx) -> Sides:
+    features = np.random.default_rng(ctx.seed).gamma(1.0, 1.0, (8, 2, 2, models.get_body(BODY).features))
+    found = workers.call("keras_tf", "parity.oracles:keras_thread_head_literal", features.astype(np.float32),
+                         N_CLASSES, ctx.seed)
+    ours, literal = found.pop("probabilities")
+    return Sides(ours, literal, labels=("parity keras_thread head (softmax of logits)", "the thread's Keras code"),
+                 layers=[("probabilities", ours, literal, None)] + [(k, a, b, None) for k, (a, b) in found.items()])
+
+
+def _title(head: str, training: bool) -> str:
+    return f"{head} on {BODY} layer by layer, {'train-mode BN' if training else 'inference'}"
+
+
+CASES = [
+    *[Case("head", _title(head, training), "matched", partial(_layers, head, training),
+           "head_train_f32" if training else "head_f32",
+           f"{heads.get_head(head).source}; the same torch weights in every backend, dropout off; each layer's "
+           f"output on the same {BODY} features ({'batch statistics' if training else 'running statistics'})",
+           across=True, reference=partial(_reference_layers, head, training))
+      for head in LAYERWISE for training in (False, True)],
+    *[Case("head", f"{head} dropout rates and scaling", "matched", partial(_dropout, head), "dropout_rate",
+           "each dropout slot zeroes p of its inputs and scales the rest by 1 / (1 - p) (torch nn.Dropout, Keras "
+           "Dropout(rate)); the masks are each framework's own draws, so the fractions are compared "
+           "statistically", across=True, reference=partial(_dropout_reference, head))
+      for head in ("fastai_v1", "keras_thread")],
+    Case("head", "keras_thread = the thread's Keras head as its code reads", "matched", _literal_thread_head,
+         "spec_defaults", "the spec head claims to be the thread's code: the same pool order, layer kinds, Keras "
+         "default settings and, with its weights copied over, the same probabilities"),
+]
