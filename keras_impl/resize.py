@@ -101,11 +101,17 @@ if ON_TF:  # the torch-only methods, rebuilt from TensorFlow ops
         top, left = spec.fastai_v1_crop_origin(*target, out_hw)
         return y[:, top:top + out_hw[0], left:left + out_hw[1]].numpy()
 
-    def _fastai_v2(images: np.ndarray, out_hw) -> np.ndarray:
-        """PIL's BILINEAR is the antialiased triangle filter, rounded half up to uint8 levels."""
+    def _fastai_v2(images: np.ndarray, out_hw, pcts=None) -> np.ndarray:
+        """PIL's BILINEAR is the antialiased triangle filter, rounded half up to uint8 levels. Each item's box at
+        its crop position (`pcts`, training items: boxes of one size, so one batched resize) or at the centre."""
         x = tf.clip_by_value(tf.round(tf.constant(images, tf.float32)), 0.0, 255.0)
-        top, left, ch, cw = spec.fastai_v2_crop_box(*x.shape[1:3], out_hw)
-        y = tf.image.resize(x[:, top:top + ch, left:left + cw], out_hw, antialias=True)
+        if pcts is None:
+            top, left, ch, cw = spec.fastai_v2_crop_box(*x.shape[1:3], out_hw)
+            crops = x[:, top:top + ch, left:left + cw]
+        else:
+            boxes = [spec.fastai_v2_crop_box(*x.shape[1:3], out_hw, p) for p in pcts]
+            crops = tf.stack([x[i, top:top + ch, left:left + cw] for i, (top, left, ch, cw) in enumerate(boxes)])
+        y = tf.image.resize(crops, out_hw, antialias=True)
         return tf.clip_by_value(tf.floor(y + 0.5), 0.0, 255.0).numpy()
 
     def _raw(images: np.ndarray, out_hw, op) -> np.ndarray:
@@ -121,6 +127,8 @@ if ON_TF:  # the torch-only methods, rebuilt from TensorFlow ops
     })
 
 
-def resize(images, out_hw, method: str) -> np.ndarray:
-    """NHWC float32 images (0-255) resized to out_hw with `method`; NHWC float32."""
-    return METHODS[method](np.asarray(images, np.float32), tuple(out_hw))
+def resize(images, out_hw, method: str, pcts=None) -> np.ndarray:
+    """NHWC float32 images (0-255) resized to out_hw with `method`; NHWC float32. `pcts`: per-item crop
+    positions of fastai_v2's training-time crop."""
+    x = np.asarray(images, np.float32)
+    return METHODS[method](x, tuple(out_hw)) if pcts is None else METHODS[method](x, tuple(out_hw), pcts)

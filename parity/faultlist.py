@@ -92,6 +92,10 @@ FAULTS = {f.id: f for f in [
           "resize/keras_smart_resize 427x640->64"),
     Fault("resize-nearest-rule-keras", "resize", "keras", "TF's half-pixel nearest standing in for torch's "
           "floor nearest", _alias(K, "torch_nearest", "tf_nearest"), "resize/torch_nearest 384x384->64"),
+    Fault("resize-train-crop-xy-keras", "resize", "keras", "fastai's training-crop position read as (row, col) "
+          "where Resize.before_call draws it as (x, y): the box slides along the wrong axis",
+          (_p("parity.resize", "fastai_v2_crop_box", "args", "swap_pair", 3),),
+          "resize/load fastai_v2 training crop mixed 300x500,387x320,48x80->64, shared draws"),
     Fault("resize-crop-box-spec", "spec", "spec", "fastai 2's centre crop computed without its column offset "
           "(the box anchored at the left edge of a landscape photo)",
           (_p("parity.resize", "fastai_v2_crop_box", "output_when", -1, None, "scale_item", 1, 0),),

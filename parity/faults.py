@@ -211,7 +211,14 @@ def _tf_same_padding(args, stride_index: int, pad_index: int):
     return args
 
 
-ARGS = {"map_arg": _map_arg, "tf_same_padding": _tf_same_padding, "sorted_order": _sorted_order,
+def _swap_pair(args, index: int):
+    """A pair given as positional argument `index` read the other way round (when it is given)."""
+    if len(args) > index:
+        args[index] = tuple(args[index])[::-1]
+    return args
+
+
+ARGS = {"map_arg": _map_arg, "swap_pair": _swap_pair, "tf_same_padding": _tf_same_padding, "sorted_order": _sorted_order,
         "last_lr_everywhere": _last_lr_everywhere,
         "state": _state, "skip_batch": _skip_batch, "swap_pool": _swap_pool}
 

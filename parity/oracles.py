@@ -54,6 +54,27 @@ def fastai_resize(images, size: int):
         np.float32)
 
 
+def fastai_resize_training(images, size: int, seed: int):
+    """fastai 2's Resize(size) on training items (split_idx=0), each uint8 HWC image in turn, with Python's
+    `random` seeded: (the resized items, the (x, y) crop position Resize.before_call drew for each); None
+    without fastai."""
+    import random
+
+    import numpy as np
+
+    found = _fastai([("fastai.vision.augment", "Resize"), ("fastai.vision.core", "PILImage")])
+    if found is None:
+        return None
+    resize_cls, pil_image = found
+    items = np.clip(np.rint(images), 0, 255).astype(np.uint8)
+    random.seed(seed)
+    transform, out, pcts = resize_cls(size), [], []
+    for item in items:
+        out.append(np.asarray(transform(pil_image.create(item), split_idx=0)))
+        pcts.append(transform.pcts)
+    return np.stack(out).astype(np.float32), np.array(pcts, np.float64)
+
+
 def fastai_slice_lrs(lr: tuple, n_groups: int) -> list[float]:
     """fastai 2's Optimizer.set_hyper('lr', slice(...)) over n parameter groups (the rule fastai 1's
     Learner.lr_range also follows); None when fastai is not installed."""

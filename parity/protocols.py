@@ -24,7 +24,7 @@ class Package(Protocol):
 class Resize(Protocol):
     METHODS: Mapping[str, Callable]  # method name -> implementation; exactly the methods the backend supports
 
-    def resize(self, images: np.ndarray, out_hw: tuple[int, int], method: str) -> np.ndarray: ...
+    def resize(self, images: np.ndarray, out_hw: tuple[int, int], method: str, pcts=None) -> np.ndarray: ...
 
 
 class Data(Protocol):

@@ -72,20 +72,23 @@ def check_images(images) -> np.ndarray:
     return arr
 
 
-def resize(images, size, method: str, backend: str) -> np.ndarray:
-    """`images` (NHWC, 0-255) resized to `size` by `method` as `backend` computes it; NHWC float32."""
+def resize(images, size, method: str, backend: str, pcts=None) -> np.ndarray:
+    """`images` (NHWC, 0-255) resized to `size` by `method` as `backend` computes it; NHWC float32. `pcts`:
+    per-item crop positions of fastai_v2's training-time random crop (crop_pcts), else its centre crop."""
     from parity import workers
     from parity.backends import check_supported
 
     get_method(method)
     images = check_images(images)
+    pcts = check_pcts(method, pcts, len(images))
     out_hw = target_hw(size)
     check_supported(backend, "resize", method)
-    return workers.call(backend, "resize.resize", np.asarray(images, np.float32), out_hw, method)
+    return workers.call(backend, "resize.resize", np.asarray(images, np.float32), out_hw, method, pcts)
 
 
-def _per_shape(items, size, compute) -> np.ndarray:
-    """Items of mixed (h, w) resized group by group, each group in one call; NHWC float32 in item order."""
+def _per_shape(items, size, compute, pcts=None) -> np.ndarray:
+    """Items of mixed (h, w) resized group by group, each group in one call (`compute(batch, its pcts)`);
+    NHWC float32 in item order."""
     if not len(items):
         raise ParityError("no images to resize")
     channels = {np.shape(item)[-1] for item in items}
@@ -96,19 +99,21 @@ def _per_shape(items, size, compute) -> np.ndarray:
     for i, item in enumerate(items):
         groups.setdefault(np.shape(item), []).append(i)
     for index in groups.values():
-        out[index] = compute(np.stack([np.asarray(items[i], np.float32) for i in index]))
+        out[index] = compute(np.stack([np.asarray(items[i], np.float32) for i in index]),
+                             None if pcts is None else np.asarray(pcts)[index])
     return out
 
 
-def load_resize(items, size, method: str, backend: str) -> np.ndarray:
+def load_resize(items, size, method: str, backend: str, pcts=None) -> np.ndarray:
     """HWC images of any sizes resized one by one as a reader does when it loads them (fastai's item
-    transforms, Keras' image_dataset_from_directory): NHWC float32 of `size`."""
+    transforms, Keras' image_dataset_from_directory): NHWC float32 of `size`. `pcts`: as for resize()."""
     get_method(method)
-    return _per_shape(items, size, lambda batch: resize(batch, size, method, backend))
+    check_pcts(method, pcts, len(items))
+    return _per_shape(items, size, lambda batch, p: resize(batch, size, method, backend, p), pcts)
 
 
-def reference_load_resize(items, size, method: str) -> np.ndarray:
-    return _per_shape(items, size, lambda batch: reference_resize(batch, size, method))
+def reference_load_resize(items, size, method: str, pcts=None) -> np.ndarray:
+    return _per_shape(items, size, lambda batch, p: reference_resize(batch, size, method, p), pcts)
 
 
 # --- crop geometry (shared by both frameworks: it is integer arithmetic, not numerics) ---------------
@@ -124,11 +129,35 @@ def fastai_v1_crop_origin(h: int, w: int, out_hw: tuple[int, int]) -> tuple[int,
     return int((h - out_hw[0] + 1) * 0.5), int((w - out_hw[1] + 1) * 0.5)
 
 
-def fastai_v2_crop_box(h: int, w: int, out_hw: tuple[int, int]) -> tuple[int, int, int, int]:
-    """fastai 2 `Resize(method='crop')` on a validation item: (top, left, height, width) of the centre crop."""
+CENTRE = (0.5, 0.5)  # fastai 2's crop position for validation items
+
+
+def fastai_v2_crop_box(h: int, w: int, out_hw: tuple[int, int], pcts=CENTRE) -> tuple[int, int, int, int]:
+    """fastai 2 `Resize(method='crop')`: (top, left, height, width) of the box with the target's aspect.
+    `pcts` is fastai's (x, y) position of the box in the room left over: (0.5, 0.5) on validation items, two
+    random.random() draws per training item per epoch (`Resize.before_call`)."""
     m = w / out_hw[1] if w / out_hw[1] < h / out_hw[0] else h / out_hw[0]
     cw, ch = int(m * out_hw[1]), int(m * out_hw[0])
-    return int(0.5 * (h - ch)), int(0.5 * (w - cw)), ch, cw
+    return int(pcts[1] * (h - ch)), int(pcts[0] * (w - cw)), ch, cw
+
+
+def crop_pcts(n_items: int, seed: int, epoch: int) -> np.ndarray:
+    """(n_items, 2) crop positions for one epoch of training items, fastai's (x, y) order: drawn once here, from
+    (seed, epoch), and handed to every framework, so all crop the same window (fastai draws them from Python's
+    `random` inside each worker; the draws' source differs, their distribution and use do not)."""
+    return np.random.default_rng([seed, epoch, 2]).random((n_items, 2))
+
+
+def check_pcts(method: str, pcts, n_items: int):
+    """Crop positions are for the per-item random crop of fastai_v2 only: one (x, y) in [0, 1] per item."""
+    if pcts is None:
+        return None
+    if get_method(method).crop != "fastai_v2":
+        raise ParityError(f"crop positions (pcts) apply to the fastai_v2 resize only, not to {method!r}")
+    arr = np.asarray(pcts, np.float64)
+    if arr.shape != (n_items, 2) or not np.all((arr >= 0) & (arr <= 1)):
+        raise ParityError(f"crop positions must be ({n_items}, 2) values in [0, 1], got shape {arr.shape}")
+    return arr
 
 
 def keras_smart_crop_box(h: int, w: int, out_hw: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -138,10 +167,11 @@ def keras_smart_crop_box(h: int, w: int, out_hw: tuple[int, int]) -> tuple[int, 
     return int(float(h - ch) / 2), int(float(w - cw) / 2), ch, cw
 
 
-def crop_box(crop: str, h: int, w: int, out_hw: tuple[int, int]) -> tuple[int, int, int, int] | None:
-    """The box a crop-then-resize method keeps, or None for the others."""
-    boxes = {"fastai_v2": fastai_v2_crop_box, "keras_smart": keras_smart_crop_box}
-    return boxes[crop](h, w, out_hw) if crop in boxes else None
+def crop_box(crop: str, h: int, w: int, out_hw: tuple[int, int], pcts=CENTRE) -> tuple[int, int, int, int] | None:
+    """The box a crop-then-resize method keeps (fastai_v2's at `pcts`), or None for the others."""
+    if crop == "fastai_v2":
+        return fastai_v2_crop_box(h, w, out_hw, pcts)
+    return keras_smart_crop_box(h, w, out_hw) if crop == "keras_smart" else None
 
 
 def area_prepool_hw(h: int, w: int, target: tuple[int, int]) -> tuple[int, int] | None:
@@ -225,13 +255,20 @@ def _apply_separable(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.nd
     return np.einsum("oh,nhwc,pw->nopc", rows, x, cols, optimize=True)
 
 
-def reference_resize(images, size, method: str) -> np.ndarray:
+def reference_resize(images, size, method: str, pcts=None) -> np.ndarray:
     """The float64 ground truth of `method`, before any uint8 rounding the method itself applies."""
     spec = get_method(method)
     x = check_images(images).astype(np.float64)
     out_hw = target_hw(size)
+    if (pcts := check_pcts(method, pcts, len(x))) is not None:  # a box per item: one at a time
+        return np.concatenate([reference_resize(x[i:i + 1], size, method, pcts[i:i + 1]) for i in range(len(x))]
+                              ) if len(x) > 1 else _reference_one(x, out_hw, spec, pcts[0])
+    return _reference_one(x, out_hw, spec, CENTRE)
+
+
+def _reference_one(x: np.ndarray, out_hw, spec: ResizeMethod, pcts) -> np.ndarray:
     h, w = x.shape[1:3]
-    if (box := crop_box(spec.crop, h, w, out_hw)) is not None:
+    if (box := crop_box(spec.crop, h, w, out_hw, pcts)) is not None:
         top, left, h, w = box
         x = x[:, top:top + h, left:left + w]
     grid_hw = fastai_v1_resize_target(h, w, out_hw) if spec.crop == "fastai_v1" else out_hw

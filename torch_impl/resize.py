@@ -41,12 +41,14 @@ def _fastai_v1(images: np.ndarray, out_hw, align_corners: bool) -> np.ndarray:
     return _nhwc(y[:, :, top:top + out_hw[0], left:left + out_hw[1]])
 
 
-def _fastai_v2(images: np.ndarray, out_hw) -> np.ndarray:
-    """PIL on each uint8 item, as fastai 2's Resize does before batching (inputs are rounded to uint8)."""
+def _fastai_v2(images: np.ndarray, out_hw, pcts=None) -> np.ndarray:
+    """PIL on each uint8 item, as fastai 2's Resize does before batching (inputs are rounded to uint8); each
+    item's box at its crop position (`pcts`, training items) or at the centre."""
     items = np.clip(np.rint(images), 0, 255).astype(np.uint8)
     out = []
-    for item in items:
-        top, left, ch, cw = spec.fastai_v2_crop_box(*item.shape[:2], out_hw)
+    for i, item in enumerate(items):
+        top, left, ch, cw = spec.fastai_v2_crop_box(*item.shape[:2], out_hw,
+                                                    spec.CENTRE if pcts is None else pcts[i])
         pil = Image.fromarray(item[top:top + ch, left:left + cw].squeeze(-1) if item.shape[-1] == 1
                               else item[top:top + ch, left:left + cw])
         out.append(np.asarray(pil.resize((out_hw[1], out_hw[0]), Image.BILINEAR)).reshape(*out_hw, -1))
@@ -84,7 +86,10 @@ METHODS = {
 }
 
 
-def resize(images, out_hw, method: str) -> np.ndarray:
-    """NHWC float32 images (0-255) resized to out_hw with `method`; NHWC float32."""
+def resize(images, out_hw, method: str, pcts=None) -> np.ndarray:
+    """NHWC float32 images (0-255) resized to out_hw with `method`; NHWC float32. `pcts`: per-item crop
+    positions of fastai_v2's training-time crop."""
     with torch.no_grad():
+        if pcts is not None:  # only fastai_v2 takes crop positions (parity.resize.check_pcts)
+            return METHODS[method](images, tuple(out_hw), pcts)
         return METHODS[method](images, tuple(out_hw))

@@ -111,6 +111,26 @@ def _reader_defaults(ctx) -> Sides:
                          f"stretched)", f"fastai 2 Resize({KERAS_READER_DEFAULT}) (centre crop)"))
 
 
+TRAIN_EPOCH = 0  # the epoch whose shared crop draws the training-crop cases use
+
+
+def _train_crop(backend: str, ctx) -> np.ndarray:
+    """fastai 2's training-time Resize: each item's box at its own (x, y) from the shared draw."""
+    pcts = spec.crop_pcts(len(ctx.mixed_items), ctx.seed, TRAIN_EPOCH)
+    return ctx.memo(("train crop", backend), lambda: spec.load_resize(ctx.mixed_items, LOAD_SIZE, "fastai_v2",
+                                                                       backend, pcts))
+
+
+def _train_crop_reference(ctx) -> np.ndarray:
+    pcts = spec.crop_pcts(len(ctx.mixed_items), ctx.seed, TRAIN_EPOCH)
+    return spec.reference_load_resize(ctx.mixed_items, LOAD_SIZE, "fastai_v2", pcts)
+
+
+def _train_vs_valid_crop(ctx) -> Sides:
+    return Sides(_train_crop("torch", ctx), _loaded("fastai_v2", LOAD_SIZE, "torch", ctx),
+                 labels=("fastai 2 Resize on training items (random box)", "on validation items (centre box)"))
+
+
 def _tolerance(method: str) -> str:
     return "pixels_uint8" if spec.RESIZE_METHODS[method].quantized else "pixels_f32"
 
@@ -128,6 +148,15 @@ CASES = [
            _tolerance(m), f"{reader} on images of three sizes, item by item, in every backend", across=True,
            reference=partial(_loaded_reference, m, LOAD_SIZE), requires=(("resize", m),))
       for m, reader in LOAD_METHODS],
+    Case("resize", f"load fastai_v2 training crop {_mixed_label()}->{LOAD_SIZE}, shared draws", "matched",
+         _train_crop, "pixels_uint8", "fastai 2's Resize crops training items at a random position, a new one "
+         "per item and epoch (Resize.before_call); the positions are drawn once (parity.resize.crop_pcts) and "
+         "handed to every backend, so each crops the same box", across=True, reference=_train_crop_reference,
+         requires=(("resize", "fastai_v2"),)),
+    Case("resize", f"load fastai_v2 training vs validation crop {_mixed_label()}->{LOAD_SIZE}", "divergence",
+         _train_vs_valid_crop, "pixels_uint8", "fastai 2 crops the centre of validation items only; a training "
+         "item's box slides over the room its aspect leaves (200 of 500 columns for the 300x500 item), so the two see "
+         "different pixels"),
     Case("resize", f"load keras default vs fastai_v2 {_mixed_label()}->{KERAS_READER_DEFAULT}", "divergence",
          _reader_defaults, "pixels_uint8",
          "Keras' image_dataset_from_directory resizes every file to its default image_size=(256, 256) by "

@@ -67,6 +67,21 @@ def _fastai_resize(size: int, ctx) -> Sides:
                  labels=("parity resize fastai_v2 (torch)", f"fastai.vision.augment.Resize({size})"))
 
 
+def _fastai_resize_training(size: int, ctx) -> Sides:
+    """fastai's own Resize on training items with Python's random seeded; ours at the positions it drew."""
+    from parity import resize, workers
+
+    photos = ctx.resize_input("photos")
+    found = workers.call("torch", "parity.oracles:fastai_resize_training", photos, size, ctx.seed)
+    if found is None:
+        raise Skip("fastai is not installed (the test extra installs fastai 2)")
+    library, pcts = found
+    return Sides(resize.resize(photos, size, "fastai_v2", "torch", pcts), library,
+                 labels=("parity resize fastai_v2 at fastai's positions (torch)",
+                         f"fastai.vision.augment.Resize({size}), split_idx=0"),
+                 detail={"crop positions (x, y)": pcts.round(4).tolist()})
+
+
 CASES = [
     *[Case("spec", f"optimizer row {row} = {cls}() defaults", "matched", partial(_optimizer_row, row, backend,
                                                                                   oracle, cls),
@@ -80,6 +95,10 @@ CASES = [
            "fastai splits a slice over layer groups: slice(stop) -> stop/10 for all but the head, slice(start, stop) "
            "-> geometric steps")
       for lr in SLICES],
+    Case("spec", "resize fastai_v2 427x640->64 = fastai Resize(64) (training crop)", "matched",
+         partial(_fastai_resize_training, 64), "exact",
+         "on training items fastai 2's Resize draws the box position from Python's random (Resize.before_call, "
+         "split_idx=0); at the positions it drew, parity's box and PIL call are fastai's, so bit-equal"),
     Case("spec", "resize fastai_v2 427x640->64 = fastai Resize(64) (validation crop)", "matched",
          partial(_fastai_resize, 64), "exact",
          "fastai_v2 claims to be fastai 2's Resize item transform: the same crop box and the same PIL call, so "
