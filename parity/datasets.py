@@ -79,8 +79,24 @@ def _digits(spec: DataSpec):
             data.LoadedSplit(images[test], labels[test], classes))
 
 
-def _loaded(arrays, paths, load: tuple | None, backend: str) -> np.ndarray:
-    """Decoded items as one NHWC array: as they are (one size), or each resized at load by (method, size)."""
+def _as_decoded(arrays) -> np.ndarray:
+    """Items kept as decoded: one NHWC array when they share a size, else an object array of HWC arrays."""
+    if len({np.shape(a) for a in arrays}) == 1:
+        return np.stack(arrays)
+    out = np.empty(len(arrays), dtype=object)
+    for i, a in enumerate(arrays):
+        out[i] = a
+    return out
+
+
+def _loaded(arrays, paths, load: tuple | None, backend: str, split: str = "test") -> np.ndarray:
+    """Decoded items as one NHWC array: as they are (one size), or each resized at load by (method, size).
+    With load = (method, size, 'random') the training items stay as decoded (each epoch crops them anew,
+    parity.training.epoch_inputs) and the test items get the centre crop."""
+    if load is not None and len(load) > 2:
+        if split == "train":
+            return _as_decoded(list(arrays))
+        load = load[:2]
     if load is None:
         return data.stack_same_size(arrays, paths)
     return resize.load_resize(arrays, load[1], load[0], backend)
@@ -94,7 +110,7 @@ def _folder_split(spec: DataSpec, split: str, per_class: int | None, decoder: st
     paths = [listing.paths[i] for i in index]
     backend = data.DECODING_BACKEND[decoder]
     arrays = [data.decode_image(p, decoder, backend) for p in paths]
-    return data.LoadedSplit(_loaded(arrays, paths, load, backend), listing.labels[index], listing.classes,
+    return data.LoadedSplit(_loaded(arrays, paths, load, backend, split), listing.labels[index], listing.classes,
                             tuple(paths))
 
 
@@ -104,9 +120,10 @@ def decode_here(spec: DataSpec, decoder: str, load: tuple | None = None) -> tupl
     if spec.source == "cifar10":
         splits = data.download_cifar10(cache_dir() / "cifar10-download", "torch")
         out = []
-        for split, per_class in zip(splits, (spec.train_per_class, spec.test_per_class)):
+        for name, split, per_class in zip(("train", "test"), splits, (spec.train_per_class, spec.test_per_class)):
             index = per_class_subset(split.labels, per_class)
-            images = split.images[index] if load is None else _loaded(list(split.images[index]), None, load, "torch")
+            images = split.images[index] if load is None else _loaded(list(split.images[index]), None, load, "torch",
+                                                                      name)
             out.append(data.LoadedSplit(images, split.labels[index], split.classes))
         return tuple(out)
     train = _folder_split(spec, "train", spec.train_per_class, decoder, load)
@@ -163,7 +180,7 @@ def load(spec: DataSpec, path: Path | None) -> tuple[data.LoadedSplit, data.Load
     """(train, test): the digits, or a decoded dataset file from decoded_file()."""
     if spec.source == "digits":
         return _digits(spec)
-    with np.load(path) as f:
+    with np.load(path, allow_pickle=True) as f:  # parity's own cache: items of mixed sizes are an object array
         classes = tuple(str(c) for c in f["classes"])
         return (data.LoadedSplit(f["train_images"], f["train_labels"], classes),
                 data.LoadedSplit(f["test_images"], f["test_labels"], classes))

@@ -60,6 +60,9 @@ KNOBS = {k.name: k for k in [
          "tf_resize is image_dataset_from_directory's default, keras_smart_resize its crop_to_aspect_ratio=True, "
          "fastai_v2 is Resize(N) as item_tfms, fastai_v1 is size=N; unused when load_size is None",
          default="tf_resize"),
+    Knob("load_crop", "data", "name", "where the reader's crop sits on training items (parity.resize.LOAD_CROPS): "
+         "centre, or random (fastai 2's Resize: a new box per item and epoch; validation items keep the centre)",
+         default="centre"),
 ]}
 
 
@@ -75,7 +78,7 @@ def _registry_check(name: str):
     return {"framework": framework, "decoder": data.get_decoder, "resize": resize.get_method,
             "norm": data.get_normalization, "body": models.get_body, "head": heads.get_head, "init": heads.get_init,
             "bn_policy": heads.check_policy, "optimizer": optim.get_optimizer, "schedule": schedules.get_schedule,
-            "loss": loss.get_loss, "load_resize": resize.get_method}[name]
+            "loss": loss.get_loss, "load_resize": resize.get_method, "load_crop": resize.check_load_crop}[name]
 
 
 def _positive_number(value) -> bool:
@@ -157,6 +160,7 @@ class Recipe:
     n_classes: int = 10
     load_size: int | None = None
     load_resize: str = "tf_resize"
+    load_crop: str = "centre"
 
     def knobs(self) -> dict:
         return {k: getattr(self, k) for k in KNOBS}
@@ -166,9 +170,14 @@ def check_recipe(recipe: Recipe, where: str | None = None) -> Recipe:
     """Every knob checked by its type and registry; a bad value raises naming the knob, the value and the choices."""
     for name, value in recipe.knobs().items():
         check_knob(name, value, where or f"recipe {recipe.name!r}")
-    from parity import heads
+    from parity import heads, resize
 
     heads.get_head(recipe.head, recipe.init)
+    if recipe.load_crop != "centre" and (recipe.load_size is None
+                                         or resize.get_method(recipe.load_resize).crop != "fastai_v2"):
+        raise ParityError(f"{where or f'recipe {recipe.name!r}'}: knob load_crop={recipe.load_crop!r} moves "
+                          f"fastai_v2's crop box on training items; it needs load_size set and load_resize = "
+                          f"'fastai_v2' (got load_size={recipe.load_size!r}, load_resize={recipe.load_resize!r})")
     return recipe
 
 

@@ -141,6 +141,18 @@ def fastai_v2_crop_box(h: int, w: int, out_hw: tuple[int, int], pcts=CENTRE) -> 
     return int(pcts[1] * (h - ch)), int(pcts[0] * (w - cw)), ch, cw
 
 
+LOAD_CROPS = {
+    "centre": "every item's box at the centre (Keras' readers; fastai on validation items)",
+    "random": "fastai 2's Resize on training items: each item's box at a random (x, y), drawn anew every epoch",
+}
+
+
+def check_load_crop(name: str) -> str:
+    if name not in LOAD_CROPS:
+        raise unknown("load crop", name, LOAD_CROPS)
+    return name
+
+
 def crop_pcts(n_items: int, seed: int, epoch: int) -> np.ndarray:
     """(n_items, 2) crop positions for one epoch of training items, fastai's (x, y) order: drawn once here, from
     (seed, epoch), and handed to every framework, so all crop the same window (fastai draws them from Python's

@@ -25,8 +25,9 @@ N_GROUPS = 3  # fastai's layer groups for a body + head
 
 
 def cacheable(recipe: Recipe) -> bool:
-    """The body is a pure function of its input: frozen, BN on running statistics, no augmentation."""
-    return recipe.bn_policy == "frozen"
+    """The body is a pure function of its input: frozen, BN on running statistics, no augmentation (a random
+    crop gives the body new inputs every epoch)."""
+    return recipe.bn_policy == "frozen" and recipe.load_crop == "centre"
 
 
 def decoder_for(recipe: Recipe, spec: datasets.DataSpec) -> str:
@@ -35,8 +36,11 @@ def decoder_for(recipe: Recipe, spec: datasets.DataSpec) -> str:
 
 
 def load_for(recipe: Recipe) -> tuple | None:
-    """(method, size) of the reader's per-image resize, or None (images kept as they are)."""
-    return None if recipe.load_size is None else (recipe.load_resize, recipe.load_size)
+    """(method, size) of the reader's per-image resize, or None (images kept as they are); (method, size,
+    'random') when training items are cropped anew each epoch (kept as decoded, see epoch_inputs)."""
+    if recipe.load_size is None:
+        return None
+    return (recipe.load_resize, recipe.load_size) + (("random",) if recipe.load_crop == "random" else ())
 
 
 @dataclass
@@ -70,17 +74,28 @@ def _prep_key(spec, recipe: Recipe, decoder: str) -> tuple:
             recipe.norm)
 
 
-def _preprocessed(ws: Workspace, spec, recipe: Recipe, images, split: str, decoder: str) -> np.ndarray:
-    def compute():
-        out = []
-        for i in range(0, len(images), CHUNK):
-            x = np.asarray(images[i:i + CHUNK], np.float32)
-            if recipe.size is not None:
-                x = resize.resize(x, recipe.size, recipe.resize, recipe.framework)
-            out.append(data.normalize(x, recipe.norm, recipe.framework))
-        return np.concatenate(out)
+def _batch_inputs(recipe: Recipe, images) -> np.ndarray:
+    """Loaded images (one size) resized as the recipe's batches are, and normalised, a chunk at a time."""
+    out = []
+    for i in range(0, len(images), CHUNK):
+        x = np.asarray(images[i:i + CHUNK], np.float32)
+        if recipe.size is not None:
+            x = resize.resize(x, recipe.size, recipe.resize, recipe.framework)
+        out.append(data.normalize(x, recipe.norm, recipe.framework))
+    return np.concatenate(out)
 
-    return ws.get(("input", split) + _prep_key(spec, recipe, decoder), compute)
+
+def _preprocessed(ws: Workspace, spec, recipe: Recipe, images, split: str, decoder: str) -> np.ndarray:
+    return ws.get(("input", split) + _prep_key(spec, recipe, decoder), lambda: _batch_inputs(recipe, images))
+
+
+def epoch_inputs(recipe: Recipe, items, seed: int, epoch: int) -> np.ndarray:
+    """One epoch of training inputs for a recipe with load_crop='random': each decoded item cropped at its
+    position of this epoch (parity.resize.crop_pcts(n, seed, epoch), the same in every framework), resized to
+    load_size, then as every batch is."""
+    pcts = resize.crop_pcts(len(items), seed, epoch)
+    loaded = resize.load_resize(list(items), recipe.load_size, recipe.load_resize, recipe.framework, pcts)
+    return _batch_inputs(recipe, loaded)
 
 
 def _features(ws: Workspace, model, recipe: Recipe, weights: str, key: tuple, x: np.ndarray) -> np.ndarray:
@@ -118,7 +133,8 @@ def run_here(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, data
     decoder = decoder_for(recipe, spec)
     train, test = ws.get(("decoded", spec, decoder, load_for(recipe)),  # a path, or (train, test) from Ray's object store
                          lambda: data_file if isinstance(data_file, tuple) else datasets.load(spec, data_file))
-    x_train = _preprocessed(ws, spec, recipe, train.images, "train", decoder)
+    random_crop = recipe.load_crop == "random"  # training inputs made anew each epoch (epoch_inputs)
+    x_train = None if random_crop else _preprocessed(ws, spec, recipe, train.images, "train", decoder)
     x_test = _preprocessed(ws, spec, recipe, test.images, "test", decoder)
     model = classifier.build_model(body, recipe.head, recipe.n_classes, weights, backend, dropout=True, seed=seed,
                                    init=recipe.init, state=state)
@@ -129,14 +145,15 @@ def run_here(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, data
         x_train = _features(ws, model, recipe, weights, ("train",) + key, x_train)
         x_test = _features(ws, model, recipe, weights, ("test",) + key, x_test)
         trained = classifier.head_only(model, backend)
-    orders, lrs, moms = step_plan(recipe, len(x_train), seed)
+    orders, lrs, moms = step_plan(recipe, len(train.labels), seed)
     groups = {n: optim.layer_group(n, N_GROUPS) for n in classifier.model_state(model, backend)}
     bar = _bar(f"{recipe.name} [{backend}] seed {seed}", len(lrs)) if progress else None
 
     def batches():  # one batch at a time: a whole epoch of inputs is never copied at once
-        for order in orders:
+        for epoch, order in enumerate(orders):
+            x = epoch_inputs(recipe, train.images, seed, epoch) if random_crop else x_train
             for index in order:
-                yield x_train[index], train.labels[index]
+                yield x[index], train.labels[index]
                 if bar is not None:
                     bar.update(1)
 
@@ -149,7 +166,7 @@ def run_here(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, data
     result = {"recipe": recipe.name, "framework": backend, "seed": seed, "body": body, "weights": weights,
               "steps": int(len(losses)), "diverged": diverged,
               "final_loss": float(losses[-1]) if len(losses) and not diverged else None,
-              "cached_features": cached, "n_train": int(len(x_train)), "n_test": int(len(x_test))}
+              "cached_features": cached, "n_train": int(len(train.labels)), "n_test": int(len(x_test))}
     if diverged:
         result["accuracy"] = None
         result["diverged_at_step"] = int(len(losses))

@@ -54,3 +54,39 @@ def test_the_decoded_file_holds_every_image_at_the_load_size(method, mixed_tree)
     train, test = datasets.load(spec, path)
     assert train.images.shape == (9, 48, 48, 3) and test.images.shape == (6, 48, 48, 3)
     assert np.isfinite(train.images).all() and 0 <= train.images.min() and train.images.max() <= 255
+
+
+def test_a_random_crop_keeps_training_items_as_decoded_and_crops_the_test_split(mixed_tree):
+    from parity import datasets
+
+    spec = datasets.DataSpec("folder", str(mixed_tree))
+    train, test = datasets.load(spec, datasets.decoded_file(spec, "pil", ("fastai_v2", 48, "random")))
+    assert train.images.dtype == object and {a.shape[:2] for a in train.images} <= set(SIZES)
+    assert test.images.shape == (6, 48, 48, 3)
+
+
+def test_random_crop_epochs_differ_and_frameworks_agree(mixed_tree):
+    """fastai 2's training crop: a new box each epoch, the same box (so the same pixels, within PIL's one-level
+    rounding) in torch and keras_tf for one seed and epoch."""
+    from dataclasses import replace
+
+    from parity import datasets, training
+    from parity import recipefiles
+
+    recipe = recipefiles.load(EXAMPLES_DIR / "photo_folder.toml")
+    spec = datasets.DataSpec("folder", str(mixed_tree))
+    train, _ = datasets.load(spec, datasets.decoded_file(spec, "pil", training.load_for(recipe)))
+    torch_0, torch_1 = (training.epoch_inputs(recipe, train.images, 0, e) for e in (0, 1))
+    keras_0 = training.epoch_inputs(replace(recipe, framework="keras_tf"), train.images, 0, 0)
+    norm = data.get_normalization(recipe.norm)
+    one_level = norm.scale / min(norm.std)  # one 0-255 level after normalisation
+    assert np.abs(torch_0 - keras_0).max() <= one_level + 1e-6
+    assert np.abs(torch_0 - torch_1).max() > 20 * one_level
+
+
+def test_a_random_crop_needs_fastai_v2_at_load_time(mixed_tree, tmp_path, capsys):
+    assert main(["train", "--recipe", "torch_plain", "--set", "n_classes=3", "--set", "load_size=64",
+                 "--set", "load_crop=random", "--data-dir", str(mixed_tree), "--no-store",
+                 "--out", str(tmp_path / "rep"), *QUICK]) == 2
+    err = capsys.readouterr().err
+    assert "load_crop='random'" in err and "fastai_v2" in err and not (tmp_path / "rep").exists()
