@@ -143,6 +143,22 @@ def train_steps(model: keras.Model, batches, optimizer: str, lrs, policy: str, g
     `batches` are (x NHWC, labels) numpy pairs; `lrs` one list of layer-group LRs per batch; `moms` an
     optional beta_1 per batch (one-cycle momentum). Returns the losses; stops after the first non-finite one.
     """
+    return _steps(model, batches, optimizer, lrs, policy, groups, loss, moms)
+
+
+def traced_steps(model: keras.Model, batches, optimizer: str, lrs, policy: str, groups: dict | None = None,
+                 loss: str = "ce_logits", moms=None, prefix: str = "head.") -> dict[str, np.ndarray]:
+    """train_steps, and after every step the state whose torch names start with `prefix`: {'losses': ...,
+    'step <k> <name>': value}, k from 1."""
+    trace = {}
+
+    def after(step: int) -> None:
+        trace.update({f"step {step + 1} {k}": v for k, v in state_of(model).items() if k.startswith(prefix)})
+
+    return {"losses": _steps(model, batches, optimizer, lrs, policy, groups, loss, moms, after), **trace}
+
+
+def _steps(model, batches, optimizer, lrs, policy, groups, loss, moms, after=None) -> np.ndarray:
     apply_bn_policy(model, policy)
     trained = _trained(model, policy)
     dtype = model.weights[0].dtype  # float32, or float64 for a reference-precision twin
@@ -160,6 +176,8 @@ def train_steps(model: keras.Model, batches, optimizer: str, lrs, policy: str, g
         set_lrs(optim, step_lrs, None if moms is None else moms[i])
         for opt, members in optim.values():
             opt.apply([grads[key] for key, _ in members], [var for _, var in members])
+        if after is not None:
+            after(i)
     return np.array(losses)
 
 

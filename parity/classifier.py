@@ -122,6 +122,17 @@ def head_layer_outputs(model, images, backend: str, training: bool = False) -> d
 def train_steps(model, batches, optimizer: str, lrs, policy: str, backend: str, groups: dict | None = None,
                 loss_name: str = "ce_logits", moms=None) -> np.ndarray:
     """The backend's training loop over `batches` with per-step layer-group LRs; the losses."""
+    return _steps("classifier.train_steps", model, batches, optimizer, lrs, policy, backend, groups, loss_name, moms)
+
+
+def traced_steps(model, batches, optimizer: str, lrs, policy: str, backend: str, groups: dict | None = None,
+                 loss_name: str = "ce_logits", moms=None, prefix: str = "head.") -> dict:
+    """The same loop, and the state named `prefix`* after every step: {'losses', 'step <k> <name>'}."""
+    return _steps("classifier.traced_steps", model, batches, optimizer, lrs, policy, backend, groups, loss_name,
+                  moms, prefix)
+
+
+def _steps(target: str, model, batches, optimizer, lrs, policy, backend, groups, loss_name, moms, *extra):
     from parity.backends import current
 
     optim.get_optimizer(optimizer)
@@ -133,7 +144,7 @@ def train_steps(model, batches, optimizer: str, lrs, policy: str, backend: str, 
         checked = list(checked)
         if len(lrs) < len(checked):
             raise ParityError(f"{len(checked)} batches but learning rates for {len(lrs)} steps")
-    return _call(backend, "classifier.train_steps", model, checked, optimizer, lrs, policy, groups, loss_name, moms)
+    return _call(backend, target, model, checked, optimizer, lrs, policy, groups, loss_name, moms, *extra)
 
 
 def head_only(model, backend: str):

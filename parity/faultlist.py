@@ -42,6 +42,8 @@ SIDES = ("torch", "keras", "spec")
 K = "keras_impl"
 TRAIN_F64 = "train/3 steps resnet18 + fastai_v1, train_bn, fastai_v1_adamw_l2 lr=(0.003,), float64 in both"
 TRAIN_KERAS = "train/3 steps efficientnet_lite0 + keras_thread, frozen, keras_adam lr=0.003"
+LOOP = ("train/epoch loop 3 epochs x 2 steps (10 images, batch 4, drop_last), fastai_v1_one_cycle resnet18 + "
+        "fastai_v1, frozen, fastai_v1_adamw_l2 lr=(0.001, 0.003), float64 in both, step by step")
 EVAL_KERAS = "train/evaluate the same trained weights (efficientnet_lite0 + keras_thread, frozen, keras_adam lr=0.003)"
 
 
@@ -196,11 +198,10 @@ FAULTS = {f.id: f for f in [
           "model(x) with training=True (BN on batch statistics)",
           (_p(f"{K}.classifier", "evaluate", "evaluate_in_training_mode"),), EVAL_KERAS, first="logits"),
     Fault("train-step-skipped-keras", "train", "keras", "an off-by-one in the Keras loop skips the second "
-          "batch of the epoch", (_p(f"{K}.classifier", "train_steps", "args", "skip_batch", 1, 3, 1),), TRAIN_KERAS),
+          "batch of the epoch", (_p(f"{K}.classifier", "_steps", "args", "skip_batch", 1, 3, 1),), LOOP,
+          first="step 2 loss"),
     Fault("train-lr-not-applied-keras", "train", "keras", "per-step learning rates computed but never assigned "
-          "to the Keras optimizer", (_p(f"{K}.classifier", "set_lrs", "noop"),), TRAIN_F64,
-          blind_spot="every training case runs a constant LR, which the optimizer already has from its build; "
-          "no case trains with a schedule yet"),
+          "to the Keras optimizer", (_p(f"{K}.classifier", "set_lrs", "noop"),), LOOP, first="step 2 head.2.weight"),
 ]}
 
 

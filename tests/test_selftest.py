@@ -15,7 +15,7 @@ CASE_IDS = {c.id: c for c in all_cases()}
 FAST = ["data-std-typo-keras", "data-own-order-keras", "resize-align-corners-keras", "resize-crop-box-spec",
         "head-init-fan-out-torch", "head-keras-bn-momentum-spec", "optim-beta2-keras", "optim-keras-eps-spec",
         "lr-slice-spec", "schedule-div-keras", "loss-weighted-keras", "port-mean-var-swapped-keras",
-        "train-eval-training-mode-keras", "head-dropout-keep-prob-keras"]
+        "train-eval-training-mode-keras", "head-dropout-keep-prob-keras", "train-lr-not-applied-keras"]
 
 
 def test_the_catalogue_covers_every_component_with_at_least_30_faults():
@@ -74,7 +74,8 @@ def test_verdicts_on_known_rows():
 
 
 def test_a_known_blind_spot_is_reported_with_its_reason():
-    fault = faultlist.FAULTS["train-lr-not-applied-keras"]
+    fault = faultlist.FAULTS["head-fastai-v1-ps-spec"]
+    assert fault.blind_spot
     result = selftest.judge(fault, {fault.detect: _row("pass")})
     assert result["verdict"] == selftest.MISSED and result["reason"] == fault.blind_spot
     assert selftest.rates([result])["unexpected_misses"] == []

@@ -99,6 +99,22 @@ def train_steps(model: nn.Sequential, batches, optimizer: str, lrs, policy: str,
     `batches` are (x NHWC, labels) numpy pairs; `lrs` one list of layer-group LRs per batch; `moms` an
     optional beta1 per batch (one-cycle momentum). Returns the losses; stops after the first non-finite one.
     """
+    return _steps(model, batches, optimizer, lrs, policy, groups, loss, moms)
+
+
+def traced_steps(model: nn.Sequential, batches, optimizer: str, lrs, policy: str, groups: dict | None = None,
+                 loss: str = "ce_logits", moms=None, prefix: str = "head.") -> dict[str, np.ndarray]:
+    """train_steps, and after every step the state whose names start with `prefix`: {'losses': ...,
+    'step <k> <name>': value}, k from 1."""
+    trace = {}
+
+    def after(step: int) -> None:
+        trace.update({f"step {step + 1} {k}": v for k, v in state_of(model).items() if k.startswith(prefix)})
+
+    return {"losses": _steps(model, batches, optimizer, lrs, policy, groups, loss, moms, after), **trace}
+
+
+def _steps(model, batches, optimizer, lrs, policy, groups, loss, moms, after=None) -> np.ndarray:
     names = set(apply_bn_policy(model, policy))
     optim = build_optimizer(optimizer, [(n, p) for n, p in model.named_parameters() if n in names], groups,
                             lrs[0])
@@ -113,6 +129,8 @@ def train_steps(model: nn.Sequential, batches, optimizer: str, lrs, policy: str,
         value.backward()
         set_lrs(optim, step_lrs, None if moms is None else moms[step])
         optim.step()
+        if after is not None:
+            after(step)
     model.eval()
     return np.array(losses)
 

@@ -8,7 +8,7 @@ from functools import partial
 
 import numpy as np
 
-from parity import classifier, data, models, optim, workers
+from parity import classifier, data, models, optim, schedules, workers
 from parity.backends import REFERENCE
 from parity.case import Case, Exclusion, Output
 from parity.cases._shared import N_CLASSES, body_input, model, model_float64, restored
@@ -139,6 +139,51 @@ def _float32_parameters(recipe) -> tuple[Exclusion, ...]:
 FLOAT64_FLOOR_FACTOR = 10.0
 
 
+# An epoch-structured run, traced step by step: shared per-epoch orders with drop_last, a one-cycle schedule
+# (LR and momentum change every step) over slice LRs (three group LRs), so a loop that skips a batch, keeps
+# the last partial one or never applies the per-step LRs is named at the step where it starts.
+LOOP = ("resnet18", "fastai_v1", "frozen", "fastai_v1_adamw_l2", (1e-3, 3e-3))
+LOOP_IMAGES, LOOP_BATCH, LOOP_EPOCHS, LOOP_SCHEDULE = 10, 4, 3, "fastai_v1_one_cycle"
+
+
+def _loop_plan(ctx, names) -> tuple:
+    """(batches, per-step group LRs, per-step momentum, groups): the float64 schedule, shared orders."""
+    x = body_input(ctx, LOOP[0], SIZE, thumbnails=LOOP_IMAGES - 2)
+    labels = np.arange(len(x)) % N_CLASSES
+    orders = [data.batch_order(len(x), LOOP_BATCH, ctx.seed * 1000 + epoch, drop_last=True)
+              for epoch in range(LOOP_EPOCHS)]
+    batches = [(x[i], labels[i]) for order in orders for i in order]
+    shape, moms = schedules.schedule_values(LOOP_SCHEDULE, len(batches), 1.0)
+    base = optim.group_lrs(LOOP[4], 3)
+    return (batches, [[g * float(f) for g in base] for f in shape], [float(m) for m in moms],
+            {name: optim.layer_group(name) for name in names})
+
+
+def _loop(backend: str, ctx, reorder: bool = False) -> Output:
+    """The traced run in `backend` with float64 everywhere: 'step k loss' (computed before update k) and every
+    head tensor after update k, in step order (running variances aside: a recorded divergence)."""
+    body_name, head, policy, optimizer, _ = LOOP
+    handle = classifier.build_model(body_name, head, N_CLASSES, models.CHECK_WEIGHTS[body_name], backend,
+                                    dropout=False, seed=ctx.seed, dtype="float64")
+    try:
+        batches, lrs, moms, groups = _loop_plan(ctx, classifier.model_state(handle, backend))
+        batches = [(bx[::-1].astype(np.float64), by[::-1].copy()) if reorder else (bx.astype(np.float64), by)
+                   for bx, by in batches]
+        trace = classifier.traced_steps(handle, batches, optimizer, lrs, policy, backend, groups, "ce_logits", moms)
+    finally:
+        workers.release([handle] if isinstance(handle, workers.Handle) else [])
+    losses = trace.pop("losses")
+    tensors = {name[len("step 1 "):]: value for name, value in trace.items() if name.startswith("step 1 ")
+               and not name.endswith(("running_var", "num_batches_tracked"))}
+    layers = []
+    for k in range(1, len(batches) + 1):  # every planned step; one a loop never ran is NaN, so never equal
+        layers.append((f"step {k} loss", losses[k - 1:k] if k <= len(losses) else np.array([np.nan])))
+        layers += [(f"step {k} {name}", trace.get(f"step {k} {name}", np.full_like(first, np.nan)))
+                   for name, first in tensors.items()]
+    padded = np.concatenate([losses, np.full(len(batches) - len(losses), np.nan)])
+    return Output(value=padded, layers=layers, detail={"steps run": len(losses), "steps planned": len(batches)})
+
+
 CASES = [
     *[Case("train", f"3 steps {_title(r)}", "matched", partial(_matched, r), "train_f32",
            "same weights, batches and group LRs; dropout off", exclude=_float32_parameters(r), across=True,
@@ -150,6 +195,13 @@ CASES = [
            requires=(("dtype", "float64"),), reference=partial(_float64_twins, r, REFERENCE, reorder=True),
            floor_factor=FLOAT64_FLOOR_FACTOR)
       for r in [*RECIPES, TRAIN_BN]],
+    Case("train", f"epoch loop {LOOP_EPOCHS} epochs x {LOOP_IMAGES // LOOP_BATCH} steps ({LOOP_IMAGES} images, "
+         f"batch {LOOP_BATCH}, drop_last), {LOOP_SCHEDULE} {_title(LOOP)}, float64 in both, step by step",
+         "matched", _loop, "train_f64", "both training loops fed the same per-epoch orders, per-step LRs and "
+         "momenta: every step's loss and every head tensor after it agree, so a skipped batch or a learning rate "
+         "never applied is named at its step; the reference is torch's rounding-order twin (each batch "
+         "reversed)", across=True, requires=(("dtype", "float64"),),
+         reference=partial(_loop, REFERENCE, reorder=True), floor_factor=FLOAT64_FLOOR_FACTOR),
     Case("train", f"BN running_var after 3 steps ({_title(TRAIN_BN)})", "divergence",
          partial(_running_var, TRAIN_BN), "train_f32",
          "torch updates running_var with the unbiased batch variance (x n/(n-1) = 1.5 at batch 3), Keras with "
