@@ -47,11 +47,11 @@ TOLERANCES = {
                           "float32 head layers (pool, BN1d on running statistics, Linear, ReLU) on resnet18 features: "
                           "measured max |torch - keras| / max 2.0e-6 and max |impl - float64 ref| / max 1.8e-6 "
                           "(head.8, the logits; seeds 0-2); 5x", relative=True),
-    "head_train_f32": Tolerance(2e-4, "relative to each layer's max |value|",
+    "head_train_f32": Tolerance(1e-3, "relative to each layer's max |value|",
                                 "float32 head layers with BN1d on batch statistics of 10 images (a feature that "
-                                "barely varies over the batch is divided by its small deviation): measured max "
-                                "|torch - keras| / max 3.0e-5 (head.6) and max |impl - float64 ref| / max 3.7e-5 "
-                                "(head.2; seeds 0-2); ~5x", relative=True),
+                                "barely varies over the batch is divided by its small deviation): over seeds 1-20 "
+                                "measured max |torch - keras| / max 2.0e-4 and max |impl - float64 ref| / max "
+                                "1.1e-4 (fastai_v1 head.2, seed 11; seeds 0-2 had shown 3.7e-5); 5x", relative=True),
     "dropout_rate": Tolerance(0.01, "fraction of a slot's inputs zeroed (and the kept inputs' scale factor)",
                               "binomial sampling error of two frameworks' own masks: the difference of two dropped "
                               "fractions over n = 81,920 draws each (16 passes x 10 images x 512 units, the smaller "
@@ -84,10 +84,15 @@ TOLERANCES = {
                            "float64 ref| / max 1.1e-4 and max |torch - keras| / max 1.3e-4 (efficientnet_lite0 + "
                            "keras_thread head, head.6.running_mean); ~8x", relative=True),
     "train_f64": Tolerance(1e-9, "relative to each tensor's max |value|",
-                           "both frameworks in float64 (Keras' optimizer LRs too), 3 Adam steps: measured max |torch "
+                           "both frameworks in float64 (Keras' optimizer LRs too), Adam steps: measured max |torch "
                            "- keras| / max 3.9e-11 (resnet18 train_bn, head.4.weight), 1.7e-11 and 1.3e-11 (the frozen "
                            "recipes); ~25x. Near Adam's epsilon a step moves lr/eps = 3e4 times a gradient difference, "
-                           "so the twins must start equal to the last bit (float32 LRs gave 3.6e-5)", relative=True),
+                           "so the twins must start equal to the last bit (float32 LRs gave 3.6e-5). Where a tensor's "
+                           "own float64 rounding noise is larger, its case allows 10x the noise the rounding-order "
+                           "twin measures (parity.cases.train.FLOAT64_FLOOR_FACTOR): over seeds 1-20 three tensors of "
+                           "the train_bn run passed only by that (1.2e-5 and 1.8e-7, body.layer4.1.bn2.bias, seeds 3 "
+                           "and 5; 1.8e-9, head.4.bias, seed 4) and one of the epoch loop (1.6e-9, step 2 "
+                           "head.4.bias, seed 12)", relative=True),
     "running_stats_f32": Tolerance(1e-4, "relative to max |value|",
                                    "BN running statistics after one step: the batch statistics' float32 noise "
                                    "(up to 9.5e-4 relative, see features_train_f32) times the largest BN "
