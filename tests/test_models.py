@@ -2,6 +2,7 @@
 input, and planted faults that the layer-wise cases must name."""
 
 import importlib
+import re
 
 import numpy as np
 import pytest
@@ -150,12 +151,12 @@ def test_gradient_case_catches_a_wrong_keras_weight():
 
 
 @pytest.mark.parametrize("case_name, tensor", [
-    ("resnet18 + fastai_v1 head, train_bn", "head.4.weight"),
+    ("resnet18 + keras_thread head, frozen", "head.4.weight"),
+    ("resnet18 + fastai_v1 head, train_bn, float64 in both", "head.4.weight"),
     ("resnet18 + fastai_v1 head, train_bn, float64 in both", "body.layer2.0.bn1.bias"),
 ])
 def test_gradient_cases_fail_on_a_planted_gradient_error(case_name, tensor):
-    """A 1% error planted in one Keras gradient: the case that judges that tensor fails and names it first; the
-    float32 case shows the body BN tensors it leaves to the float64 twin instead of judging them."""
+    """A 1% error planted in one Keras gradient: the case that judges that tensor fails and names it first."""
     case = _case(case_name)
     ctx = CheckContext(seed=0)
     try:
@@ -168,9 +169,15 @@ def test_gradient_cases_fail_on_a_planted_gradient_error(case_name, tensor):
         ctx.close()
     assert clean["status"] == "pass"
     assert row["status"] == "FAIL" and row["detail"]["first_over_tol"] == tensor
-    if "float64" not in case_name:
-        (excluded,) = clean["detail"]["excluded"]
-        assert excluded["count"] == 40 and excluded["judged_by"].endswith("float64 in both")  # resnet18: 20 BN x 2
+
+
+def test_train_bn_gradients_float32_cannot_judge_are_left_to_the_float64_twin():
+    """Under train_bn, float32 judges only the logits: every body and head gradient goes to the float64 twin."""
+    (rule,) = _case("resnet18 + fastai_v1 head, train_bn").exclude
+    assert all(re.search(rule.match, name) for name in ("body.layer2.0.bn1.bias", "head.4.weight", "head.2.bias"))
+    assert not re.search(rule.match, "logits")
+    assert rule.judged_by == "grad/resnet18 + fastai_v1 head, train_bn, float64 in both"
+    assert rule.judged_by in {c.id for c in all_cases()}
 
 
 @BACKENDS
