@@ -39,6 +39,7 @@ def test_processes_give_the_serial_results(serial):
     assert {k: parallel[k] for k in COMPARED} == {k: serial[k] for k in COMPARED}
 
 
+@pytest.mark.ray
 def test_ray_gives_the_serial_results(serial):
     ray = pytest.importorskip("ray", reason="ray is not installed (the test extra installs it)")
     try:
