@@ -15,6 +15,7 @@ from keras_impl.loss import per_sample_loss
 from keras_impl.models import build_body
 from keras_impl.optim import build_optimizer, set_lrs
 from parity import models as body_spec
+from parity.classifier import step_tracer
 from parity.porting import CONVERSIONS
 
 # Grappler's rewrites (fused conv + BN + activation, arithmetic reordering) off, so a traced training step
@@ -150,11 +151,7 @@ def traced_steps(model: keras.Model, batches, optimizer: str, lrs, policy: str, 
                  loss: str = "ce_logits", moms=None, prefix: str = "head.") -> dict[str, np.ndarray]:
     """train_steps, and after every step the state whose torch names start with `prefix`: {'losses': ...,
     'step <k> <name>': value}, k from 1."""
-    trace = {}
-
-    def after(step: int) -> None:
-        trace.update({f"step {step + 1} {k}": v for k, v in state_of(model).items() if k.startswith(prefix)})
-
+    trace, after = step_tracer(state_of, model, prefix)
     return {"losses": _steps(model, batches, optimizer, lrs, policy, groups, loss, moms, after), **trace}
 
 

@@ -103,8 +103,11 @@ def measure_layers(case: Case, quads: list, tol: Tolerance) -> dict:
     judged = [r for r in layers if r["excluded"] is None]
     if not judged:
         raise ParityError(f"case {case.id!r} excludes every layer: nothing is judged")
-    deciding = max(judged, key=lambda r: (not r["finite"], r[key] / r.get("allowed", tol.max_abs)
-                                          if r.get("allowed", tol.max_abs) > 0 else r[key]))
+    def share(r):  # error over what the layer was allowed (the tolerance, or its rounding floor)
+        allowed = r.get("allowed", tol.max_abs)
+        return r[key] / allowed if allowed > 0 else r[key]
+
+    deciding = max(judged, key=lambda r: (not r["finite"], share(r)))
     out = {k: deciding[k] for k in FIGURES}
     out["finite"] = all(r["finite"] for r in judged)
     out["deciding_layer"] = deciding["layer"]

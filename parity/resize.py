@@ -273,8 +273,7 @@ def reference_resize(images, size, method: str, pcts=None) -> np.ndarray:
     x = check_images(images).astype(np.float64)
     out_hw = target_hw(size)
     if (pcts := check_pcts(method, pcts, len(x))) is not None:  # a box per item: one at a time
-        return np.concatenate([reference_resize(x[i:i + 1], size, method, pcts[i:i + 1]) for i in range(len(x))]
-                              ) if len(x) > 1 else _reference_one(x, out_hw, spec, pcts[0])
+        return np.concatenate([_reference_one(x[i:i + 1], out_hw, spec, p) for i, p in enumerate(pcts)])
     return _reference_one(x, out_hw, spec, CENTRE)
 
 

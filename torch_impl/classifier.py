@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from parity import models as body_spec
+from parity.classifier import step_tracer
 from torch_impl._device import DEVICE, on_device
 from torch_impl._state import load_state, state_of
 from torch_impl.heads import build_head
@@ -106,11 +107,7 @@ def traced_steps(model: nn.Sequential, batches, optimizer: str, lrs, policy: str
                  loss: str = "ce_logits", moms=None, prefix: str = "head.") -> dict[str, np.ndarray]:
     """train_steps, and after every step the state whose names start with `prefix`: {'losses': ...,
     'step <k> <name>': value}, k from 1."""
-    trace = {}
-
-    def after(step: int) -> None:
-        trace.update({f"step {step + 1} {k}": v for k, v in state_of(model).items() if k.startswith(prefix)})
-
+    trace, after = step_tracer(state_of, model, prefix)
     return {"losses": _steps(model, batches, optimizer, lrs, policy, groups, loss, moms, after), **trace}
 
 

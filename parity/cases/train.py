@@ -34,13 +34,17 @@ def _schedule(ctx, body_name: str, lr, names):
     return x, labels, batches, groups, [optim.group_lrs(lr, 3)] * len(batches)
 
 
+def _as_run(batches, dtype, reorder: bool) -> list:
+    """Batches in `dtype`; with `reorder` each batch's samples reversed (the same sums in another order)."""
+    return [(bx[::-1].astype(dtype), by[::-1].copy()) if reorder else (bx.astype(dtype), by) for bx, by in batches]
+
+
 def _train(handle, backend: str, recipe, ctx, dtype=np.float32, reorder: bool = False) -> dict:
     """Train `handle` 3 steps in `backend`; its losses, state and eval logits afterwards, as named layers.
     `reorder`: each batch's samples in reverse order (the same sums in another order: a rounding-order twin)."""
     body_name, _, policy, optimizer, lr = recipe
     x, labels, batches, groups, lrs = _schedule(ctx, body_name, lr, classifier.model_state(handle, backend))
-    batches = [(bx[::-1].astype(dtype), by[::-1].copy()) if reorder else (bx.astype(dtype), by)
-               for bx, by in batches]
+    batches = _as_run(batches, dtype, reorder)
     losses = classifier.train_steps(handle, batches, optimizer, lrs, policy, backend, groups)
     state = classifier.model_state(handle, backend)
     state["eval logits"] = classifier.evaluate(handle, x.astype(dtype), labels, backend)[0]
@@ -168,8 +172,7 @@ def _loop(backend: str, ctx, reorder: bool = False) -> Output:
                                     dropout=False, seed=ctx.seed, dtype="float64")
     try:
         batches, lrs, moms, groups = _loop_plan(ctx, classifier.model_state(handle, backend))
-        batches = [(bx[::-1].astype(np.float64), by[::-1].copy()) if reorder else (bx.astype(np.float64), by)
-                   for bx, by in batches]
+        batches = _as_run(batches, np.float64, reorder)
         trace = classifier.traced_steps(handle, batches, optimizer, lrs, policy, backend, groups, "ce_logits", moms)
     finally:
         workers.release([handle] if isinstance(handle, workers.Handle) else [])
