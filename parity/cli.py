@@ -125,12 +125,14 @@ def cmd_selftest(args) -> int:
     if args.seed < 0:
         raise ParityError(f"--seed must be >= 0, got {args.seed}")
     workers.plan(len(DEFAULT_BACKENDS) + 1)
-    components = sorted({f.component for f in chosen})
+    components = sorted({f.component for f in chosen if not f.oracle})
     cases = [c for c in all_cases() if c.component in components]
-    print(f"{len(chosen)} faults over {', '.join(components)}; first the {len(cases)} cases with no fault planted",
+    oracles = sorted({f.detect for f in chosen if f.oracle})
+    print(f"{len(chosen)} faults over {', '.join(components)}; first the {len(cases)} cases"
+          + (f" and {len(oracles)} oracle tests" if oracles else "") + " with no fault planted",
           file=sys.stderr, flush=True)
     try:
-        baseline = selftest.run_cases(cases, args.seed)
+        baseline = selftest.baseline(chosen, cases, args.seed)
         results = []
         for k, fault in enumerate(chosen, 1):
             results.append(selftest.run_fault(fault, args.seed))

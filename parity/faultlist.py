@@ -29,9 +29,14 @@ class Fault:
     side: str  # 'torch', 'keras' or 'spec'
     story: str  # the real-world bug it imitates, in one line
     patches: tuple
-    detect: str  # the case id that must fail
+    detect: str  # the case id that must fail, or an oracle test's pytest node ('tests/...py::test_name')
     first: str | None = None  # the layer / tensor / field that case must name first
     blind_spot: str = ""  # why no case is expected to catch it (a known miss), else empty
+
+    @property
+    def oracle(self) -> bool:
+        """Caught by an oracle test (run by parity.plantedtests), not by a parity case."""
+        return "::" in self.detect
 
     def __post_init__(self):
         if self.side not in SIDES:
@@ -44,6 +49,7 @@ TRAIN_F64 = "train/3 steps resnet18 + fastai_v1, train_bn, fastai_v1_adamw_l2 lr
 TRAIN_KERAS = "train/3 steps efficientnet_lite0 + keras_thread, frozen, keras_adam lr=0.003"
 LOOP = ("train/epoch loop 3 epochs x 2 steps (10 images, batch 4, drop_last), fastai_v1_one_cycle resnet18 + "
         "fastai_v1, frozen, fastai_v1_adamw_l2 lr=(0.001, 0.003), float64 in both, step by step")
+ORACLE_V1 = "tests/test_oracle_fastai_v1.py::"  # fastai 1.0.61 itself (nox -s oracle_v1)
 EVAL_KERAS = "train/evaluate the same trained weights (efficientnet_lite0 + keras_thread, frozen, keras_adam lr=0.003)"
 
 
@@ -147,12 +153,22 @@ FAULTS = {f.id: f for f in [
           "momentum 0.1 instead of Keras' 0.99 (0.01 in torch's convention)",
           (_p("parity.heads", "HEADS[keras_thread]", "fields", {"bn_torch_momentum": 0.1}),),
           "spec/head keras_thread BN = keras.layers.BatchNormalization() defaults", first="bn_torch_momentum"),
-    Fault("head-fastai-v1-ps-spec", "grad", "spec", "fastai 1's head recorded with ps=0.5 on both dropouts "
+    Fault("grad-summed-loss-keras", "grad", "keras", "a custom Keras train step that sums the per-sample "
+          "cross-entropy where torch's CrossEntropyLoss takes the batch mean: every gradient 10x at batch 10",
+          (_p(f"{K}.classifier", "per_sample_loss", "scale_when", "ce_logits", 10.0),),
+          "grad/resnet18 + keras_thread head, frozen", first="head.2.bias"),
+    Fault("head-fastai-v1-ps-spec", "spec", "spec", "fastai 1's head recorded with ps=0.5 on both dropouts "
           "(create_head halves the first: [0.25, 0.5])",
           (_p("parity.heads", "HEADS[fastai_v1]", "fields", {"dropout": (0.5, 0.5)}),),
-          "grad/resnet18 + fastai_v1 head, train_bn",
-          blind_spot="dropout is off in every matched run; fastai 1.0.61's own create_head catches it in "
-          "nox -s oracle_v1 (tests/test_oracle_fastai_v1.py), a separate venv path the self-test does not run"),
+          ORACLE_V1 + "test_create_head_is_the_fastai_v1_row"),
+    Fault("schedule-v1-pct-start-spec", "spec", "spec", "fastai 1's fit_one_cycle recorded with fastai 2's "
+          "pct_start 0.25 (fastai 1 warms up over the first 30% of the batches)",
+          (_p("parity.schedules", "SCHEDULES[fastai_v1_one_cycle]", "fields", {"pct_start": 0.25}),),
+          ORACLE_V1 + "test_fit_one_cycle_lr_and_momentum_are_the_fastai_v1_schedule"),
+    Fault("optim-v1-betas-spec", "spec", "spec", "fastai 1's optimizer recorded with torch Adam's default betas "
+          "(0.9, 0.999), not cnn_learner's AdamW partial(Adam, betas=(0.9, 0.99))",
+          (_p("parity.optim", "OPTIMIZERS[fastai_v1_adamw_l2]", "fields", {"beta2": 0.999}),),
+          ORACLE_V1 + "test_optim_wrapper_steps_are_the_fastai_v1_rows"),
     # --- optimizers and LR groups -----------------------------------------------------------------------
     Fault("optim-eps-hat-keras", "optim", "keras", "keras.optimizers.Adam standing in for torch's Adam: "
           "epsilon added to sqrt(v) (epsilon hat), not to the bias-corrected sqrt(v_hat)",

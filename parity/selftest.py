@@ -53,6 +53,14 @@ def planted(fault: Fault, backends=DEFAULT_BACKENDS):
                 _each(place, "parity.training:forget_here")
 
 
+def baseline(faults_: list[Fault], cases: list, seed: int, backends=DEFAULT_BACKENDS) -> dict:
+    """{case id or test node: row} with no fault planted: the cases, and the oracle tests the faults name."""
+    from parity.plantedtests import run_nodes
+
+    nodes = sorted({f.detect for f in faults_ if f.oracle})
+    return {**run_cases(cases, seed, backends), **(run_nodes(nodes) if nodes else {})}
+
+
 def run_cases(cases: list, seed: int, backends=DEFAULT_BACKENDS) -> dict:
     """{case id: row} of `cases` in a fresh check context (no model or reference survives from another run)."""
     from parity.compare import run_cases as run
@@ -78,7 +86,9 @@ def judge(fault: Fault, rows: dict) -> dict:
     else:
         verdict = MISSED
     reason = ""
-    if verdict == MISSED:
+    if verdict == MISSED and target and target["status"] in ("skipped", "ERROR"):
+        reason = f"{fault.detect!r} did not run: {target['detail'].get('why')}"
+    elif verdict == MISSED:
         reason = fault.blind_spot or (f"the declared case {fault.detect!r} passed" + (
             f" (max_rel {target['max_rel']:.3g} within its tolerance)" if target and target.get("max_rel") is not None
             else "" if target else " (it is not among the cases run)"))
@@ -89,13 +99,19 @@ def judge(fault: Fault, rows: dict) -> dict:
             "detect": fault.detect, "first_expected": fault.first, "verdict": verdict,
             "status": target["status"] if target else None, "named_first": named, "failing": failing,
             "reason": reason, "known_blind_spot": bool(fault.blind_spot),
+            "oracle_absent": bool(fault.oracle and target and target["status"] == "skipped"),
             "max_rel": target.get("max_rel") if target else None}
 
 
 def run_fault(fault: Fault, seed: int = 0, backends=DEFAULT_BACKENDS, only_declared: bool = False) -> dict:
-    """Plant, run the component's cases (or only the declared case), undo, judge."""
+    """Plant, run the component's cases (or only the declared case), undo, judge. A fault declared to be caught
+    by an oracle test is planted in a pytest subprocess that runs that test (parity.plantedtests)."""
     from parity.cases import all_cases
 
+    if fault.oracle:
+        from parity.plantedtests import run_nodes
+
+        return judge(fault, run_nodes([fault.detect], fault.patches))
     cases = [c for c in all_cases() if (c.id == fault.detect if only_declared else c.component == fault.component)]
     with planted(fault, backends):
         rows = run_cases(cases, seed, backends)
@@ -106,10 +122,12 @@ def rates(results: list[dict]) -> dict:
     n = len(results)
     detected = sum(r["verdict"] != MISSED for r in results)
     localised = sum(r["verdict"] == LOCALISED for r in results)
-    unexpected = [r["id"] for r in results if r["verdict"] == MISSED and not r["known_blind_spot"]]
+    unexpected = [r["id"] for r in results if r["verdict"] == MISSED and not r["known_blind_spot"]
+                  and not r.get("oracle_absent")]
     return {"faults": n, "detected": detected, "localised": localised,
             "detection_rate": detected / n if n else 0.0, "localisation_rate": localised / n if n else 0.0,
             "known_blind_spots": sum(r["known_blind_spot"] for r in results),
+            "oracles_absent": [r["id"] for r in results if r.get("oracle_absent")],
             "unexpected_misses": unexpected,
             "blind_spots_now_caught": [r["id"] for r in results if r["known_blind_spot"] and r["verdict"] != MISSED]}
 
@@ -117,7 +135,9 @@ def rates(results: list[dict]) -> dict:
 def sentence(r: dict) -> str:
     return (f"{r['detected']} of {r['faults']} planted faults detected ({100 * r['detection_rate']:.0f}%), "
             f"{r['localised']} localised to the declared case and place ({100 * r['localisation_rate']:.0f}%); "
-            f"{len(r['unexpected_misses'])} unexpected misses, {r['known_blind_spots']} known blind spots.")
+            f"{len(r['unexpected_misses'])} unexpected misses, {r['known_blind_spots']} known blind spots"
+            + (f", {len(r['oracles_absent'])} not run (their oracle is not installed)" if r.get("oracles_absent")
+               else "") + ".")
 
 
 def markdown(results: dict, figures: list) -> str:

@@ -133,3 +133,17 @@ def test_optim_wrapper_steps_are_the_fastai_v1_rows(row, true_wd):
             optim.reference_step(spec, {name: start[name]}, step_grads, state, lrs[group_of[name]], step)
     for i, p in enumerate(params):
         np.testing.assert_allclose(p.detach().numpy(), start[f"p{i}"], rtol=1e-10, atol=1e-12, err_msg=f"p{i}")
+
+
+def test_the_self_test_catches_every_fastai_v1_spec_fault_with_this_oracle():
+    """`parity selftest` plants each spec fault this file is declared to catch in a pytest run of the declared
+    test (parity.plantedtests): each is DETECTED+LOCALISED, and the same tests pass with nothing planted."""
+    from parity import faultlist, selftest
+    from parity.plantedtests import run_nodes
+
+    mine = [f for f in faultlist.FAULTS.values() if f.oracle and f.detect.startswith("tests/test_oracle_fastai_v1.py")]
+    assert len(mine) >= 3
+    assert {row["status"] for row in run_nodes(sorted({f.detect for f in mine})).values()} == {"pass"}
+    for fault in mine:
+        result = selftest.run_fault(fault)
+        assert result["verdict"] == selftest.LOCALISED, result

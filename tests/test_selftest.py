@@ -1,11 +1,12 @@
 """The self-test: the fault catalogue is well formed, a fast subset of faults (a few per component) is each
 caught by its declared case at its declared place, the verdict logic on known rows, and no fault leaks."""
 
+import dataclasses
 import importlib
 
 import pytest
 
-from parity import faultlist, faults, selftest, workers
+from parity import faultlist, faults, plantedtests, selftest, workers
 from parity.cases import all_cases
 from parity.cli import main
 
@@ -15,20 +16,26 @@ CASE_IDS = {c.id: c for c in all_cases()}
 FAST = ["data-std-typo-keras", "data-own-order-keras", "resize-align-corners-keras", "resize-crop-box-spec",
         "head-init-fan-out-torch", "head-keras-bn-momentum-spec", "optim-beta2-keras", "optim-keras-eps-spec",
         "lr-slice-spec", "schedule-div-keras", "loss-weighted-keras", "port-mean-var-swapped-keras",
-        "train-eval-training-mode-keras", "head-dropout-keep-prob-keras", "train-lr-not-applied-keras"]
+        "train-eval-training-mode-keras", "head-dropout-keep-prob-keras", "train-lr-not-applied-keras",
+        "grad-summed-loss-keras"]
 
 
 def test_the_catalogue_covers_every_component_with_at_least_30_faults():
     assert len(faultlist.FAULTS) >= 30
     components = {c.component for c in all_cases()} - {"accuracy"}
-    assert components <= {CASE_IDS[f.detect].component for f in faultlist.FAULTS.values()}
+    assert components <= {CASE_IDS[f.detect].component for f in faultlist.FAULTS.values() if not f.oracle}
     assert {f.side for f in faultlist.FAULTS.values()} == {"torch", "keras", "spec"}
 
 
 @pytest.mark.parametrize("fault", list(faultlist.FAULTS.values()), ids=lambda f: f.id)
 def test_each_fault_names_a_registered_case_of_its_component_and_real_targets(fault):
-    assert fault.detect in CASE_IDS, fault.detect
-    assert CASE_IDS[fault.detect].component == fault.component
+    if fault.oracle:  # an oracle test of the source checkout: its file holds the test function
+        path, name = fault.detect.split("::")
+        assert f"def {name}(" in (plantedtests.ROOT / path).read_text(), fault.detect
+        assert fault.side == "spec" and fault.component == "spec"
+    else:
+        assert fault.detect in CASE_IDS, fault.detect
+        assert CASE_IDS[fault.detect].component == fault.component
     assert fault.story and len(fault.story) < 200
     for patch in fault.patches:
         container, key, item = faults._resolve(patch.module, patch.target)
@@ -74,11 +81,24 @@ def test_verdicts_on_known_rows():
 
 
 def test_a_known_blind_spot_is_reported_with_its_reason():
-    fault = faultlist.FAULTS["head-fastai-v1-ps-spec"]
-    assert fault.blind_spot
+    fault = dataclasses.replace(faultlist.FAULTS["optim-keras-eps-spec"], blind_spot="no case can see it because")
     result = selftest.judge(fault, {fault.detect: _row("pass")})
     assert result["verdict"] == selftest.MISSED and result["reason"] == fault.blind_spot
     assert selftest.rates([result])["unexpected_misses"] == []
+
+
+def test_oracle_faults_are_judged_by_their_test_node_and_an_absent_oracle_is_said(tmp_path, monkeypatch):
+    fault = faultlist.FAULTS["head-fastai-v1-ps-spec"]
+    caught = selftest.judge(fault, {fault.detect: plantedtests._row("FAIL", "1 of 1 tests failed", "test_x")})
+    assert caught["verdict"] == selftest.LOCALISED and caught["named_first"] == "test_x"
+    monkeypatch.setenv(plantedtests.FASTAI1_ENV, str(tmp_path))  # no fastai 1.0.61 there: nothing is started
+    rows = plantedtests.run_nodes([fault.detect], fault.patches)
+    assert rows[fault.detect]["status"] == "skipped"
+    absent = selftest.judge(fault, rows)
+    assert absent["verdict"] == selftest.MISSED and f"not installed at {tmp_path}" in absent["reason"]
+    rates = selftest.rates([absent])
+    assert rates["unexpected_misses"] == [] and rates["oracles_absent"] == [fault.id]
+    assert "1 not run (their oracle is not installed)" in selftest.sentence(rates)
 
 
 @pytest.mark.parametrize("fault_id", FAST)

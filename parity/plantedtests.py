@@ -1,0 +1,96 @@
+"""Faults that only an oracle test can see (a spec row that claims a library's behaviour, checked against that
+library in its own environment, e.g. fastai 1.0.61 in .nox/fastai1): the self-test runs the declared pytest
+node in a subprocess with the fault planted there, and reads its outcome like a case's row.
+
+This module is also the pytest plugin that plants it (`-p parity.plantedtests`): PLANT_ENV holds the patches
+as JSON, applied when pytest starts and undone when it ends; OUT_ENV names the file the outcomes go to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+PLANT_ENV, OUT_ENV = "PARITY_PLANT", "PARITY_PLANT_OUT"
+FASTAI1_ENV = "PARITY_FASTAI1"  # where fastai 1.0.61 is installed (pip --target); default ROOT/.nox/fastai1
+ROOT = Path(__file__).resolve().parents[1]  # the source checkout (the oracle tests live in its tests/)
+
+
+# --- the pytest plugin (in the subprocess) --------------------------------------------------------------
+
+_OUTCOMES: dict = {}
+
+
+def pytest_configure(config):
+    from parity import faults
+
+    for module, target, how, params in json.loads(os.environ.get(PLANT_ENV, "[]")):
+        faults.apply_here(module, target, how, *params)
+
+
+def pytest_runtest_logreport(report):
+    if report.failed or report.when == "call" or report.skipped:
+        previous = _OUTCOMES.get(report.nodeid)
+        _OUTCOMES[report.nodeid] = "failed" if report.failed or previous == "failed" else report.outcome
+
+
+def pytest_unconfigure(config):
+    from parity import faults
+
+    faults.undo_here()
+    if os.environ.get(OUT_ENV):
+        Path(os.environ[OUT_ENV]).write_text(json.dumps(_OUTCOMES))
+
+
+# --- in the self-test -----------------------------------------------------------------------------------
+
+def fastai1_path() -> Path:
+    return Path(os.environ.get(FASTAI1_ENV) or ROOT / ".nox" / "fastai1")
+
+
+def unavailable(node: str) -> str:
+    """Why the oracle of `node` cannot run here ('' when it can)."""
+    test_file = ROOT / node.split("::")[0]
+    if not test_file.is_file():
+        return f"{node.split('::')[0]} is not here (the oracle tests live in the source checkout, not the wheel)"
+    if "fastai_v1" in node and not (fastai1_path() / "fastai" / "__init__.py").is_file():
+        return (f"fastai 1.0.61 is not installed at {fastai1_path()} (run `nox -s oracle_v1` once, or set "
+                f"{FASTAI1_ENV})")
+    return ""
+
+
+def run_nodes(nodes: list[str], patches=()) -> dict:
+    """{node: row} for pytest nodes run in one subprocess with `patches` (parity.faultlist.Patch) planted:
+    status FAIL when any test of the node failed, pass when they passed, skipped when they all skipped."""
+    rows = {node: _row("skipped", why) for node in nodes if (why := unavailable(node))}
+    todo = [n for n in nodes if n not in rows]
+    if not todo:
+        return rows
+    with tempfile.TemporaryDirectory(prefix="parity-planted-") as tmp:
+        out = Path(tmp) / "outcomes.json"
+        path = [str(fastai1_path()), str(ROOT / "tests" / "fastai_v1_shim")] if any("fastai_v1" in n for n in todo) else []
+        env = {**os.environ, PLANT_ENV: json.dumps([[p.module, p.target, p.how, list(p.params)] for p in patches]),
+               OUT_ENV: str(out), "PYTHONPATH": os.pathsep.join(path + [os.environ.get("PYTHONPATH", "")]).strip(os.pathsep)}
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "parity.plantedtests",
+                               *todo], cwd=ROOT, env=env, capture_output=True, text=True)
+        outcomes = json.loads(out.read_text()) if out.is_file() else {}
+    if not outcomes:
+        tail = (proc.stdout + proc.stderr)[-600:]
+        return {**rows, **{n: _row("ERROR", f"pytest exited {proc.returncode} before running a test: {tail}")
+                           for n in todo}}
+    for node in todo:
+        mine = {k: v for k, v in outcomes.items() if k == node or k.startswith(node + "[")}
+        failed = sorted(k for k, v in mine.items() if v == "failed")
+        status = ("FAIL" if failed else "skipped" if mine and all(v == "skipped" for v in mine.values()) else
+                  "pass" if mine else "ERROR")
+        rows[node] = _row(status, f"{len(failed)} of {len(mine)} tests failed" if mine else "no test ran",
+                          failed[0].split("::")[-1] if failed else None)
+    return rows
+
+
+def _row(status: str, why: str, first: str | None = None) -> dict:
+    return {"status": status, "max_rel": None, "detail": {"why": why, "first_over_tol": first}}
