@@ -14,6 +14,10 @@ from keras_impl._porting import keras_name, load_state, state_of, torch_name
 from parity import models as spec
 from parity.errors import ParityError
 
+# A portable body's kernels are always the torch ones, ported in after the build (parity.models.build_body,
+# parity.classifier.build_model): drawing Keras' glorot init first took half of a ResNet-50 build.
+PLACEHOLDER = "zeros"
+
 
 def _bn(body: spec.Body, name: str):
     return layers.BatchNormalization(momentum=1 - body.torch_bn_momentum, epsilon=body.bn_eps, name=keras_name(name))
@@ -22,7 +26,8 @@ def _bn(body: spec.Body, name: str):
 def _conv(x, filters, kernel, stride, pad, name):
     if pad:
         x = layers.ZeroPadding2D(pad)(x)
-    return layers.Conv2D(filters, kernel, stride, "valid", use_bias=False, name=keras_name(name))(x)
+    return layers.Conv2D(filters, kernel, stride, "valid", use_bias=False, kernel_initializer=PLACEHOLDER,
+                         name=keras_name(name))(x)
 
 
 def _resnet_block(x, body, name, planes, stride, downsample):
@@ -65,7 +70,7 @@ def _lite0(body: spec.Body, inputs):
         if expand != 1:
             y = relu6()(_bn(body, f"{name}._bn0")(_conv(y, f_in * expand, 1, 1, 0, f"{name}._expand_conv")))
         y = layers.ZeroPadding2D((pad, pad))(y)
-        y = layers.DepthwiseConv2D(kernel, stride, "valid", use_bias=False,
+        y = layers.DepthwiseConv2D(kernel, stride, "valid", use_bias=False, depthwise_initializer=PLACEHOLDER,
                                    name=keras_name(f"{name}._depthwise_conv"))(y)
         y = relu6()(_bn(body, f"{name}._bn1")(y))
         y = _bn(body, f"{name}._bn2")(_conv(y, f_out, 1, 1, 0, f"{name}._project_conv"))
@@ -84,8 +89,8 @@ def _keras_applications(weights: str | None) -> keras.Model:
 
 
 def build_body(name: str, weights: str | None = None, seed: int = 0) -> keras.Model:
-    """The Keras twin of the torch body with torch names on every layer; a portable body is built with fresh
-    weights (the front layer ports the torch ones in), the keras.applications body with its own."""
+    """The Keras twin of the torch body with torch names on every layer; a portable body is built with zero
+    kernels (PLACEHOLDER: the caller ports the torch weights in), the keras.applications body with its own."""
     keras.utils.set_random_seed(seed)
     body = spec.get_body(name)
     if body.family == "keras_applications":
