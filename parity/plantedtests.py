@@ -32,6 +32,12 @@ def pytest_configure(config):
         faults.apply_here(module, target, how, *params)
 
 
+def pytest_collectreport(report):
+    if report.skipped:  # a module skipped as a whole (its library is not the one it is the oracle of)
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _OUTCOMES[report.nodeid] = f"skipped: {reason}"
+
+
 def pytest_runtest_logreport(report):
     if report.failed or report.when == "call" or report.skipped:
         previous = _OUTCOMES.get(report.nodeid)
@@ -83,6 +89,10 @@ def run_nodes(nodes: list[str], patches=()) -> dict:
         return {**rows, **{n: _row("ERROR", f"pytest exited {proc.returncode} before running a test: {tail}")
                            for n in todo}}
     for node in todo:
+        module_skip = outcomes.get(node.split("::")[0], "")
+        if module_skip.startswith("skipped"):
+            rows[node] = _row("skipped", module_skip)
+            continue
         mine = {k: v for k, v in outcomes.items() if k == node or k.startswith(node + "[")}
         failed = sorted(k for k, v in mine.items() if v == "failed")
         status = ("FAIL" if failed else "skipped" if mine and all(v == "skipped" for v in mine.values()) else

@@ -136,3 +136,15 @@ def test_every_module_a_fault_patches_is_a_backend_or_parity_module():
         for patch in fault.patches:
             assert patch.module.split(".")[0] in ("parity", "torch_impl", "keras_impl")
             importlib.import_module(patch.module)
+
+
+def test_an_oracle_folder_holding_another_fastai_is_reported_as_skipped_not_as_a_miss(tmp_path, monkeypatch):
+    """PARITY_FASTAI1 pointing at a fastai that is not 1.0.61: the oracle module skips itself, and the fault is
+    reported as not run, with the module's reason."""
+    (tmp_path / "fastai").mkdir()
+    (tmp_path / "fastai" / "__init__.py").write_text("__version__ = '2.0.0'\n")
+    monkeypatch.setenv(plantedtests.FASTAI1_ENV, str(tmp_path))
+    fault = faultlist.FAULTS["optim-v1-betas-spec"]
+    row = plantedtests.run_nodes([fault.detect], fault.patches)[fault.detect]
+    assert row["status"] == "skipped" and "fastai 2.0.0 here" in row["detail"]["why"], row
+    assert selftest.judge(fault, {fault.detect: row})["verdict"] == selftest.MISSED
