@@ -71,7 +71,8 @@ def unavailable(node: str) -> str:
 
 def run_nodes(nodes: list[str], patches=()) -> dict:
     """{node: row} for pytest nodes run in one subprocess with `patches` (parity.faultlist.Patch) planted:
-    status FAIL when any test of the node failed, pass when they passed, skipped when they all skipped."""
+    status FAIL when any test of the node failed, pass when they passed, skipped when they all skipped (or its
+    oracle is not installed), unrun when pytest ran none of them (a broken run: never a detection)."""
     rows = {node: _row("skipped", why) for node in nodes if (why := unavailable(node))}
     todo = [n for n in nodes if n not in rows]
     if not todo:
@@ -86,7 +87,7 @@ def run_nodes(nodes: list[str], patches=()) -> dict:
         outcomes = json.loads(out.read_text()) if out.is_file() else {}
     if not outcomes:
         tail = (proc.stdout + proc.stderr)[-600:]
-        return {**rows, **{n: _row("ERROR", f"pytest exited {proc.returncode} before running a test: {tail}")
+        return {**rows, **{n: _row("unrun", f"pytest exited {proc.returncode} before running a test: {tail}")
                            for n in todo}}
     for node in todo:
         module_skip = outcomes.get(node.split("::")[0], "")
@@ -96,7 +97,7 @@ def run_nodes(nodes: list[str], patches=()) -> dict:
         mine = {k: v for k, v in outcomes.items() if k == node or k.startswith(node + "[")}
         failed = sorted(k for k, v in mine.items() if v == "failed")
         status = ("FAIL" if failed else "skipped" if mine and all(v == "skipped" for v in mine.values()) else
-                  "pass" if mine else "ERROR")
+                  "pass" if mine else "unrun")
         rows[node] = _row(status, f"{len(failed)} of {len(mine)} tests failed" if mine else "no test ran",
                           failed[0].split("::")[-1] if failed else None)
     return rows

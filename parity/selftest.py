@@ -86,7 +86,7 @@ def judge(fault: Fault, rows: dict) -> dict:
     else:
         verdict = MISSED
     reason = ""
-    if verdict == MISSED and target and target["status"] in ("skipped", "ERROR"):
+    if verdict == MISSED and target and target["status"] in ("skipped", "unrun"):
         reason = f"{fault.detect!r} did not run: {target['detail'].get('why')}"
     elif verdict == MISSED:
         reason = fault.blind_spot or (f"the declared case {fault.detect!r} passed" + (

@@ -99,6 +99,9 @@ def test_oracle_faults_are_judged_by_their_test_node_and_an_absent_oracle_is_sai
     rates = selftest.rates([absent])
     assert rates["unexpected_misses"] == [] and rates["oracles_absent"] == [fault.id]
     assert "1 not run (their oracle is not installed)" in selftest.sentence(rates)
+    broken = selftest.judge(fault, {fault.detect: plantedtests._row("unrun", "pytest exited 4 before running a test")})
+    assert broken["verdict"] == selftest.MISSED and "did not run: pytest exited 4" in broken["reason"]
+    assert selftest.rates([broken])["unexpected_misses"] == [fault.id]  # a broken oracle run is never excused
 
 
 @pytest.mark.parametrize("fault_id", FAST)
