@@ -168,9 +168,22 @@ def body_of(model, backend: str):
     return _call(backend, "classifier.body_of", model)
 
 
+# Inference runs in chunks of at most this many pixels: Keras' eager functional call keeps every layer's output
+# until the call returns (Lite0 at 224 px: ~100 MB an image; 128 images took 13 GB, /tmp/prof/mem.py), so a
+# chunk is 128 images at 64 px but 10 at 224 px. Per-image results do not depend on the chunk (the feature
+# cache test compares them bit for bit).
+PIXELS_PER_CHUNK = 128 * 64 * 64
+
+
+def images_per_chunk(images, most: int = 128) -> int:
+    h, w = np.shape(images)[1:3]
+    return max(1, min(most, PIXELS_PER_CHUNK // (h * w)))
+
+
 def evaluate(model, images, labels, backend: str) -> tuple[np.ndarray, float]:
     """(logits, accuracy): the backend's inference-mode logits; the accuracy is counted here, once for all."""
-    logits = _call(backend, "classifier.evaluate", model, _check_images(images))
+    images = _check_images(images)
+    logits = _call(backend, "classifier.evaluate", model, images, images_per_chunk(images, most=64))
     return logits, float((logits.argmax(axis=1) == np.asarray(labels)).mean())
 
 

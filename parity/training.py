@@ -20,7 +20,7 @@ from parity import classifier, data, datasets, models, optim, resize, schedules
 from parity.errors import ParityError
 from parity.recipes import Recipe
 
-CHUNK = 128  # images per preprocessing / feature batch (results do not depend on it: see the cache test)
+CHUNK = 128  # images per preprocessing batch (features: classifier.images_per_chunk; see the cache test)
 N_GROUPS = 3  # fastai's layer groups for a body + head
 
 
@@ -102,8 +102,9 @@ def _features(ws: Workspace, model, recipe: Recipe, weights: str, key: tuple, x:
     net = classifier.body_of(model, recipe.framework)
 
     def compute():
-        return np.concatenate([models.forward_features(net, x[i:i + CHUNK], recipe.framework)
-                               for i in range(0, len(x), CHUNK)])
+        step = classifier.images_per_chunk(x)
+        return np.concatenate([models.forward_features(net, x[i:i + step], recipe.framework)
+                               for i in range(0, len(x), step)])
 
     return ws.get(("features", weights) + key, compute)
 

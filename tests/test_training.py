@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from parity import datasets, recipes, runner, training
+from parity import classifier, datasets, recipes, runner, training
 from parity.cli import main
 from parity.store import ResultStore
 
@@ -127,3 +127,12 @@ def test_unknown_bisect_method_is_refused(tmp_path, capsys):
                  "--no-store", "--out", str(tmp_path / "rep")]) == 2
     assert "bisect method 'magic' is not one of" in capsys.readouterr().err
     assert not (tmp_path / "rep").exists()
+
+
+@pytest.mark.parametrize("shape, most, expected", [((500, 32, 32, 3), 128, 128), ((500, 64, 64, 3), 128, 128),
+                                                   ((500, 224, 224, 3), 128, 10), ((500, 224, 224, 3), 64, 10),
+                                                   ((500, 7, 7, 1280), 64, 64), ((1, 4096, 4096, 3), 128, 1)])
+def test_inference_chunks_are_sized_by_pixels(shape, most, expected):
+    """Keras keeps every layer's output of an eager call until it returns: 128 Lite0 images at 224 px took
+    13 GB and the thread session's Keras worker was killed for memory; chunks now hold <= 128 x 64 x 64 pixels."""
+    assert classifier.images_per_chunk(np.zeros((1, *shape[1:]), np.uint8), most) == expected
