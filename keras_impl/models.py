@@ -16,7 +16,7 @@ from parity.errors import ParityError
 
 # A portable body's kernels are always the torch ones, ported in after the build (parity.models.build_body,
 # parity.classifier.build_model): drawing Keras' glorot init first took half of a ResNet-50 build.
-PLACEHOLDER = "zeros"
+_PLACEHOLDER = "zeros"
 
 
 def _bn(body: spec.Body, name: str):
@@ -26,7 +26,7 @@ def _bn(body: spec.Body, name: str):
 def _conv(x, filters, kernel, stride, pad, name):
     if pad:
         x = layers.ZeroPadding2D(pad)(x)
-    return layers.Conv2D(filters, kernel, stride, "valid", use_bias=False, kernel_initializer=PLACEHOLDER,
+    return layers.Conv2D(filters, kernel, stride, "valid", use_bias=False, kernel_initializer=_PLACEHOLDER,
                          name=keras_name(name))(x)
 
 
@@ -70,7 +70,7 @@ def _lite0(body: spec.Body, inputs):
         if expand != 1:
             y = relu6()(_bn(body, f"{name}._bn0")(_conv(y, f_in * expand, 1, 1, 0, f"{name}._expand_conv")))
         y = layers.ZeroPadding2D((pad, pad))(y)
-        y = layers.DepthwiseConv2D(kernel, stride, "valid", use_bias=False, depthwise_initializer=PLACEHOLDER,
+        y = layers.DepthwiseConv2D(kernel, stride, "valid", use_bias=False, depthwise_initializer=_PLACEHOLDER,
                                    name=keras_name(f"{name}._depthwise_conv"))(y)
         y = relu6()(_bn(body, f"{name}._bn1")(y))
         y = _bn(body, f"{name}._bn2")(_conv(y, f_out, 1, 1, 0, f"{name}._project_conv"))
@@ -90,7 +90,7 @@ def _keras_applications(weights: str | None) -> keras.Model:
 
 def build_body(name: str, weights: str | None = None, seed: int = 0) -> keras.Model:
     """The Keras twin of the torch body with torch names on every layer; a portable body is built with zero
-    kernels (PLACEHOLDER: the caller ports the torch weights in), the keras.applications body with its own."""
+    kernels (_PLACEHOLDER: the caller ports the torch weights in), the keras.applications body with its own."""
     keras.utils.set_random_seed(seed)
     body = spec.get_body(name)
     if body.family == "keras_applications":
