@@ -127,7 +127,7 @@ def cmd_selftest(args) -> int:
     workers.plan(len(DEFAULT_BACKENDS) + 1)
     components = sorted({f.component for f in chosen if not f.oracle})
     cases = [c for c in all_cases() if c.component in components]
-    oracles = sorted({f.detect for f in chosen if f.oracle})
+    oracles = selftest.oracle_nodes(chosen)
     print(f"{len(chosen)} faults over {', '.join(components)}; first the {len(cases)} cases"
           + (f" and {len(oracles)} oracle tests" if oracles else "") + " with no fault planted",
           file=sys.stderr, flush=True)

@@ -58,12 +58,17 @@ def fastai1_path() -> Path:
     return Path(os.environ.get(FASTAI1_ENV) or ROOT / ".nox" / "fastai1")
 
 
+def _on_fastai1(node: str) -> bool:
+    """Is `node` an oracle test of fastai 1 (run with fastai1_path() and its shim first on sys.path)?"""
+    return "fastai_v1" in node
+
+
 def unavailable(node: str) -> str:
     """Why the oracle of `node` cannot run here ('' when it can)."""
     test_file = ROOT / node.split("::")[0]
     if not test_file.is_file():
         return f"{node.split('::')[0]} is not here (the oracle tests live in the source checkout, not the wheel)"
-    if "fastai_v1" in node and not (fastai1_path() / "fastai" / "__init__.py").is_file():
+    if _on_fastai1(node) and not (fastai1_path() / "fastai" / "__init__.py").is_file():
         return (f"fastai 1.0.61 is not installed at {fastai1_path()} (run `nox -s oracle_v1` once, or set "
                 f"{FASTAI1_ENV})")
     return ""
@@ -79,7 +84,7 @@ def run_nodes(nodes: list[str], patches=()) -> dict:
         return rows
     with tempfile.TemporaryDirectory(prefix="parity-planted-") as tmp:
         out = Path(tmp) / "outcomes.json"
-        path = [str(fastai1_path()), str(ROOT / "tests" / "fastai_v1_shim")] if any("fastai_v1" in n for n in todo) else []
+        path = [str(fastai1_path()), str(ROOT / "tests" / "fastai_v1_shim")] if any(map(_on_fastai1, todo)) else []
         env = {**os.environ, PLANT_ENV: json.dumps([[p.module, p.target, p.how, list(p.params)] for p in patches]),
                OUT_ENV: str(out), "PYTHONPATH": os.pathsep.join(path + [os.environ.get("PYTHONPATH", "")]).strip(os.pathsep)}
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "parity.plantedtests",

@@ -53,11 +53,16 @@ def planted(fault: Fault, backends=DEFAULT_BACKENDS):
                 _each(place, "parity.training:forget_here")
 
 
+def oracle_nodes(faults_: list[Fault]) -> list[str]:
+    """The oracle tests (pytest nodes) these faults are declared to be caught by."""
+    return sorted({f.detect for f in faults_ if f.oracle})
+
+
 def baseline(faults_: list[Fault], cases: list, seed: int, backends=DEFAULT_BACKENDS) -> dict:
     """{case id or test node: row} with no fault planted: the cases, and the oracle tests the faults name."""
     from parity.plantedtests import run_nodes
 
-    nodes = sorted({f.detect for f in faults_ if f.oracle})
+    nodes = oracle_nodes(faults_)
     return {**run_cases(cases, seed, backends), **(run_nodes(nodes) if nodes else {})}
 
 
