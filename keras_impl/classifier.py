@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from contextlib import contextmanager
 
 import keras
@@ -198,12 +199,17 @@ def evaluate(model: keras.Model, images, batch_size: int = 64) -> np.ndarray:
                            for i in range(0, len(x), batch_size)])
 
 
+_PROBES = weakref.WeakKeyDictionary()  # head -> model of its layer outputs
+
+
 def head_layer_outputs(model: keras.Model, images, training: bool = False) -> dict[str, np.ndarray]:
     """Every head layer's output, flattened per image, by torch name (layers are named by fastai's indices):
     the body in inference mode, the head in `training` (batch statistics and dropout, when built with it)."""
     head = model.get_layer("head")
     named = [layer for layer in head.layers if layer.name.isdigit()]
-    probe = keras.Model(head.input, [layer.output for layer in named])
+    if head not in _PROBES:  # built once per head: a functional model costs more to build than a pass
+        _PROBES[head] = keras.Model(head.input, [layer.output for layer in named])
+    probe = _PROBES[head]
     x = model.get_layer("body")(np.asarray(images, model.weights[0].dtype), training=False)
     outputs = probe(x, training=training)
     return {f"head.{layer.name}": np.reshape(keras.ops.convert_to_numpy(y), (len(images), -1))

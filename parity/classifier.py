@@ -126,8 +126,9 @@ def step_tracer(state_of, model, prefix: str):
 
 
 def head_layer_outputs(model, images, backend: str, training: bool = False) -> dict:
-    """{'head.<index>': (N, features) output} of every head layer on `images` (the body in inference mode)."""
-    return _call(backend, "classifier.head_layer_outputs", model, models.check_input(images), training)
+    """{'head.<index>': (N, features) output} of every head layer on `images` (the body in inference mode), or
+    on body features for a `head_only` model."""
+    return _call(backend, "classifier.head_layer_outputs", model, _check_images(images), training)
 
 
 def train_steps(model, batches, optimizer: str, lrs, policy: str, backend: str, groups: dict | None = None,

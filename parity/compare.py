@@ -38,7 +38,7 @@ def _ratio(error: float, noise: float | None) -> float | None:
 
 
 def _max_abs(x: np.ndarray) -> float:
-    return float(max(x.max(), -x.min())) if x.size else 0.0
+    return float(max(float(x.max()), -float(x.min()))) if x.size else 0.0
 
 
 def _max_abs_diff(x: np.ndarray, y: np.ndarray, into: np.ndarray) -> float:
@@ -54,11 +54,11 @@ def measure_pair(a, b, reference, labels=("a", "b")) -> dict:
     buffer = np.empty(a.shape, np.float64)
     np.subtract(a, b, out=buffer, dtype=np.float64)
     np.abs(buffer, out=buffer)
-    finite = bool(np.isfinite(buffer).all())  # NaN or inf on either side makes the difference non-finite
-    out = {"max_abs": float(buffer.max()) if buffer.size else 0.0,
-           "mean_abs": float(buffer.mean()) if buffer.size else 0.0, "finite": finite, "noise": None,
-           "noise_rel": None}
-    scale = _max_abs(b.astype(np.float64, copy=False)) if finite else 0.0
+    largest = float(buffer.max()) if buffer.size else 0.0
+    finite = bool(np.isfinite(largest))  # NaN or inf on either side makes the largest difference non-finite
+    out = {"max_abs": largest, "mean_abs": float(buffer.mean()) if buffer.size else 0.0, "finite": finite,
+           "noise": None, "noise_rel": None}
+    scale = _max_abs(b) if finite else 0.0  # max and min are exact in b's own dtype
     out["max_rel"] = out["max_abs"] / scale if scale > 0 else out["max_abs"]  # relative to the tensor's scale
     if reference is not None:
         ref = np.asarray(reference, np.float64)

@@ -256,3 +256,41 @@ def test_keras_torch_refuses_float64_models():
 
     with pytest.raises(Unsupported, match=r"backend 'keras_torch' does not implement dtype 'float64'"):
         classifier.build_model("resnet18", "linear", 3, "resnet18.init", "keras_torch", dtype="float64")
+
+
+def test_a_repeated_torch_build_is_a_fresh_build():
+    """build_body keeps its first build of a (body, weights, seed) and hands out copies: a copy must be the module
+    a new build makes, leave torch's generator where a new build leaves it, and share no tensor with the kept one."""
+    import torch
+
+    torch_models = importlib.import_module("torch_impl.models")
+    torch_models._BUILT.clear()
+    after = []
+    for _ in range(3):
+        built = torch_models.build_body("resnet18", None, 3)
+        after.append(torch.rand(4))
+        with torch.no_grad():
+            built.conv1.weight.add_(1.0)  # a caller changing what it was given
+    second = torch_models.build_body("resnet18", None, 3)
+    torch_models._BUILT.clear()
+    fresh = torch_models.build_body("resnet18", None, 3)
+    after_fresh = torch.rand(4)
+    assert list(second.state_dict()) == list(fresh.state_dict())
+    for name, value in fresh.state_dict().items():
+        assert torch.equal(second.state_dict()[name], value), name
+    assert all(torch.equal(a, after_fresh) for a in after)
+    assert not second.training
+
+
+def test_a_planted_fault_is_not_hidden_by_a_kept_torch_build():
+    """A build made before a fault was planted (or after it was undone) is not reused under other code."""
+    from parity import faults
+
+    torch_models = importlib.import_module("torch_impl.models")
+    assert "bn1.weight" in torch_models.build_body("resnet18", None, 0).state_dict()
+    faults.apply_here("torch_impl.models", "_resnet", "set_on_result", "bn1", None)
+    try:
+        assert "bn1.weight" not in torch_models.build_body("resnet18", None, 0).state_dict()
+    finally:
+        faults.undo_here()
+    assert "bn1.weight" in torch_models.build_body("resnet18", None, 0).state_dict()
