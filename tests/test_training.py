@@ -136,3 +136,33 @@ def test_inference_chunks_are_sized_by_pixels(shape, most, expected):
     """Keras keeps every layer's output of an eager call until it returns: 128 Lite0 images at 224 px took
     13 GB and the thread session's Keras worker was killed for memory; chunks now hold <= 128 x 64 x 64 pixels."""
     assert classifier.images_per_chunk(np.zeros((1, *shape[1:]), np.uint8), most) == expected
+
+
+@pytest.mark.parametrize("optimizer", ["fastai_v1_adamw_l2", "keras_adamw"])
+def test_traced_keras_training_equals_eager_bit_for_bit(optimizer, monkeypatch):
+    """Runs of _TRACE_FROM_STEPS steps or more trace the forward/backward and the optimizer update: the same
+    kernels as eager calls (Grappler's rewrites are off), so the same weights to the last bit."""
+    import importlib
+
+    from parity import optim
+
+    keras_classifier = importlib.import_module("keras_impl.classifier")
+    torch_state = importlib.import_module("torch_impl.classifier").model_state(
+        importlib.import_module("torch_impl.classifier").build_model("resnet18", "fastai_v1", 3, None, False, 0))
+    rng = np.random.default_rng(0)
+    batches = [(rng.standard_normal((4, 32, 32, 3), dtype=np.float32), rng.integers(0, 3, 4)) for _ in range(3)]
+    lrs = [[1e-3 * (i + 1), 2e-3, 1e-2] for i in range(3)]
+
+    def train(trace_from: int) -> tuple:
+        monkeypatch.setattr(keras_classifier, "_TRACE_FROM_STEPS", trace_from)
+        model = keras_classifier.build_model("resnet18", "fastai_v1", 3, None, False, 0)
+        keras_classifier.load_model_state(model, torch_state)
+        groups = {name: optim.layer_group(name, 3) for name in keras_classifier.model_state(model)}
+        losses = keras_classifier.train_steps(model, batches, optimizer, lrs, "train_bn", groups)
+        return losses, keras_classifier.model_state(model)
+
+    eager, traced = train(len(lrs) + 1), train(1)
+    np.testing.assert_array_equal(eager[0], traced[0])
+    assert traced[1]["head.4.weight"].tolist() != torch_state["head.4.weight"].tolist()  # it trained
+    for name, value in eager[1].items():
+        np.testing.assert_array_equal(value, traced[1][name], err_msg=name)
