@@ -68,10 +68,23 @@ def forget_here() -> None:
     WORKSPACE._memo.clear()
 
 
+def feature_passes_here() -> int:
+    """How many feature arrays (a split of one feature key) this worker's memo holds."""
+    return sum(1 for key in WORKSPACE._memo if key[0] == "features")
+
+
 def _prep_key(spec, recipe: Recipe, decoder: str) -> tuple:
     """What decides a preprocessed input (and, with the body, its cached features)."""
     return (spec, decoder, load_for(recipe), recipe.framework, recipe.size, recipe.resize if recipe.size else None,
             recipe.norm)
+
+
+def features_key(recipe: Recipe, spec, body: str, use_cache: bool = True) -> tuple | None:
+    """What decides a run's cached body features (None: the run trains the whole body): runs with the same key
+    share one feature pass in a worker, so an executor sends them to the worker that made it."""
+    if not (use_cache and cacheable(recipe)):
+        return None
+    return (models.TRAINING_WEIGHTS[body],) + _prep_key(spec, recipe, decoder_for(recipe, spec))
 
 
 def _batch_inputs(recipe: Recipe, images) -> np.ndarray:

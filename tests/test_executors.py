@@ -146,3 +146,40 @@ def test_a_run_on_cuda_is_deterministic_and_says_so():
     first, again = runner(recipe, 0), Runner(TINY, "efficientnet_lite0", ResultStore(None), progress=False,
                                              device="cuda", announce=False)(recipe, 0)
     assert first["accuracy"] == again["accuracy"]
+
+
+class _Run:
+    """What Processes._pick reads of a task."""
+    def __init__(self, backend: str):
+        self.backend = backend
+
+
+def _picker(warm: dict, making=(), busy=()) -> executors.Processes:
+    p = executors.Processes(2)
+    p._warm = {("torch", lane): set(keys) for lane, keys in warm.items()}
+    p._making = {("torch", key) for key in making}
+    p._free = {"torch": [lane for lane in (0, 1) if lane not in busy]}
+    return p
+
+
+def test_the_scheduler_sends_runs_to_the_lane_that_holds_their_features():
+    queue = [(0, _Run("torch"), "a"), (1, _Run("torch"), "b"), (2, _Run("torch"), None)]
+    assert _picker({1: {"a"}})._pick(queue) == (0, 1)  # both lanes idle: the one with the features
+    assert _picker({}, making={"a"})._pick(queue) == (1, 0)  # "a" is being made: never a second pass at once
+    assert _picker({0: {"a", "b"}}, busy={0})._pick(queue) == (2, 1)  # held by a busy lane: another run first
+    assert _picker({0: {"a"}}, busy={0})._pick(queue[:2]) == (1, 1)  # "b" is on no lane: it starts a pass
+    assert _picker({0: {"a"}}, busy={0})._pick(queue[:1]) is None  # never a second pass: wait for lane 0
+    assert _picker({}, making={"a", "b"})._pick(queue[:2]) is None
+
+
+def test_runs_that_share_features_make_one_feature_pass(tmp_path):
+    """Four seeds of a frozen-body recipe on two lanes: the features are computed once, by one lane."""
+    recipe = recipes.with_knobs(B, framework="torch", epochs=1)
+    for lane in range(2):
+        workers.call_on("torch", "parity.training:forget_here", lane=lane)
+    runner = Runner(TINY, "efficientnet_lite0", ResultStore(None), progress=False,
+                    executor=executors.Processes(2), announce=False)
+    results = runner.map([(recipe, s) for s in range(4)])
+    assert all(r["cached_features"] and r["accuracy"] is not None for r in results)
+    passes = [workers.call_on("torch", "parity.training:feature_passes_here", lane=lane) for lane in range(2)]
+    assert sorted(passes) == [0, 2], passes  # train and test features, on one lane
