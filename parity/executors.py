@@ -86,8 +86,8 @@ class Processes:
     `per_backend` lanes. Runs that train the whole body start first (the long ones: a wave then does not end
     waiting on one). Runs that share cached body features go to the lane that holds them (or is making them),
     while other runs take the other lanes: a feature pass (minutes for 224 px inputs) is made once, not once
-    per lane. Results do not depend on the lane (the feature-cache
-    test holds cached and direct runs equal bit for bit)."""
+    per lane. Results do not depend on the lane (the feature-cache test holds cached and direct runs equal
+    bit for bit)."""
     name = "processes"
 
     def __init__(self, workers: int | None = None, progress: bool = False, per_backend: int | None = None):
@@ -101,7 +101,6 @@ class Processes:
         self._free: dict[str, list[int]] = {}  # backend -> its idle lanes
         self._warm: dict[tuple, set] = {}  # (backend, lane) -> feature keys that lane's worker has computed
         self._making: set = set()  # (backend, feature key) of first feature passes going on now
-        self._stop = False
 
     def map(self, tasks: list[Task]):
         if self.workers == 1 or len(tasks) <= 1:
@@ -114,7 +113,6 @@ class Processes:
         queue = sorted(((i, t, features_key(t.recipe, t.spec, t.body, t.use_cache)) for i, t in enumerate(tasks)),
                        key=lambda entry: entry[2] is not None)  # whole-body runs first, each group in order
         finished: Queue = Queue()
-        self._stop = False
         for _ in range(min(self.workers, len(tasks))):
             threading.Thread(target=self._slot, args=(queue, finished), daemon=True,
                              name="parity-run").start()
@@ -124,9 +122,9 @@ class Processes:
                 if error is not None:
                     raise error
                 yield i, result
-        finally:  # finished, failed or interrupted: start nothing more (runs still going end with their workers)
-            with self._lanes:
-                self._stop = True
+        finally:  # finished, failed or interrupted: start nothing more of this map (runs still going finish,
+            with self._lanes:  # or end with their workers at exit)
+                queue.clear()
                 self._lanes.notify_all()
 
     def _pick(self, queue: list) -> tuple | None:
@@ -153,7 +151,7 @@ class Processes:
         while True:
             with self._lanes:
                 picked = None
-                while not self._stop and queue and (picked := self._pick(queue)) is None:
+                while queue and (picked := self._pick(queue)) is None:
                     self._lanes.wait()
                 if picked is None:
                     return
