@@ -128,6 +128,11 @@ def gradients(model: keras.Model, images, labels, policy: str) -> tuple[np.ndarr
 _TRACE_FROM_STEPS = 40  # a traced step costs about as much as this many eager ones to trace, then runs 3x faster
 
 
+def _traced(steps: int) -> bool:
+    """Is a run of `steps` long enough to trace its step and update (TensorFlow only)?"""
+    return ON_TF and steps >= _TRACE_FROM_STEPS
+
+
 def _step_function(model: keras.Model, variables: list, loss: str, steps: int):
     """(x, labels) -> (mean loss, gradients): one traced graph on TensorFlow for runs long enough to pay for the
     tracing, eager otherwise (and always on torch). Both give the same numbers (Grappler's rewrites are off)."""
@@ -135,7 +140,7 @@ def _step_function(model: keras.Model, variables: list, loss: str, steps: int):
         return value_and_grads(lambda: keras.ops.mean(per_sample_loss(loss, model(x, training=True), labels)),
                                variables)
 
-    return tf.function(step, reduce_retracing=True) if ON_TF and steps >= _TRACE_FROM_STEPS else step
+    return tf.function(step, reduce_retracing=True) if _traced(steps) else step
 
 
 def _update_function(optim: dict, steps: int, moms):
@@ -148,7 +153,7 @@ def _update_function(optim: dict, steps: int, moms):
         for (opt, members), bucket_grads in zip(buckets, grads):
             opt.apply(bucket_grads, [var for _, var in members])
 
-    if not (ON_TF and steps >= _TRACE_FROM_STEPS and moms is None):
+    if not _traced(steps) or moms is not None:
         return update
     for opt, members in buckets:  # the slots exist before the trace: it then only reads and assigns them
         opt.build([var for _, var in members])

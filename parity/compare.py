@@ -38,7 +38,7 @@ def _ratio(error: float, noise: float | None) -> float | None:
 
 
 def _max_abs(x: np.ndarray) -> float:
-    return float(max(float(x.max()), -float(x.min()))) if x.size else 0.0
+    return max(float(x.max()), -float(x.min())) if x.size else 0.0
 
 
 def _max_abs_diff(x: np.ndarray, y: np.ndarray, into: np.ndarray) -> float:

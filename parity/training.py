@@ -11,13 +11,12 @@ the worker: the head then trains on cached features, with results identical to t
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from parity import classifier, data, datasets, models, optim, resize, schedules
 from parity.errors import ParityError
+from parity.memo import BoundedMemo
 from parity.recipes import Recipe
 
 CHUNK = 128  # images per preprocessing batch (features: classifier.images_per_chunk; see the cache test)
@@ -43,34 +42,19 @@ def load_for(recipe: Recipe) -> tuple | None:
     return (recipe.load_resize, recipe.load_size) + (("random",) if recipe.load_crop == "random" else ())
 
 
-@dataclass
-class Workspace:
-    """Per-process memo of decoded data, preprocessed inputs and cached body features (bounded LRU)."""
-    max_entries: int = 96  # a thread bisect touches 16 preprocessing combinations x (inputs, features)
-    _memo: OrderedDict = field(default_factory=OrderedDict)
-
-    def get(self, key, compute):
-        if key in self._memo:
-            self._memo.move_to_end(key)
-            return self._memo[key]
-        value = compute()
-        self._memo[key] = value
-        while len(self._memo) > self.max_entries:
-            self._memo.popitem(last=False)
-        return value
-
-
-WORKSPACE = Workspace()  # a worker's memo, kept across the runs it is given
+# a worker's memo of decoded data, preprocessed inputs and cached body features, kept across the runs it is
+# given (a thread bisect touches 16 preprocessing combinations x (inputs, features))
+WORKSPACE = BoundedMemo(96)
 
 
 def forget_here() -> None:
     """Empty this worker's memo (benchmarks time a cold cache)."""
-    WORKSPACE._memo.clear()
+    WORKSPACE.clear()
 
 
 def feature_passes_here() -> int:
     """How many feature arrays (a split of one feature key) this worker's memo holds."""
-    return sum(1 for key in WORKSPACE._memo if key[0] == "features")
+    return sum(1 for key in WORKSPACE.keys() if key[0] == "features")
 
 
 def _prep_key(spec, recipe: Recipe, decoder: str) -> tuple:
@@ -98,7 +82,7 @@ def _batch_inputs(recipe: Recipe, images) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _preprocessed(ws: Workspace, spec, recipe: Recipe, images, split: str, decoder: str) -> np.ndarray:
+def _preprocessed(ws: BoundedMemo, spec, recipe: Recipe, images, split: str, decoder: str) -> np.ndarray:
     return ws.get(("input", split) + _prep_key(spec, recipe, decoder), lambda: _batch_inputs(recipe, images))
 
 
@@ -111,7 +95,7 @@ def epoch_inputs(recipe: Recipe, items, seed: int, epoch: int) -> np.ndarray:
     return _batch_inputs(recipe, loaded)
 
 
-def _features(ws: Workspace, model, recipe: Recipe, weights: str, key: tuple, x: np.ndarray) -> np.ndarray:
+def _features(ws: BoundedMemo, model, recipe: Recipe, key: tuple, x: np.ndarray) -> np.ndarray:
     net = classifier.body_of(model, recipe.framework)
 
     def compute():
@@ -119,7 +103,7 @@ def _features(ws: Workspace, model, recipe: Recipe, weights: str, key: tuple, x:
         return np.concatenate([models.forward_features(net, x[i:i + step], recipe.framework)
                                for i in range(0, len(x), step)])
 
-    return ws.get(("features", weights) + key, compute)
+    return ws.get(("features",) + key, compute)
 
 
 def step_plan(recipe: Recipe, n_train: int, seed: int):
@@ -152,12 +136,12 @@ def run_here(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, data
     x_test = _preprocessed(ws, spec, recipe, test.images, "test", decoder)
     model = classifier.build_model(body, recipe.head, recipe.n_classes, weights, backend, dropout=True, seed=seed,
                                    init=recipe.init, state=state)
-    cached = use_cache and cacheable(recipe)
+    key = features_key(recipe, spec, body, use_cache)  # the executor's key for these features, too
+    cached = key is not None
     trained = model
     if cached:
-        key = _prep_key(spec, recipe, decoder)
-        x_train = _features(ws, model, recipe, weights, ("train",) + key, x_train)
-        x_test = _features(ws, model, recipe, weights, ("test",) + key, x_test)
+        x_train = _features(ws, model, recipe, ("train",) + key, x_train)
+        x_test = _features(ws, model, recipe, ("test",) + key, x_test)
         trained = classifier.head_only(model, backend)
     orders, lrs, moms = step_plan(recipe, len(train.labels), seed)
     groups = {n: optim.layer_group(n, N_GROUPS) for n in classifier.model_state(model, backend)}

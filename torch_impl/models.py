@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -15,6 +14,7 @@ from torch import nn
 from parity import faults
 from parity import models as spec
 from parity.errors import ParityError
+from parity.memo import BoundedMemo
 from torch_impl._state import load_state, state_of
 
 
@@ -67,9 +67,9 @@ def _lite0(weights: str | None) -> nn.Module:
         return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
 
 
-# (name, weights, seed, fault generation) -> (a pristine body, torch's CPU RNG state after building it)
-_BUILT: OrderedDict = OrderedDict()
-_BUILT_KEPT = 4  # the bodies a check run builds again and again (resnet50's is ~100 MB)
+# (name, weights, seed, fault generation) -> (a pristine body, torch's CPU RNG state after building it): the
+# bodies a check run builds again and again (resnet50's is ~100 MB)
+_BUILT = BoundedMemo(4)
 
 
 def build_body(name: str, weights: str | None = None, seed: int = 0) -> nn.Module:
@@ -77,21 +77,19 @@ def build_body(name: str, weights: str | None = None, seed: int = 0) -> nn.Modul
     'imagenet' (Lite0) or torchvision's enum names.
 
     Drawing a fresh init (or reading the weights file) is most of a build, and a check run builds the same
-    body many times: a repeated build is a copy of the first, with torch's generator left where the first
-    build left it, so it is the same module in the same RNG state as building anew."""
+    body many times: every build is a copy of the first, with torch's generator left where the first build
+    left it, so it is the same module in the same RNG state as building anew."""
     torch.manual_seed(seed)
-    key = (name, weights, seed, faults.generation())  # a planted fault may change what a build makes
-    if key in _BUILT:
-        _BUILT.move_to_end(key)
-        pristine, rng = _BUILT[key]
-        torch.set_rng_state(rng)
-        return copy.deepcopy(pristine)
-    body = spec.get_body(name)
-    net = _ResNetBody(_resnet(body, weights)) if body.family == "resnet" else _LiteBody(_lite0(weights))
-    _BUILT[key] = (copy.deepcopy(net.eval()), torch.get_rng_state())
-    while len(_BUILT) > _BUILT_KEPT:
-        _BUILT.popitem(last=False)
-    return net
+
+    def build() -> tuple:
+        body = spec.get_body(name)
+        net = _ResNetBody(_resnet(body, weights)) if body.family == "resnet" else _LiteBody(_lite0(weights))
+        return net.eval(), torch.get_rng_state()
+
+    # keyed by the fault generation too: a build made under other planted faults is not this one
+    pristine, rng = _BUILT.get((name, weights, seed, faults.generation()), build)
+    torch.set_rng_state(rng)
+    return copy.deepcopy(pristine)
 
 
 def body_state(model: nn.Module) -> dict[str, np.ndarray]:

@@ -49,17 +49,17 @@ def _dropout(head: str, backend: str, ctx) -> Output:
     the factor the kept ones are scaled by (inverted dropout: 1 / (1 - p))."""
     handle = classifier.build_model(BODY, head, N_CLASSES, models.CHECK_WEIGHTS[BODY], backend, dropout=True,
                                     seed=ctx.seed)
-    made = [handle]
+    net = head_net = None
     try:
         # the body runs in inference mode, the same on every pass: once, then the passes run the head alone
-        made.append(classifier.body_of(handle, backend))
-        features = models.forward_features(made[-1], body_input(ctx, BODY, SIZE, IMAGES), backend)
-        made.append(classifier.head_only(handle, backend))
+        net = classifier.body_of(handle, backend)
+        features = models.forward_features(net, body_input(ctx, BODY, SIZE, IMAGES), backend)
+        head_net = classifier.head_only(handle, backend)
         classifier.seed_draws(ctx.seed, backend)
-        passes = [classifier.head_layer_outputs(made[-1], features, backend, training=True)
+        passes = [classifier.head_layer_outputs(head_net, features, backend, training=True)
                   for _ in range(DROPOUT_PASSES)]
     finally:
-        workers.release([h for h in made if isinstance(h, workers.Handle)])
+        workers.release([h for h in (handle, net, head_net) if isinstance(h, workers.Handle)])
     layers = []
     for before, after, _ in _dropout_slots(head):
         ins = np.concatenate([p[before].ravel() for p in passes])
