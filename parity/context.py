@@ -16,19 +16,6 @@ from parity import data
 from parity.case import Skip
 
 
-def _handles(value):
-    from parity.workers import Handle
-
-    if isinstance(value, Handle):
-        yield value
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _handles(v)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _handles(v)
-
-
 class CheckContext:
     def __init__(self, seed: int = 0, data_dir: str | Path | None = None):
         self.seed = seed
@@ -41,7 +28,7 @@ class CheckContext:
     def close(self) -> None:
         from parity import workers
 
-        workers.release([h for value in self._memo.values() for h in _handles(value)])
+        workers.release(list(self._memo.values()))
         self._memo.clear()
         shutil.rmtree(self._tmp, ignore_errors=True)
 

@@ -54,6 +54,11 @@ _OBJECTS: dict[int, object] = {}
 _KEYS = itertools.count(1)
 
 
+def kept() -> int:
+    """How many objects this worker keeps for Handles (call it on a backend: a leak shows as growth)."""
+    return len(_OBJECTS)
+
+
 # --- the wire: pickle 5 with large arrays out of band, each in a shared-memory file mapped on arrival -------
 
 def send(conn, message) -> None:
@@ -159,9 +164,11 @@ def serve(fd: int, backend: str, threads: int, lane: int = 0, device: str = "cpu
         op, target, args, kwargs = message
         try:
             if op == "free":
+                model_freed = not all(_is_tensor(_OBJECTS.get(key)) for key in args)
                 for key in args:
                     _OBJECTS.pop(key, None)
-                _give_back_memory()
+                if model_freed:  # a snapshot's tensors are freed by reference counting, and their memory reused
+                    _give_back_memory()
                 send(conn, ("ok", None))
                 continue
             result = resolve_target(target, package.__name__)(*_resolve(args), **_resolve(kwargs))
@@ -169,6 +176,11 @@ def serve(fd: int, backend: str, threads: int, lane: int = 0, device: str = "cpu
         except BaseException as exc:  # noqa: BLE001  (sent back, raised in the coordinator)
             send(conn, ("error", type(exc).__name__, str(exc), traceback.format_exc(),
                         isinstance(exc, ParityError), _error_class(exc)))
+
+
+def _is_tensor(value) -> bool:
+    """A framework tensor (one item of a snapshot), by its array attributes: it holds no reference cycles."""
+    return hasattr(value, "shape") and hasattr(value, "dtype")
 
 
 def _give_back_memory() -> None:
@@ -308,10 +320,24 @@ def submit(backend: str, target: str, *args, **kwargs) -> Future:
     return _THREADS.submit(call, backend, target, *args, **kwargs)
 
 
-def release(handles) -> None:
-    """Drop objects a worker keeps for these handles (a check run's models, when it ends)."""
+def handles_in(value):
+    """Every Handle in a value: a Handle, or containers holding some (a snapshot comes back as a list or dict
+    of them, one per tensor)."""
+    if isinstance(value, Handle):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from handles_in(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from handles_in(v)
+
+
+def release(value) -> None:
+    """Drop the objects workers keep for every Handle in `value` (a model, a snapshot, a check run's memo when
+    it ends); values made in this process hold none and are left alone."""
     by_worker: dict[tuple, list[int]] = {}
-    for h in handles:
+    for h in handles_in(value):
         by_worker.setdefault((h.backend, h.lane, "cpu"), []).append(h.key)
     for key, keys in by_worker.items():
         if key in _WORKERS and _WORKERS[key].alive():

@@ -294,3 +294,22 @@ def test_a_planted_fault_is_not_hidden_by_a_kept_torch_build():
     finally:
         faults.undo_here()
     assert "bn1.weight" in torch_models.build_body("resnet18", None, 0).state_dict()
+
+
+@BACKENDS
+def test_a_train_mode_pass_gives_back_its_snapshot(backend):
+    """`restored` snapshots a shared model (one Handle per tensor) and must free all of them in the worker,
+    or every train-mode case leaks a copy of its model's weights for the rest of the run."""
+    from parity.cases._shared import restored
+
+    handle = classifier.build_model("resnet18", "fastai_v1", 10, models.CHECK_WEIGHTS["resnet18"], backend,
+                                    dropout=False)
+    ctx = CheckContext(seed=0)
+    try:
+        before = workers.call_on(backend, "parity.workers:kept")
+        with restored(ctx, handle, backend):
+            assert workers.call_on(backend, "parity.workers:kept") > before  # the snapshot is held meanwhile
+        assert workers.call_on(backend, "parity.workers:kept") == before
+    finally:
+        workers.release(handle)
+        ctx.close()

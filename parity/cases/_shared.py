@@ -74,4 +74,4 @@ def restored(ctx, handle, backend: str):
             yield
         finally:
             classifier.restore(handle, saved, backend)
-            workers.release([saved] if isinstance(saved, workers.Handle) else [])
+            workers.release(saved)

@@ -66,7 +66,7 @@ def _gradients_float64(body_name: str, head: str, policy: str, backend: str, ctx
     try:
         logits, grads = classifier.gradients(handle, body_input(ctx, body_name, SIZE), LABELS, policy, backend)
     finally:
-        workers.release([handle] if isinstance(handle, workers.Handle) else [])
+        workers.release(handle)
     return Output(value=logits, layers=[("logits", logits)] + sorted(grads.items()),
                   detail={"dtype": "float64", "trained_tensors": len(grads)})
 

@@ -59,7 +59,7 @@ def _dropout(head: str, backend: str, ctx) -> Output:
         passes = [classifier.head_layer_outputs(head_net, features, backend, training=True)
                   for _ in range(DROPOUT_PASSES)]
     finally:
-        workers.release([h for h in (handle, net, head_net) if isinstance(h, workers.Handle)])
+        workers.release((handle, net, head_net))
     layers = []
     for before, after, _ in _dropout_slots(head):
         ins = np.concatenate([p[before].ravel() for p in passes])

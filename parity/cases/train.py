@@ -89,7 +89,7 @@ def _float64_twins(recipe, backend: str, ctx, reorder: bool = False) -> Output:
     try:
         return _layers(_train(handle, backend, recipe, ctx, np.float64, reorder), _not_running_var)
     finally:
-        workers.release([handle] if isinstance(handle, workers.Handle) else [])
+        workers.release(handle)
 
 
 def _running_var(recipe, backend: str, ctx) -> np.ndarray:
@@ -175,7 +175,7 @@ def _loop(backend: str, ctx, reorder: bool = False) -> Output:
         batches = _as_run(batches, np.float64, reorder)
         trace = classifier.traced_steps(handle, batches, optimizer, lrs, policy, backend, groups, "ce_logits", moms)
     finally:
-        workers.release([handle] if isinstance(handle, workers.Handle) else [])
+        workers.release(handle)
     losses = trace.pop("losses")
     tensors = {name[len("step 1 "):]: value for name, value in trace.items() if name.startswith("step 1 ")
                and not name.endswith(("running_var", "num_batches_tracked"))}
