@@ -57,6 +57,15 @@ def build_model(body: str, head: str, n_classes: int, weights: str | None = None
         return keras.Model(inputs, top(net(inputs)), name=f"{body}_{head}")
 
 
+def build_head_model(body: str, head: str, n_classes: int, dropout: bool = True, seed: int = 0,
+                     dtype: str = "float32", init: str | None = None) -> keras.Model:
+    """build_model's head behind an identity body, the body never built: `head_only(build_model(...))` for
+    runs on body features cached before (the head's initialisers and dropout layers carry their own seeds)."""
+    with _keras_float(dtype):
+        top = build_head(head, body_spec.get_body(body).features, n_classes, dropout, seed, init)
+        return _behind_identity(top, f"{body}_{head}_head_only")
+
+
 def model_state(model: keras.Model) -> dict[str, np.ndarray]:
     """Variables as a torch-named, torch-layout numpy state (the Keras -> torch direction of the table)."""
     return state_of(model)
@@ -204,10 +213,13 @@ def _steps(model, batches, optimizer, lrs, policy, groups, loss, moms, after=Non
 def head_only(model: keras.Model) -> keras.Model:
     """The same head behind an identity body: trains on cached body features with the same names, groups,
     BN policy and random draws as the whole model (the head's layers are shared, not copied)."""
-    head = model.get_layer("head")
+    return _behind_identity(model.get_layer("head"), f"{model.name}_head_only")
+
+
+def _behind_identity(head: keras.Model, name: str) -> keras.Model:
     inputs = keras.Input(head.input.shape[1:])
     body = keras.Sequential([layers.Identity()], name="body")
-    return keras.Model(inputs, head(body(inputs)), name=f"{model.name}_head_only")
+    return keras.Model(inputs, head(body(inputs)), name=name)
 
 
 def body_of(model: keras.Model) -> keras.Model:

@@ -60,21 +60,33 @@ def build_model(body: str, head: str, n_classes: int, weights: str, backend: str
                 seed: int = 0, dtype: str = "float32", init: str | None = None, state: dict | None = None):
     """body + head in `backend`, parameters named 'body.<torch name>' and 'head.<fastai index>'. A backend other
     than torch loads `state` (default: the torch model's, built with the same arguments)."""
+    return _built("classifier.build_model", body, head, n_classes, weights, backend, dropout, seed, dtype, init,
+                  state)
+
+
+def build_head_model(body: str, head: str, n_classes: int, weights: str, backend: str, dropout: bool = True,
+                     seed: int = 0, dtype: str = "float32", init: str | None = None, state: dict | None = None):
+    """`head_only(build_model(...))` with the same arguments, the body never built: for runs on body features
+    cached before. A backend other than torch loads the head's part of `state`."""
+    return _built("classifier.build_head_model", body, head, n_classes, weights, backend, dropout, seed, dtype,
+                  init, state)
+
+
+def _built(target: str, body, head, n_classes, weights, backend, dropout, seed, dtype, init, state):
     from parity.backends import check_supported, get_backend
 
     _check_build(body, head, n_classes, weights, dtype, init)
     check_supported(backend, "dtype", dtype)
-    source = models.get_weights(weights).source
-    if get_backend(backend).builds_torch_models:
-        model = _call(backend, "classifier.build_model", body, head, n_classes, source, dropout, seed, dtype, init)
-    else:
-        keras_only = models.get_body(body).family == "keras_applications"
-        model = _call(backend, "classifier.build_model", body, head, n_classes, source if keras_only else None,
-                      dropout, seed, dtype, init)
-        if not keras_only:
-            state = state if state is not None else torch_model_state(body, head, n_classes, weights, dropout, seed,
-                                                                      init)
-            _call(backend, "classifier.load_model_state", model, state)
+    whole = target == "classifier.build_model"  # else the head alone: no body, so no body weights to name
+    keras_only = models.get_body(body).family == "keras_applications"
+    torch_built = get_backend(backend).builds_torch_models
+    source = models.get_weights(weights).source if torch_built or keras_only else None
+    model = _call(backend, target, body, head, n_classes, *((source,) if whole else ()), dropout, seed, dtype, init)
+    if not (torch_built or keras_only):  # the torch weights ported in: all of them, or the head's
+        state = state if state is not None else torch_model_state(body, head, n_classes, weights, dropout, seed,
+                                                                  init)
+        _call(backend, "classifier.load_model_state", model,
+              state if whole else {k: v for k, v in state.items() if k.startswith("head.")})
     _N_CLASSES[_key(model)] = n_classes
     return model
 

@@ -23,6 +23,9 @@ class BoundedMemo:
             self._memo.popitem(last=False)
         return value
 
+    def __contains__(self, key) -> bool:  # a look, not a use: the order of recency stays
+        return key in self._memo
+
     def keys(self) -> list:
         return list(self._memo)
 

@@ -5,7 +5,8 @@ the decoded data by path and, for a Keras backend, the torch model's starting st
 seed from the same weights, takes the same batches (parity.data.batch_order) and the same per-step layer-group
 LRs; what differs between them is the framework itself. A body that is a pure function of its input (frozen,
 BN in inference mode, no augmentation: bn_policy 'frozen') is run once per dataset and preprocessing inside
-the worker: the head then trains on cached features, with results identical to the uncached path.
+the worker: the head then trains on cached features (runs after the one that made them build the head alone),
+with results identical to the uncached path.
 """
 
 from __future__ import annotations
@@ -96,9 +97,8 @@ def epoch_inputs(recipe: Recipe, items, seed: int, epoch: int) -> np.ndarray:
 
 
 def _features(ws: BoundedMemo, model, recipe: Recipe, key: tuple, x: np.ndarray) -> np.ndarray:
-    net = classifier.body_of(model, recipe.framework)
-
     def compute():
+        net = classifier.body_of(model, recipe.framework)
         step = classifier.images_per_chunk(x)
         return np.concatenate([models.forward_features(net, x[i:i + step], recipe.framework)
                                for i in range(0, len(x), step)])
@@ -134,15 +134,17 @@ def run_here(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, data
     random_crop = recipe.load_crop == "random"  # training inputs made anew each epoch (epoch_inputs)
     x_train = None if random_crop else _preprocessed(ws, spec, recipe, train.images, "train", decoder)
     x_test = _preprocessed(ws, spec, recipe, test.images, "test", decoder)
-    model = classifier.build_model(body, recipe.head, recipe.n_classes, weights, backend, dropout=True, seed=seed,
-                                   init=recipe.init, state=state)
     key = features_key(recipe, spec, body, use_cache)  # the executor's key for these features, too
     cached = key is not None
+    made = cached and all(("features", split) + key in ws for split in ("train", "test"))
+    build = classifier.build_head_model if made else classifier.build_model  # a body only to make features
+    model = build(body, recipe.head, recipe.n_classes, weights, backend, dropout=True, seed=seed, init=recipe.init,
+                  state=state)
     trained = model
     if cached:
         x_train = _features(ws, model, recipe, ("train",) + key, x_train)
         x_test = _features(ws, model, recipe, ("test",) + key, x_test)
-        trained = classifier.head_only(model, backend)
+        trained = model if made else classifier.head_only(model, backend)
     orders, lrs, moms = step_plan(recipe, len(train.labels), seed)
     groups = {n: optim.layer_group(n, N_GROUPS) for n in classifier.model_state(model, backend)}
     bar = _bar(f"{recipe.name} [{backend}] seed {seed}", len(lrs)) if progress else None
@@ -164,7 +166,7 @@ def run_here(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, data
     result = {"recipe": recipe.name, "framework": backend, "seed": seed, "body": body, "weights": weights,
               "steps": int(len(losses)), "diverged": diverged,
               "final_loss": float(losses[-1]) if len(losses) and not diverged else None,
-              "cached_features": cached, "n_train": int(len(train.labels)), "n_test": int(len(x_test))}
+              "cached_features": cached, "body_built": not made, "n_train": int(len(train.labels)), "n_test": int(len(x_test))}
     if diverged:
         result["accuracy"] = None
         result["diverged_at_step"] = int(len(losses))

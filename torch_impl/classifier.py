@@ -29,6 +29,14 @@ def build_model(body: str, head: str, n_classes: int, weights: str | None = None
     return nn.Sequential(OrderedDict(body=net, head=top)).to(getattr(torch, dtype)).to(DEVICE["current"])
 
 
+def build_head_model(body: str, head: str, n_classes: int, dropout: bool = True, seed: int = 0,
+                     dtype: str = "float32", init: str | None = None) -> nn.Sequential:
+    """build_model's head behind an identity body, the body never built: `head_only(build_model(...))` for
+    runs on body features cached before (the head's initialisers are seeded by themselves)."""
+    top = build_head(head, body_spec.get_body(body).features, n_classes, dropout, seed, init)
+    return _behind_identity(top).to(getattr(torch, dtype)).to(DEVICE["current"])
+
+
 def model_state(model: nn.Module) -> dict[str, np.ndarray]:
     """Parameters and buffers as numpy, by torch name."""
     return state_of(model)
@@ -135,7 +143,11 @@ def _steps(model, batches, optimizer, lrs, policy, groups, loss, moms, after=Non
 def head_only(model: nn.Sequential) -> nn.Sequential:
     """The same head behind an identity body: trains on cached body features with the same names, groups,
     BN policy and random draws as the whole model (the head's modules are shared, not copied)."""
-    return nn.Sequential(OrderedDict(body=nn.Identity(), head=model.head))
+    return _behind_identity(model.head)
+
+
+def _behind_identity(head: nn.Module) -> nn.Sequential:
+    return nn.Sequential(OrderedDict(body=nn.Identity(), head=head))
 
 
 def body_of(model: nn.Sequential) -> nn.Module:
