@@ -9,10 +9,10 @@ from functools import partial
 
 import numpy as np
 
-from parity import classifier, heads, models, workers
+from parity import classifier, heads, models
 from parity.backends import REFERENCE
 from parity.case import Case, Exclusion, Output, Sides
-from parity.cases._shared import N_CLASSES, body, body_input, model, model_float64, restored, using
+from parity.cases._shared import body, body_input, model, model_float64, restored, using
 
 LABELS, SIZE = np.array([1, 3, 5, 7]), 64
 
@@ -61,12 +61,9 @@ def _reference_gradients(body_name: str, head: str, policy: str, ctx) -> Output:
 
 def _gradients_float64(body_name: str, head: str, policy: str, backend: str, ctx) -> Output:
     """The same gradients with every backend in float64: where float32 cannot judge a tensor, this can."""
-    handle = classifier.build_model(body_name, head, N_CLASSES, models.CHECK_WEIGHTS[body_name], backend,
-                                    dropout=False, seed=ctx.seed, dtype="float64")
-    try:
+    handle = model(ctx, body_name, head, backend, "float64")
+    with restored(ctx, handle, backend):
         logits, grads = classifier.gradients(handle, body_input(ctx, body_name, SIZE), LABELS, policy, backend)
-    finally:
-        workers.release(handle)
     return Output(value=logits, layers=[("logits", logits)] + sorted(grads.items()),
                   detail={"dtype": "float64", "trained_tensors": len(grads)})
 

@@ -8,7 +8,7 @@ from functools import partial
 
 import numpy as np
 
-from parity import classifier, data, models, optim, schedules, workers
+from parity import classifier, data, optim, schedules
 from parity.backends import REFERENCE
 from parity.case import Case, Exclusion, Output
 from parity.cases._shared import N_CLASSES, body_input, model, model_float64, restored
@@ -83,13 +83,9 @@ def _reference(recipe, ctx) -> Output:
 def _float64_twins(recipe, backend: str, ctx, reorder: bool = False) -> Output:
     """The same training with every backend in float64: what float32 noise hides, the formulas show. With
     `reorder`, torch's rounding-order twin: what float64 rounding alone moves after 3 steps."""
-    body_name, head = recipe[:2]
-    handle = classifier.build_model(body_name, head, N_CLASSES, models.CHECK_WEIGHTS[body_name], backend,
-                                    dropout=False, seed=ctx.seed, dtype="float64")
-    try:
+    handle = model(ctx, *recipe[:2], backend, "float64")
+    with restored(ctx, handle, backend):
         return _layers(_train(handle, backend, recipe, ctx, np.float64, reorder), _not_running_var)
-    finally:
-        workers.release(handle)
 
 
 def _running_var(recipe, backend: str, ctx) -> np.ndarray:
@@ -168,14 +164,11 @@ def _loop(backend: str, ctx, reorder: bool = False) -> Output:
     """The traced run in `backend` with float64 everywhere: 'step k loss' (computed before update k) and every
     head tensor after update k, in step order (running variances aside: a recorded divergence)."""
     body_name, head, policy, optimizer, _ = LOOP
-    handle = classifier.build_model(body_name, head, N_CLASSES, models.CHECK_WEIGHTS[body_name], backend,
-                                    dropout=False, seed=ctx.seed, dtype="float64")
-    try:
+    handle = model(ctx, body_name, head, backend, "float64")
+    with restored(ctx, handle, backend):
         batches, lrs, moms, groups = _loop_plan(ctx, classifier.model_state(handle, backend))
         batches = _as_run(batches, np.float64, reorder)
         trace = classifier.traced_steps(handle, batches, optimizer, lrs, policy, backend, groups, "ce_logits", moms)
-    finally:
-        workers.release(handle)
     losses = trace.pop("losses")
     tensors = {name[len("step 1 "):]: value for name, value in trace.items() if name.startswith("step 1 ")
                and not name.endswith(("running_var", "num_batches_tracked"))}
