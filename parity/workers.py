@@ -11,6 +11,7 @@ Inside a worker, a call for its own backend runs in place.
 from __future__ import annotations
 
 import atexit
+import contextvars
 import dataclasses
 import importlib
 import itertools
@@ -22,6 +23,7 @@ import tempfile
 import threading
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -307,17 +309,50 @@ def call_on(backend: str, target: str, args=(), kwargs=None, lane: int = 0, devi
     return worker(backend, lane, device).request("call", target, args, kwargs or {})
 
 
+_LANE = contextvars.ContextVar("parity_lane", default=0)  # where this thread's calls without handles go
+_SPREAD: dict[str, int] = {}  # backend -> over how many CPU workers calls without handles spread (default 1)
+
+
+@contextmanager
+def spread(lanes: dict[str, int]):
+    """Meanwhile calls to each backend that carry no handle go to its `lanes[backend]` workers, each caller to
+    the one its `in_lane` names (a full check runs two cases at a time, each on a Keras worker of its own)."""
+    saved = dict(_SPREAD)
+    _SPREAD.update({backend: max(1, n) for backend, n in lanes.items()})
+    try:
+        yield
+    finally:
+        _SPREAD.clear()
+        _SPREAD.update(saved)
+
+
+@contextmanager
+def in_lane(lane: int):
+    """This thread's calls without handles go to worker `lane` of each backend (modulo its spread)."""
+    token = _LANE.set(lane)
+    try:
+        yield
+    finally:
+        _LANE.reset(token)
+
+
 def call(backend: str, target: str, *args, **kwargs):
-    """`call_on` the backend's first CPU worker (where a check run's models live)."""
-    return call_on(backend, target, args, kwargs)
+    """`call_on` the CPU worker that keeps the call's handles, else the caller's lane (`in_lane`; by default
+    the backend's first worker)."""
+    lanes = {h.lane for h in handles_in((args, kwargs)) if h.backend == backend}
+    if len(lanes) > 1:
+        raise ParityError(f"{target} got objects kept by {backend} workers {sorted(lanes)}: one call runs in one "
+                          f"worker")
+    lane = lanes.pop() if lanes else _LANE.get() % _SPREAD.get(backend, 1)
+    return call_on(backend, target, args, kwargs, lane=lane)
 
 
 _THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="parity-call")
 
 
 def submit(backend: str, target: str, *args, **kwargs) -> Future:
-    """`call` without waiting: calls to different backends run at the same time."""
-    return _THREADS.submit(call, backend, target, *args, **kwargs)
+    """`call` without waiting (in the caller's lane): calls to different backends run at the same time."""
+    return _THREADS.submit(contextvars.copy_context().run, call, backend, target, *args, **kwargs)
 
 
 def handles_in(value):

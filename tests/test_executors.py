@@ -183,3 +183,27 @@ def test_runs_that_share_features_make_one_feature_pass(tmp_path):
     assert all(r["cached_features"] and r["accuracy"] is not None for r in results)
     passes = [workers.call_on("torch", "parity.training:feature_passes_here", lane=lane) for lane in range(2)]
     assert sorted(passes) == [0, 2], passes  # train and test features, on one lane
+
+
+def test_a_spread_sends_each_lane_to_its_worker_and_handles_to_the_worker_keeping_them():
+    """Within spread({'torch': 2}) a call without handles goes to the caller's lane (in_lane) and a call with a
+    handle to the worker that keeps it, whatever the caller's lane; objects of two workers never meet in one call;
+    after the spread every call goes to the first worker again."""
+    from parity import models
+    from parity.errors import ParityError
+
+    weights = models.CHECK_WEIGHTS["resnet18"]
+    with workers.spread({"torch": 2}):
+        with workers.in_lane(1):
+            one = models.build_body(weights, "torch")
+        with workers.in_lane(0):
+            zero = models.build_body(weights, "torch")
+            from_one = models.body_state(one, "torch")  # kept by worker 1, called from lane 0
+        assert (one.lane, zero.lane) == (1, 0)
+        assert from_one.keys() == models.body_state(zero, "torch").keys()
+        with pytest.raises(ParityError, match="objects kept by torch workers \\[0, 1\\]"):
+            workers.call("torch", "models.load_body_state", zero, one)
+    with workers.in_lane(1):
+        after = models.build_body(weights, "torch")
+    assert after.lane == 0
+    workers.release((one, zero, after))
