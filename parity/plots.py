@@ -107,20 +107,52 @@ def figure_file(figure: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", figure) + ".png"
 
 
+def _draw(figure: str, members: list[dict], path: Path) -> str:
+    family, key = figure.split("/", 1)
+    return FIGURES[family](key, members, path)
+
+
 def draw_case_figures(rows: list[dict], folder: Path) -> list[dict]:
-    """One PNG per figure key that has rows with data: [{file, figure, component, caption}]."""
+    """One PNG per figure key that has rows with data: [{file, figure, component, caption}]. A full check's
+    nine figures took ~10 s of matplotlib one after another, at the end of the run with nothing else left to
+    do: they are drawn in a process per core."""
     keys = []
     for row in rows:
         if row.get("figure") and row["status"] not in ("skipped", "ERROR") and row["figure"] not in keys:
             keys.append(row["figure"])
-    out = []
-    for figure in keys:
-        family, key = figure.split("/", 1)
-        members = [r for r in rows if r.get("figure") == figure and r["status"] not in ("skipped", "ERROR")]
-        name = figure_file(figure)
-        caption = FIGURES[family](key, members, folder / name)
-        out.append({"file": name, "figure": figure, "component": members[0]["component"], "caption": caption})
-    return out
+    members = {figure: [r for r in rows if r.get("figure") == figure and r["status"] not in ("skipped", "ERROR")]
+               for figure in keys}
+    jobs = [(figure, members[figure], folder / figure_file(figure)) for figure in keys]
+    captions = _in_processes(jobs) if len(jobs) > 2 else [_draw(*job) for job in jobs]
+    return [{"file": figure_file(figure), "figure": figure, "component": members[figure][0]["component"],
+             "caption": caption} for figure, caption in zip(keys, captions)]
+
+
+def _in_processes(jobs: list[tuple]) -> list[str]:
+    """_draw(*job) for every job, split over a fresh interpreter per core (started as the backend workers are,
+    with `python -c`: nothing of this process, threads included, is inherited), captions in job order."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    n = min(len(jobs), os.cpu_count() or 1)
+    shares = [list(range(i, len(jobs), n)) for i in range(n)]
+    script = ("import pickle, sys; from parity.plots import _draw; "
+              "sys.stdout.buffer.write(pickle.dumps([_draw(*job) for job in pickle.load(sys.stdin.buffer)]))")
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+             for _ in shares]
+    for proc, share in zip(procs, shares):
+        proc.stdin.write(pickle.dumps([jobs[i] for i in share]))
+        proc.stdin.close()
+    captions: list = [None] * len(jobs)
+    for proc, share in zip(procs, shares):
+        out = proc.stdout.read()
+        if proc.wait() != 0:
+            raise RuntimeError(f"drawing the report's figures failed (exit {proc.returncode}); see the traceback above")
+        for i, caption in zip(share, pickle.loads(out)):
+            captions[i] = caption
+    return captions
 
 
 def waterfall(result: dict, path: Path) -> bool:
