@@ -145,11 +145,12 @@ def _in_processes(jobs: list[tuple]) -> list[str]:
     for proc, share in zip(procs, shares):
         proc.stdin.write(pickle.dumps([jobs[i] for i in share]))
         proc.stdin.close()
+    outs = [proc.stdout.read() for proc in procs]
+    failed = [proc.returncode for proc in procs if proc.wait() != 0]  # every process waited for
+    if failed:
+        raise RuntimeError(f"drawing the report's figures failed (exit {failed[0]}); see the traceback above")
     captions: list = [None] * len(jobs)
-    for proc, share in zip(procs, shares):
-        out = proc.stdout.read()
-        if proc.wait() != 0:
-            raise RuntimeError(f"drawing the report's figures failed (exit {proc.returncode}); see the traceback above")
+    for share, out in zip(shares, outs):
         for i, caption in zip(share, pickle.loads(out)):
             captions[i] = caption
     return captions

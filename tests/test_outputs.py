@@ -143,3 +143,29 @@ def test_a_new_default_report_updates_the_index(tmp_path, monkeypatch):
     index = (tmp_path / "reports" / "index.html").read_text()
     (report,) = [p for p in (tmp_path / "reports").iterdir() if p.is_dir()]
     assert f"{report.name}/report.html" in index
+
+
+def _curve_rows(n: int, broken: bool = False) -> list[dict]:
+    """Rows of `n` figures of the divergence_curves family (`broken`: without the curve they need)."""
+    return [{"figure": f"divergence_curves/kind{i}", "status": "pass", "component": "optim", "case": f"case {i}",
+             "detail": {} if broken else {"curve": [1.0, 0.5 ** i, 1e-3], "curve_label": "max |a - b|"}}
+            for i in range(n)]
+
+
+def test_figures_drawn_in_processes_equal_those_drawn_here(tmp_path):
+    from parity import plots
+
+    rows = _curve_rows(3)
+    drawn = plots.draw_case_figures(rows, tmp_path)  # three figures: one process per core
+    assert [d["figure"] for d in drawn] == [r["figure"] for r in rows]
+    for row in rows:
+        here = tmp_path / f"here-{plots.figure_file(row['figure'])}"
+        plots._draw(row["figure"], [row], here)
+        assert (tmp_path / plots.figure_file(row["figure"])).read_bytes() == here.read_bytes()
+
+
+def test_a_figure_that_cannot_be_drawn_fails_the_report(tmp_path):
+    from parity import plots
+
+    with pytest.raises(RuntimeError, match="drawing the report's figures failed"):
+        plots.draw_case_figures(_curve_rows(3, broken=True), tmp_path)
