@@ -60,24 +60,23 @@ def build_model(body: str, head: str, n_classes: int, weights: str, backend: str
                 seed: int = 0, dtype: str = "float32", init: str | None = None, state: dict | None = None):
     """body + head in `backend`, parameters named 'body.<torch name>' and 'head.<fastai index>'. A backend other
     than torch loads `state` (default: the torch model's, built with the same arguments)."""
-    return _built("classifier.build_model", body, head, n_classes, weights, backend, dropout, seed, dtype, init,
-                  state)
+    return _built(True, body, head, n_classes, weights, backend, dropout, seed, dtype, init, state)
 
 
 def build_head_model(body: str, head: str, n_classes: int, weights: str, backend: str, dropout: bool = True,
                      seed: int = 0, dtype: str = "float32", init: str | None = None, state: dict | None = None):
     """`head_only(build_model(...))` with the same arguments, the body never built: for runs on body features
     cached before. A backend other than torch loads the head's part of `state`."""
-    return _built("classifier.build_head_model", body, head, n_classes, weights, backend, dropout, seed, dtype,
-                  init, state)
+    return _built(False, body, head, n_classes, weights, backend, dropout, seed, dtype, init, state)
 
 
-def _built(target: str, body, head, n_classes, weights, backend, dropout, seed, dtype, init, state):
+def _built(whole: bool, body, head, n_classes, weights, backend, dropout, seed, dtype, init, state):
+    """The whole model, or (not `whole`) its head alone: no body, so no body weights to name or port."""
     from parity.backends import check_supported, get_backend
 
     _check_build(body, head, n_classes, weights, dtype, init)
     check_supported(backend, "dtype", dtype)
-    whole = target == "classifier.build_model"  # else the head alone: no body, so no body weights to name
+    target = "classifier.build_model" if whole else "classifier.build_head_model"
     keras_only = models.get_body(body).family == "keras_applications"
     torch_built = get_backend(backend).builds_torch_models
     source = models.get_weights(weights).source if torch_built or keras_only else None
