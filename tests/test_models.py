@@ -24,8 +24,29 @@ def test_lite0_block_table_matches_the_package():
         conv = block._depthwise_conv
         assert (conv.in_channels, conv.kernel_size[0], conv.stride[0]) == (f_in * expand, kernel, stride), index
         assert block._project_conv.out_channels == f_out
-        torch_pad = getattr(conv.static_padding, "padding", (0, 0, 0, 0))
+        # the package's ZeroPad2d, or the conv's own padding where build_body folded an equal pad into it
+        torch_pad = getattr(conv.static_padding, "padding", conv.padding * 2)
         assert tuple(torch_pad[:2]) == pad, index
+
+
+def test_lite0_pads_folded_into_their_convs_give_the_package_outputs():
+    """build_body moves every equal-sided ZeroPad2d into its conv's own padding: the outputs of the package's
+    pad-then-conv modules, bit for bit, in inference and train mode."""
+    import copy
+
+    import torch
+
+    torch_models = importlib.import_module("torch_impl.models")
+    net = torch_models._lite0(None)
+    package = copy.deepcopy(net)
+    body = torch_models._LiteBody(net)
+    folded = [m for m in body.modules()
+              if isinstance(getattr(m, "static_padding", None), torch.nn.Identity) and m.padding != (0, 0)]
+    assert len(folded) == 12  # every stride-1 depthwise conv; the 4 stride-2 ones pad one side and keep it
+    x = torch.randn(2, 64, 64, 3).permute(0, 3, 1, 2)  # channels-last, as the classifier feeds it
+    for training in (False, True):  # the package's modules through the same loop (no drop-connect)
+        body.train(training), package.train(training)
+        assert torch.equal(body(x), torch_models._LiteBody.forward(package, x)), training
 
 
 @pytest.fixture(scope="module")
