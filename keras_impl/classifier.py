@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_impl._backend import ON_TF, value_and_grads
+from keras_impl._backend import ON_TF, inference, value_and_grads
 from keras_impl._porting import keras_variables, load_state, state_of
 from keras_impl.heads import build_head
 from keras_impl.loss import per_sample_loss
@@ -19,16 +19,8 @@ from parity import models as body_spec
 from parity.classifier import step_tracer
 from parity.porting import CONVERSIONS
 
-# Grappler's rewrites (fused conv + BN + activation, arithmetic reordering) off, so a traced training step
-# runs the same kernels as eager calls: cached eager features then equal the uncached path bit for bit.
-_GRAPH_AS_EAGER = {"remapping": False, "arithmetic_optimization": False, "constant_folding": False,
-                  "layout_optimizer": False, "dependency_optimization": False, "loop_optimization": False,
-                  "shape_optimization": False, "function_optimization": False}
 if ON_TF:
     import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")  # one traced step per run retraces by design; its warning is noise
-    tf.config.optimizer.set_experimental_options(_GRAPH_AS_EAGER)
 
 
 @contextmanager
@@ -229,8 +221,8 @@ def body_of(model: keras.Model) -> keras.Model:
 def evaluate(model: keras.Model, images, batch_size: int = 64) -> np.ndarray:
     """Inference mode (BN on moving statistics, no dropout): the logits of every image."""
     x = np.asarray(images, np.float32)
-    return np.concatenate([keras.ops.convert_to_numpy(model(x[i:i + batch_size], training=False))
-                           for i in range(0, len(x), batch_size)])
+    traced = len(x) > batch_size
+    return np.concatenate([inference(model, x[i:i + batch_size], traced) for i in range(0, len(x), batch_size)])
 
 
 _PROBES = weakref.WeakKeyDictionary()  # head -> model of its layer outputs

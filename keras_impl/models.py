@@ -10,6 +10,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from keras_impl._backend import inference
 from keras_impl._porting import keras_name, load_state, state_of, torch_name
 from parity import models as spec
 from parity.errors import ParityError
@@ -111,8 +112,11 @@ def load_body_state(model: keras.Model, state: dict[str, np.ndarray]) -> int:
 
 
 def forward_features(model: keras.Model, images, training: bool = False) -> np.ndarray:
-    """NHWC float32 (already normalised) -> body features NHWC float32."""
-    return keras.ops.convert_to_numpy(model(np.asarray(images, np.float32), training=training))
+    """NHWC float32 (already normalised) -> body features NHWC float32; a body called for many chunks in
+    inference mode runs them traced from the second on (bit-identical, see _backend.inference)."""
+    if not training:
+        return inference(model, np.asarray(images, np.float32))
+    return keras.ops.convert_to_numpy(model(np.asarray(images, np.float32), training=True))
 
 
 def build_imagenet_classifier(name: str) -> keras.Model:

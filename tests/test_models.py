@@ -49,6 +49,28 @@ def test_lite0_pads_folded_into_their_convs_give_the_package_outputs():
         assert torch.equal(body(x), torch_models._LiteBody.forward(package, x)), training
 
 
+def test_a_keras_model_called_again_runs_traced_with_the_eager_numbers():
+    import gc
+
+    from keras_impl import _backend
+    from keras_impl.classifier import build_model
+
+    if not _backend.ON_TF:
+        pytest.skip("tracing is TensorFlow's; Keras on torch runs eagerly")
+    model = build_model("resnet18", "fastai_v1", 10)
+    x = np.random.default_rng(0).normal(size=(6, 32, 32, 3)).astype(np.float32)
+    signature = ((None, 32, 32, 3), "float32")
+    eager = _backend.inference(model, x)
+    assert _backend._INFERENCE[model] == {signature: None}  # one call: eager
+    assert np.array_equal(_backend.inference(model, x), eager)
+    assert _backend._INFERENCE[model][signature] is not None  # called again: traced, same numbers
+    assert np.array_equal(_backend.inference(model, x[4:]), eager[4:])  # another batch size, the same trace
+    held = len(_backend._INFERENCE)
+    del model
+    gc.collect()
+    assert len(_backend._INFERENCE) == held - 1  # the trace does not keep its model alive
+
+
 @pytest.fixture(scope="module")
 def resnet18_keras():
     """A Keras resnet18 twin in this process, with the in-process torch body's state at hand."""
