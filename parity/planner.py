@@ -38,8 +38,11 @@ def _sizes(runner, spec: DataSpec, recipe) -> tuple[int, int]:
     return _SIZES[key]
 
 
-def _calibrate(runner, recipe, cached: bool) -> dict:
-    """Seconds per run (fixed) and per training image-epoch, measured on two tiny runs of this group."""
+def _calibrate(runner, recipe, cached: bool, lanes: int) -> dict:
+    """Seconds per run (fixed) and per training image-epoch, measured on two tiny runs of this group, after
+    warm-up runs that start every worker (`lanes` of them) the group's runs will use: the estimate is of runs
+    on started workers, whichever process then runs them, and a worker started only by the real runs would
+    add its start (seconds) to a small command's wall time but not to the estimate."""
     timings = []
     for batches in CALIBRATION_BATCHES:
         per_class = -(-batches * recipe.batch_size // recipe.n_classes)
@@ -48,9 +51,9 @@ def _calibrate(runner, recipe, cached: bool) -> dict:
         task_runner = Runner(spec, runner.body, type(runner.store)(None), runner.use_cache, False,
                                       runner.executor, runner.device, announce=False)
         n_train, n_test = _sizes(runner, spec, tiny)
-        task_runner(tiny, 1)  # warm: worker start, imports, the feature pass of a cached group
-        start = time.perf_counter()
-        task_runner(tiny, 2)
+        task_runner.map([(tiny, seed) for seed in range(1, 1 + lanes)])  # warm: worker start, imports, the
+        start = time.perf_counter()                                       # feature pass of a cached group
+        task_runner(tiny, 0)
         timings.append((_images(tiny, n_train, n_test), time.perf_counter() - start))
     (small, t_small), (large, t_large) = timings
     per_image = max((t_large - t_small) / max(large - small, 1), 0.0)
@@ -78,13 +81,13 @@ def plan(runner, requests: list[tuple], note: str = "") -> dict:
         groups.setdefault((recipe.framework, runner.use_cache and training.cacheable(recipe)), []).append(
             (recipe, spec))
     total, costs = 0.0, {}
+    at_once = max(1, runner.executor.workers)
     for (backend, cached), members in groups.items():
-        cost = _calibrate(runner, members[0][0], cached)
+        cost = _calibrate(runner, members[0][0], cached, min(at_once, len(members)))
         costs[f"{backend}{' cached' if cached else ''}"] = cost
         for recipe, spec in members:
             n_train, n_test = _sizes(runner, spec, recipe)
             total += cost["fixed"] + cost["per_image"] * _images(recipe, n_train, n_test)
-    at_once = max(1, runner.executor.workers)
     return {"runs": len(seen), "stored": stored, "new": len(new),
             "cached_share": (sum(1 for r, _, _ in new if runner.use_cache and training.cacheable(r)) / len(new)
                              if new else 0.0),
