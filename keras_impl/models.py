@@ -114,9 +114,8 @@ def load_body_state(model: keras.Model, state: dict[str, np.ndarray]) -> int:
 def forward_features(model: keras.Model, images, training: bool = False) -> np.ndarray:
     """NHWC float32 (already normalised) -> body features NHWC float32; a body called for many chunks in
     inference mode runs them traced from the second on (bit-identical, see _backend.inference)."""
-    if not training:
-        return inference(model, np.asarray(images, np.float32))
-    return keras.ops.convert_to_numpy(model(np.asarray(images, np.float32), training=True))
+    x = np.asarray(images, np.float32)
+    return keras.ops.convert_to_numpy(model(x, training=True)) if training else inference(model, x)
 
 
 def build_imagenet_classifier(name: str) -> keras.Model:

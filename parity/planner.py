@@ -44,15 +44,16 @@ def _calibrate(runner, recipe, cached: bool, lanes: int) -> dict:
     on started workers, whichever process then runs them, and a worker started only by the real runs would
     add its start (seconds) to a small command's wall time but not to the estimate."""
     timings = []
-    for batches in CALIBRATION_BATCHES:
+    for size, batches in enumerate(CALIBRATION_BATCHES):
         per_class = -(-batches * recipe.batch_size // recipe.n_classes)
         spec = replace(runner.spec, train_per_class=per_class, test_per_class=CALIBRATION_TEST)
         tiny = recipes.with_knobs(recipe, epochs=1, name=f"{recipe.name} (calibration)")
         task_runner = Runner(spec, runner.body, type(runner.store)(None), runner.use_cache, False,
                                       runner.executor, runner.device, announce=False)
         n_train, n_test = _sizes(runner, spec, tiny)
-        task_runner.map([(tiny, seed) for seed in range(1, 1 + lanes)])  # warm: worker start, imports, the
-        start = time.perf_counter()                                       # feature pass of a cached group
+        # warm: worker start and imports (every lane, once), the feature pass of a cached group (each size)
+        task_runner.map([(tiny, seed) for seed in range(1, 1 + (lanes if size == 0 else 1))])
+        start = time.perf_counter()
         task_runner(tiny, 0)
         timings.append((_images(tiny, n_train, n_test), time.perf_counter() - start))
     (small, t_small), (large, t_large) = timings
