@@ -111,7 +111,10 @@ def test_check_report_in_a_browser(browser, check_report):
     assert "planted twin that parts at block.1" in attention.inner_text()
     assert "block.1" in attention.inner_text()  # the first layer over tolerance, named in the summary
     attention.locator("a").first.click()
-    assert page.page.locator("details#case-model-planted-twin-that-parts-at-block-1").get_attribute("open") is not None
+    target = "details#case-model-planted-twin-that-parts-at-block-1"
+    # the report opens it on 'hashchange', an event the browser fires after the click returns: wait up to 5 s
+    page.page.wait_for_selector(f"{target}[open]", state="attached", timeout=5000)
+    assert page.page.locator(target).get_attribute("open") is not None
 
 
 def test_check_report_tables_sort_and_filter(browser, check_report):
