@@ -15,17 +15,33 @@ os.environ.setdefault("PARITY_WORKER_THREADS", "1")  # backend workers: one comp
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import torch  # noqa: E402
-import torchvision  # noqa: E402,F401  (must precede TensorFlow)
-import keras_impl  # noqa: E402,F401  (loads TensorFlow after torch, without its C++ notices)
-import tensorflow as tf  # noqa: E402
 
-torch.set_num_threads(1)
-torch.backends.cuda.matmul.allow_tf32 = False
-torch.backends.cudnn.allow_tf32 = False
-torch.use_deterministic_algorithms(True)
-tf.config.threading.set_intra_op_parallelism_threads(1)
-tf.config.threading.set_inter_op_parallelism_threads(1)
+torch = tf = None  # loaded by pytest_configure in every process that runs tests
+
+
+def _runs_tests(config) -> bool:
+    """False only in pytest-xdist's controller, which hands tests to its workers and runs none: loading torch and
+    TensorFlow there cost ~10 s of wall time before any worker started (`pytest -n 2` on one small test file:
+    22 s wall, 33 CPU-s; 2026-12-02)."""
+    return hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None)
+
+
+def pytest_configure(config):
+    global torch, tf
+    if not _runs_tests(config):
+        return
+    import torch
+    import torchvision  # noqa: F401  (must precede TensorFlow)
+    import keras_impl  # noqa: F401  (loads TensorFlow after torch, without its C++ notices)
+    import tensorflow as tf
+
+    torch.set_num_threads(1)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.use_deterministic_algorithms(True)
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
 
 CIFAR_ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-jpg.tar.gz"
 CIFAR_CACHE = Path(os.environ.get("PARITY_CACHE_DIR", Path.home() / ".cache" / "parity")) / "cifar10"
