@@ -60,7 +60,8 @@ def _run_oracle_v1(session: nox.Session, env: dict, *args) -> None:
                     "fastai==1.0.61", external=True)
     path = os.pathsep.join([str(FASTAI1), str(ROOT / "tests" / "fastai_v1_shim")])
     session.run(str(BIN / "pytest"), "-p", "no:xdist", "tests/test_oracle_fastai_v1.py", *args,
-                env={**env, "PYTHONPATH": path}, external=True)
+                env={**env, "PYTHONPATH": path, "PARITY_TEST_FRAMEWORKS": "torch"},  # no TensorFlow: see conftest
+                external=True)
 
 
 @nox.session(venv_backend="none")

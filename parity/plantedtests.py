@@ -18,6 +18,9 @@ from pathlib import Path
 PLANT_ENV, OUT_ENV = "PARITY_PLANT", "PARITY_PLANT_OUT"
 FASTAI1_ENV = "PARITY_FASTAI1"  # where fastai 1.0.61 is installed (pip --target); default ROOT/.nox/fastai1
 ROOT = Path(__file__).resolve().parents[1]  # the source checkout (the oracle tests live in its tests/)
+# Read by tests/conftest.py: the frameworks a test process loads. 'torch' leaves TensorFlow out (~4 s of every
+# pytest start); the default loads both.
+FRAMEWORKS_ENV, ALL_FRAMEWORKS = "PARITY_TEST_FRAMEWORKS", ("torch", "torch,tensorflow")
 
 
 # --- the pytest plugin (in the subprocess) --------------------------------------------------------------
@@ -63,6 +66,11 @@ def _on_fastai1(node: str) -> bool:
     return "fastai_v1" in node
 
 
+def frameworks(nodes) -> str:
+    """What a run of `nodes` needs loaded: fastai's oracle tests hold it against torch code alone."""
+    return ALL_FRAMEWORKS[0] if all("test_oracle_fastai" in node for node in nodes) else ALL_FRAMEWORKS[1]
+
+
 def unavailable(node: str) -> str:
     """Why the oracle of `node` cannot run here ('' when it can)."""
     test_file = ROOT / node.split("::")[0]
@@ -86,7 +94,7 @@ def run_nodes(nodes: list[str], patches=()) -> dict:
         out = Path(tmp) / "outcomes.json"
         path = [str(fastai1_path()), str(ROOT / "tests" / "fastai_v1_shim")] if any(map(_on_fastai1, todo)) else []
         env = {**os.environ, PLANT_ENV: json.dumps([[p.module, p.target, p.how, list(p.params)] for p in patches]),
-               OUT_ENV: str(out), "PYTHONPATH": os.pathsep.join(path + [os.environ.get("PYTHONPATH", "")]).strip(os.pathsep)}
+               OUT_ENV: str(out), FRAMEWORKS_ENV: frameworks(todo), "PYTHONPATH": os.pathsep.join(path + [os.environ.get("PYTHONPATH", "")]).strip(os.pathsep)}
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "parity.plantedtests",
                                *todo], cwd=ROOT, env=env, capture_output=True, text=True)
         outcomes = json.loads(out.read_text()) if out.is_file() else {}

@@ -16,7 +16,9 @@ os.environ.setdefault("PARITY_WORKER_THREADS", "1")  # backend workers: one comp
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-torch = tf = None  # loaded by pytest_configure in every process that runs tests
+from parity.plantedtests import ALL_FRAMEWORKS, FRAMEWORKS_ENV  # noqa: E402
+
+torch = tf = None  # loaded by pytest_configure in every process that runs tests (TensorFlow unless left out)
 
 
 def _runs_tests(config) -> bool:
@@ -30,15 +32,21 @@ def pytest_configure(config):
     global torch, tf
     if not _runs_tests(config):
         return
+    wanted = os.environ.get(FRAMEWORKS_ENV, ALL_FRAMEWORKS[-1])
+    if wanted not in ALL_FRAMEWORKS:
+        raise pytest.UsageError(f"{FRAMEWORKS_ENV} must be one of {', '.join(ALL_FRAMEWORKS)}; got {wanted!r}")
     import torch
     import torchvision  # noqa: F401  (must precede TensorFlow)
-    import keras_impl  # noqa: F401  (loads TensorFlow after torch, without its C++ notices)
-    import tensorflow as tf
 
     torch.set_num_threads(1)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.use_deterministic_algorithms(True)
+    if wanted == "torch":  # the oracle tests of fastai, run by the self-test with a fault planted
+        return
+    import keras_impl  # noqa: F401  (loads TensorFlow after torch, without its C++ notices)
+    import tensorflow as tf
+
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
@@ -52,7 +60,8 @@ def _seed_everything():
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
-    tf.random.set_seed(0)
+    if tf is not None:
+        tf.random.set_seed(0)
 
 
 BACKENDS = pytest.mark.parametrize("backend", ["torch", "keras_tf"])  # the default pair, for per-backend tests

@@ -3,6 +3,9 @@ caught by its declared case at its declared place, the verdict logic on known ro
 
 import dataclasses
 import importlib
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -102,6 +105,18 @@ def test_oracle_faults_are_judged_by_their_test_node_and_an_absent_oracle_is_sai
     broken = selftest.judge(fault, {fault.detect: plantedtests._row("unrun", "pytest exited 4 before running a test")})
     assert broken["verdict"] == selftest.MISSED and "did not run: pytest exited 4" in broken["reason"]
     assert selftest.rates([broken])["unexpected_misses"] == [fault.id]  # a broken oracle run is never excused
+
+
+def test_a_planted_run_of_fastai_oracles_loads_torch_alone():
+    """fastai's oracle tests need no TensorFlow: their planted pytest runs leave its import out."""
+    assert plantedtests.frameworks([plantedtests.ROOT.name + "/tests/test_oracle_fastai_v1.py::test_a",
+                                    "tests/test_oracle_fastai.py::test_b"]) == "torch"
+    assert plantedtests.frameworks(["tests/test_oracle_fastai.py::test_b", "tests/test_cli.py::test_c"]) != "torch"
+    code = ("import sys, pytest; code = pytest.main(['-q', '-p', 'no:xdist', 'tests/test_stats.py']); "
+            "print(int(code), 'torch' in sys.modules, 'tensorflow' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=plantedtests.ROOT, capture_output=True, text=True,
+                          env={**os.environ, plantedtests.FRAMEWORKS_ENV: "torch"}, timeout=300)
+    assert proc.stdout.split()[-3:] == ["0", "True", "False"], proc.stdout[-1000:] + proc.stderr[-1000:]
 
 
 @pytest.mark.parametrize("fault_id", FAST)
