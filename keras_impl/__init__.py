@@ -25,13 +25,13 @@ _NOTICE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\
 # Loading them cost 2.2-2.5 s of a Keras worker's 6 s start (python -X importtime; wall time of
 # `import keras_impl`, 3 runs each, 2026-12-02), paid by every worker a check or a test starts. They are hidden
 # while Keras loads (Keras keeps None for them) and importable as usual afterwards.
-HIDDEN_FROM_KERAS = ("matplotlib.pyplot", "sklearn", "pandas")
+_HIDDEN_FROM_KERAS = ("matplotlib.pyplot", "sklearn", "pandas")
 
 
 def _import_keras_quietly() -> None:
     sys.stderr.flush()
     saved = os.dup(2)
-    hidden = [name for name in HIDDEN_FROM_KERAS if name not in sys.modules]  # one already loaded costs nothing
+    hidden = [name for name in _HIDDEN_FROM_KERAS if name not in sys.modules]  # one already loaded costs nothing
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
