@@ -43,29 +43,53 @@ def _max_abs(x: np.ndarray) -> float:
 
 
 def _max_abs_diff(x: np.ndarray, y: np.ndarray, into: np.ndarray) -> float:
-    """max |x - y| computed in float64 in a reused buffer (layer outputs run to hundreds of MB)."""
+    """max |x - y| computed in float64 in a reused buffer."""
     np.subtract(x, y, out=into, dtype=np.float64)
     return _max_abs(into)
+
+
+# measure_pair walks its arrays in blocks of this many elements, so that its passes over a block (difference,
+# absolute value, max, sum, the reference's) read it from the CPU cache rather than memory. It had taken 8.1 of
+# the coordinating process's 22.6 CPU-seconds in `parity check --only model` (py-spy); per call with a float64
+# reference, median of 7 (2026-12-02): 3.2M elements 37.9 -> 24.6 ms, 6.4M elements 89.0 -> 44.8 ms.
+BLOCK = 1 << 16
+
+
+def _largest(values: list) -> float:
+    """The largest of per-block figures, NaN if any is NaN (as one pass over the whole array gives)."""
+    return float(np.max(values)) if values else 0.0
 
 
 def measure_pair(a, b, reference, labels=("a", "b")) -> dict:
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         raise ParityError(f"sides {tuple(labels)} have different shapes: {a.shape} vs {b.shape}")
-    buffer = np.empty(a.shape, np.float64)
-    np.subtract(a, b, out=buffer, dtype=np.float64)
-    np.abs(buffer, out=buffer)
-    largest = float(buffer.max()) if buffer.size else 0.0
-    finite = bool(np.isfinite(largest))  # NaN or inf on either side makes the largest difference non-finite
-    out = {"max_abs": largest, "mean_abs": float(buffer.mean()) if buffer.size else 0.0, "finite": finite,
+    flat = [a.ravel(), b.ravel()]
+    if reference is not None:
+        flat.append(np.broadcast_to(np.asarray(reference, np.float64), a.shape).ravel())
+    buffer = np.empty(min(a.size, BLOCK), np.float64)
+    largest, b_scale, noise_a, noise_b, ref_scale, total = [], [], [], [], [], 0.0
+    for start in range(0, a.size, BLOCK):
+        x, y, *ref = (v[start:start + BLOCK] for v in flat)
+        diff = buffer[:x.size]
+        np.subtract(x, y, out=diff, dtype=np.float64)
+        np.abs(diff, out=diff)
+        largest.append(diff.max())
+        total += float(diff.sum())
+        b_scale.append(_max_abs(y))  # max and min are exact in b's own dtype
+        if ref:
+            noise_a.append(_max_abs_diff(x, ref[0], diff))
+            noise_b.append(_max_abs_diff(y, ref[0], diff))
+            ref_scale.append(_max_abs(ref[0]))
+    finite = bool(np.isfinite(_largest(largest)))  # NaN or inf on either side makes the largest difference so
+    out = {"max_abs": _largest(largest), "mean_abs": total / a.size if a.size else 0.0, "finite": finite,
            "noise": None, "noise_rel": None}
-    scale = _max_abs(b) if finite else 0.0  # max and min are exact in b's own dtype
+    scale = _largest(b_scale) if finite else 0.0
     out["max_rel"] = out["max_abs"] / scale if scale > 0 else out["max_abs"]  # relative to the tensor's scale
     if reference is not None:
-        ref = np.asarray(reference, np.float64)
-        out["noise"] = max(_max_abs_diff(a, ref, buffer), _max_abs_diff(b, ref, buffer)) if ref.size else 0.0
-        ref_scale = _max_abs(ref)
-        out["noise_rel"] = out["noise"] / ref_scale if ref_scale > 0 else out["noise"]
+        out["noise"] = max(_largest(noise_a), _largest(noise_b))
+        ref_max = _largest(ref_scale)
+        out["noise_rel"] = out["noise"] / ref_max if ref_max > 0 else out["noise"]
     out["noise_ratio"] = _ratio(out["max_abs"], out["noise"])
     return out
 

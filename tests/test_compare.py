@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from parity.case import Case
-from parity.compare import floor_of, measure_layers
+from parity.compare import BLOCK, floor_of, measure_layers, measure_pair
 from parity.errors import ParityError
 from parity.tolerances import Tolerance
 
@@ -56,3 +56,24 @@ def test_floor_is_in_the_tolerance_units():
 def test_a_floor_needs_a_reference_to_measure_it():
     with pytest.raises(ParityError, match="floor_factor"):
         Case("train", "no twin", "matched", lambda backend, ctx: None, "train_f64", across=True, floor_factor=10.0)
+
+
+@pytest.mark.parametrize("planted", [None, ("a", np.nan), ("b", np.inf), ("ref", np.nan)])
+def test_measure_pair_by_blocks_gives_the_one_pass_figures(planted):
+    """Over several blocks and a partial one, with NaN or inf in one block: the figures one pass over the whole
+    arrays gives (the mean up to summation order)."""
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(3, BLOCK + 123)) * 10
+    a, b = ((ref + rng.normal(size=ref.shape) * 1e-5).astype(np.float32) for _ in range(2))
+    if planted:
+        {"a": a, "b": b, "ref": ref}[planted[0]][2, 17] = planted[1]
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(a.astype(np.float64) - b)
+        noise = max(np.abs(a - ref).max(), np.abs(b - ref).max())
+        got = measure_pair(a[:, ::-1], b[:, ::-1], ref[:, ::-1])  # not contiguous, too
+    expected = {"max_abs": diff.max(), "noise": noise, "finite": bool(np.isfinite(diff.max())),
+                "max_rel": diff.max() / np.abs(b).max() if np.isfinite(diff.max()) else diff.max(),
+                "noise_rel": noise / np.abs(ref).max()}
+    for key, value in expected.items():
+        np.testing.assert_equal(got[key], value, err_msg=key)
+    np.testing.assert_allclose(got["mean_abs"], diff.mean(), rtol=1e-12)
