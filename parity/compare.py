@@ -81,8 +81,9 @@ def measure_pair(a, b, reference, labels=("a", "b")) -> dict:
             noise_a.append(_max_abs_diff(x, ref[0], diff))
             noise_b.append(_max_abs_diff(y, ref[0], diff))
             ref_scale.append(_max_abs(ref[0]))
-    finite = bool(np.isfinite(_largest(largest)))  # NaN or inf on either side makes the largest difference so
-    out = {"max_abs": _largest(largest), "mean_abs": total / a.size if a.size else 0.0, "finite": finite,
+    worst = _largest(largest)
+    finite = bool(np.isfinite(worst))  # NaN or inf on either side makes the largest difference non-finite
+    out = {"max_abs": worst, "mean_abs": total / a.size if a.size else 0.0, "finite": finite,
            "noise": None, "noise_rel": None}
     scale = _largest(b_scale) if finite else 0.0
     out["max_rel"] = out["max_abs"] / scale if scale > 0 else out["max_abs"]  # relative to the tensor's scale

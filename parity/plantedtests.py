@@ -94,7 +94,8 @@ def run_nodes(nodes: list[str], patches=()) -> dict:
         out = Path(tmp) / "outcomes.json"
         path = [str(fastai1_path()), str(ROOT / "tests" / "fastai_v1_shim")] if any(map(_on_fastai1, todo)) else []
         env = {**os.environ, PLANT_ENV: json.dumps([[p.module, p.target, p.how, list(p.params)] for p in patches]),
-               OUT_ENV: str(out), FRAMEWORKS_ENV: frameworks(todo), "PYTHONPATH": os.pathsep.join(path + [os.environ.get("PYTHONPATH", "")]).strip(os.pathsep)}
+               OUT_ENV: str(out), FRAMEWORKS_ENV: frameworks(todo),
+               "PYTHONPATH": os.pathsep.join(path + [os.environ.get("PYTHONPATH", "")]).strip(os.pathsep)}
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "parity.plantedtests",
                                *todo], cwd=ROOT, env=env, capture_output=True, text=True)
         outcomes = json.loads(out.read_text()) if out.is_file() else {}

@@ -49,7 +49,8 @@ def test_console_has_no_tensorflow_log_lines(argv, tmp_path):
 def test_keras_loads_without_the_modules_it_needs_only_for_what_parity_does_not_use():
     """keras_impl hides scikit-learn, pandas and pyplot while Keras loads (a second or two of every Keras
     worker's start), and leaves them importable afterwards, by Keras' own modules too."""
-    code = ("import sys, keras_impl; loaded = [m for m in ('sklearn', 'pandas', 'matplotlib.pyplot') if m in sys.modules]; "
+    code = ("import sys, keras_impl; "
+            "loaded = [m for m in ('sklearn', 'pandas', 'matplotlib.pyplot') if m in sys.modules]; "
             "import sklearn.base, pandas, matplotlib.pyplot; from keras.src.wrappers import fixes; "
             "from keras.src.trainers.data_adapters import array_slicing; "
             "print(loaded, fixes.sklearn is None, array_slicing.pandas is None)")

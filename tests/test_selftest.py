@@ -109,7 +109,7 @@ def test_oracle_faults_are_judged_by_their_test_node_and_an_absent_oracle_is_sai
 
 def test_a_planted_run_of_fastai_oracles_loads_torch_alone():
     """fastai's oracle tests need no TensorFlow: their planted pytest runs leave its import out."""
-    assert plantedtests.frameworks([plantedtests.ROOT.name + "/tests/test_oracle_fastai_v1.py::test_a",
+    assert plantedtests.frameworks(["tests/test_oracle_fastai_v1.py::test_a",
                                     "tests/test_oracle_fastai.py::test_b"]) == "torch"
     assert plantedtests.frameworks(["tests/test_oracle_fastai.py::test_b", "tests/test_cli.py::test_c"]) != "torch"
     code = ("import sys, pytest; code = pytest.main(['-q', '-p', 'no:xdist', 'tests/test_stats.py']); "
