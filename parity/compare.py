@@ -61,6 +61,12 @@ def _largest(values: list) -> float:
 
 
 def measure_pair(a, b, reference, labels=("a", "b")) -> dict:
+    return _walk(a, b, reference, labels)[0]
+
+
+def _walk(a, b, reference, labels=("a", "b")) -> tuple[dict, tuple | None]:
+    """measure_pair's figures, and (each side's max distance to the reference, the reference's max |value|) for
+    floor_of, from one walk over the arrays (None without a reference)."""
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         raise ParityError(f"sides {tuple(labels)} have different shapes: {a.shape} vs {b.shape}")
@@ -87,12 +93,13 @@ def measure_pair(a, b, reference, labels=("a", "b")) -> dict:
            "noise": None, "noise_rel": None}
     scale = _largest(b_scale) if finite else 0.0
     out["max_rel"] = out["max_abs"] / scale if scale > 0 else out["max_abs"]  # relative to the tensor's scale
+    sides = None
     if reference is not None:
-        out["noise"] = max(_largest(noise_a), _largest(noise_b))
-        ref_max = _largest(ref_scale)
-        out["noise_rel"] = out["noise"] / ref_max if ref_max > 0 else out["noise"]
+        sides = (_largest(noise_a), _largest(noise_b), _largest(ref_scale))
+        out["noise"] = max(sides[:2])
+        out["noise_rel"] = out["noise"] / sides[2] if sides[2] > 0 else out["noise"]
     out["noise_ratio"] = _ratio(out["max_abs"], out["noise"])
-    return out
+    return out, sides
 
 
 def floor_of(a, b, reference, relative: bool) -> float:
@@ -100,9 +107,13 @@ def floor_of(a, b, reference, relative: bool) -> float:
     (the same computation summed in another order). A fault on one side moves that side and leaves the other's
     distance at the true noise; a fault in torch_impl moves the twin too (it runs the same code), so again only
     the noise remains. In the units of the tolerance it may raise (relative to the twin's max |value|, or not)."""
-    a, b, ref = (np.asarray(v, np.float64) for v in (a, b, reference))
-    noise = min(_max_abs(a - ref), _max_abs(b - ref))
-    scale = _max_abs(ref) if relative else 0.0
+    return _floor(_walk(a, b, reference)[1], relative)
+
+
+def _floor(sides: tuple, relative: bool) -> float:
+    noise_a, noise_b, ref_max = sides
+    noise = min(noise_a, noise_b)
+    scale = ref_max if relative else 0.0
     return noise / scale if scale > 0 else noise
 
 
@@ -116,12 +127,13 @@ def measure_layers(case: Case, quads: list, tol: Tolerance) -> dict:
     key = "max_rel" if tol.relative else "max_abs"
     layers = []
     for name, a, b, ref in quads:
-        row = {"layer": name, **measure_pair(a, b, ref, (name, name))}
+        figures, sides = _walk(a, b, ref, (name, name))
+        row = {"layer": name, **figures}
         rule = _excluded_by(name, case)
         row["excluded"] = rule.reason if rule else None
         allowed = tol.max_abs
         if case.floor_factor and ref is not None and row["finite"]:
-            row["floor"] = floor_of(a, b, ref, tol.relative)
+            row["floor"] = _floor(sides, tol.relative)  # the distances the walk above measured
             allowed = max(allowed, case.floor_factor * row["floor"])
             row["allowed"] = allowed
         row["within"] = None if rule else bool(row["finite"] and row[key] <= allowed)
