@@ -1,0 +1,18 @@
+"""Run inside a backend worker by tests (target 'tests.worker_probe:...'): what the worker's process does."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def from_heap(nbytes: int = 20 << 20) -> bool:
+    """Does a fresh block of `nbytes` come from malloc's heap (kept and reused when freed) rather than from a
+    mapping of its own (unmapped when freed, zeroed again by the kernel when the next one is made)?"""
+    block = np.empty(nbytes, np.uint8)
+    address = block.ctypes.data
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            if line.rstrip().endswith("[heap]"):
+                start, end = (int(x, 16) for x in line.split()[0].split("-"))
+                return start <= address < end
+    return False
