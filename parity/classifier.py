@@ -201,3 +201,12 @@ def evaluate(model, images, labels, backend: str) -> tuple[np.ndarray, float]:
 
 def seed_draws(seed: int, backend: str) -> None:
     _call(backend, "classifier.seed_draws", seed)
+
+
+def seeded_passes(model, images, seed: int, passes: int, backend: str) -> list[dict]:
+    """`passes` training-mode head_layer_outputs right after seed_draws(seed), in one call to the worker: cases
+    run side by side on a backend's worker, and another case's draws (a model built from a seed) falling
+    between the seeding and the passes would change the dropout masks."""
+    if passes < 1:
+        raise ParityError(f"passes must be >= 1, got {passes}")
+    return _call(backend, "classifier.seeded_passes", model, _check_images(images), seed, passes)

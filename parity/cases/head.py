@@ -55,9 +55,7 @@ def _dropout(head: str, backend: str, ctx) -> Output:
         net = classifier.body_of(handle, backend)
         features = models.forward_features(net, body_input(ctx, BODY, SIZE, IMAGES), backend)
         head_net = classifier.head_only(handle, backend)
-        classifier.seed_draws(ctx.seed, backend)
-        passes = [classifier.head_layer_outputs(head_net, features, backend, training=True)
-                  for _ in range(DROPOUT_PASSES)]
+        passes = classifier.seeded_passes(head_net, features, ctx.seed, DROPOUT_PASSES, backend)
     finally:
         workers.release((handle, net, head_net))
     layers = []
