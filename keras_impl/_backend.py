@@ -22,6 +22,13 @@ if ON_TF:
     tf.get_logger().setLevel("ERROR")  # one traced step per run retraces by design; its warning is noise
     tf.config.optimizer.set_experimental_options(_GRAPH_AS_EAGER)
 
+def to_numpy(x) -> np.ndarray:
+    """A tensor as numpy. On TensorFlow a CPU tensor's buffer is handed over as it is (a read-only array that
+    keeps the tensor alive): keras.ops.convert_to_numpy copies it, which took 3 of a Keras worker's 12 seconds
+    of layer outputs in a check (py-spy; 257 MB of outputs: 378 ms against 2 ms, measured 2026-12-02)."""
+    return np.asarray(x) if ON_TF else keras.ops.convert_to_numpy(x)
+
+
 # model -> {input signature: its traced inference pass, or None once it has been called eagerly}
 _INFERENCE = weakref.WeakKeyDictionary()
 
@@ -53,7 +60,7 @@ def inference(model: keras.Model, images, traced: bool | None = None) -> np.ndar
     A single call (the checks' few images) stays eager: it would not pay for the trace."""
     x = np.asarray(images)
     if not ON_TF:
-        return keras.ops.convert_to_numpy(model(x, training=False))
+        return to_numpy(model(x, training=False))
     calls = _INFERENCE.setdefault(model, {})
     signature = (None,) + x.shape[1:], x.dtype.name
     if calls.get(signature) is None and (traced or (traced is None and signature in calls)):
@@ -63,4 +70,4 @@ def inference(model: keras.Model, images, traced: bool | None = None) -> np.ndar
     elif signature not in calls:
         calls[signature] = None
     run = calls[signature]
-    return keras.ops.convert_to_numpy(run(x) if run is not None else model(x, training=False))
+    return to_numpy(run(x) if run is not None else model(x, training=False))

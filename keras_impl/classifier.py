@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_impl._backend import ON_TF, inference, value_and_grads
+from keras_impl._backend import ON_TF, inference, to_numpy, value_and_grads
 from keras_impl._porting import keras_variables, load_state, state_of
 from keras_impl.heads import build_head
 from keras_impl.loss import per_sample_loss
@@ -238,7 +238,7 @@ def head_layer_outputs(model: keras.Model, images, training: bool = False) -> di
     probe = _PROBES[head]
     x = model.get_layer("body")(np.asarray(images, model.weights[0].dtype), training=False)
     outputs = probe(x, training=training)
-    return {f"head.{layer.name}": np.reshape(keras.ops.convert_to_numpy(y), (len(images), -1))
+    return {f"head.{layer.name}": np.reshape(to_numpy(y), (len(images), -1))
             for layer, y in zip(named, outputs)}
 
 

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_impl._backend import inference
+from keras_impl._backend import inference, to_numpy
 from keras_impl._porting import keras_name, load_state, state_of, torch_name
 from parity import models as spec
 from parity.errors import ParityError
@@ -115,7 +115,7 @@ def forward_features(model: keras.Model, images, training: bool = False) -> np.n
     """NHWC float32 (already normalised) -> body features NHWC float32; a body called for many chunks in
     inference mode runs them traced from the second on (bit-identical, see _backend.inference)."""
     x = np.asarray(images, np.float32)
-    return keras.ops.convert_to_numpy(model(x, training=True)) if training else inference(model, x)
+    return to_numpy(model(x, training=True)) if training else inference(model, x)
 
 
 def build_imagenet_classifier(name: str) -> keras.Model:
@@ -135,7 +135,7 @@ def load_imagenet_classifier_state(model: keras.Model, state: dict[str, np.ndarr
 
 def classify(model: keras.Model, images) -> np.ndarray:
     """NHWC float32 (already normalised) -> ImageNet logits (N, 1000)."""
-    return keras.ops.convert_to_numpy(model(np.asarray(images, np.float32), training=False))
+    return to_numpy(model(np.asarray(images, np.float32), training=False))
 
 
 def float64_copy(model: keras.Model) -> keras.Model:
@@ -148,4 +148,4 @@ def layer_outputs(model: keras.Model, images, training: bool = False) -> dict[st
     named = [layer for layer in model.layers if layer.weights]
     probe = keras.Model(model.input, [layer.output for layer in named])
     values = probe(np.asarray(images, np.float32), training=training)
-    return {torch_name(layer.name): keras.ops.convert_to_numpy(v) for layer, v in zip(named, values)}
+    return {torch_name(layer.name): to_numpy(v) for layer, v in zip(named, values)}
