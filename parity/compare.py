@@ -302,9 +302,11 @@ def run_case(case: Case, ctx, backends=DEFAULT_BACKENDS) -> dict:
     return row
 
 
-# Started before the others: the accuracy case's 10 training runs (~15 s, its lanes often waiting on one run)
-# ended the check alone at under one core in use; first, they overlap with the other cases.
-STARTED_FIRST = ("accuracy",)
+# Started before the others, in this order: the accuracy case's 10 training runs (~15 s, its lanes often waiting
+# on one run) ended the check alone at under one core in use; first, they overlap with the other cases. The
+# train cases (4-6 s each, float64 Keras steps) came last and left one core idle for much of the check's last
+# 8 s; started early, the many sub-second cases fill in behind them.
+STARTED_FIRST = ("accuracy", "train")
 CASES_AT_ONCE = 2  # cases in flight: one case's coordinator work (comparisons) overlaps another's backends
 
 
@@ -329,7 +331,8 @@ def run_cases(cases: list[Case], ctx, backends=DEFAULT_BACKENDS, at_once: int = 
             lanes.put(lane)
 
     with ThreadPoolExecutor(at_once, thread_name_prefix="parity-cases") as pool:
-        order = sorted(range(len(cases)), key=lambda i: cases[i].component not in STARTED_FIRST)  # stable
+        first = {component: rank for rank, component in enumerate(STARTED_FIRST)}
+        order = sorted(range(len(cases)), key=lambda i: first.get(cases[i].component, len(first)))  # stable
         pending = {pool.submit(in_a_lane, cases[i]): i for i in order}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
