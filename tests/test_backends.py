@@ -80,3 +80,32 @@ def test_a_worker_keeps_freed_memory_for_the_next_tensor():
     plain = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert plain.strip() == "False", f"the probe does not see glibc's default in a plain process: {plain!r}"
     assert workers.call_on("torch", "tests.worker_probe:from_heap") is True
+
+
+def test_seeded_dropout_passes_ignore_draws_made_before_them():
+    """The dropout case's passes are seeded in the same request that runs them: a draw another case makes on
+    the worker beforehand (a model built from a seed) leaves their masks as they were. (torch's dropout draws
+    from the process's global generator; Keras' Dropout layers each carry a generator of their own, seeded
+    when built, which no other case touches.)"""
+    backend = "torch"
+    import numpy as np
+
+    from parity import classifier, models, workers
+
+    model = classifier.build_model("resnet18", "fastai_v1", 10, models.CHECK_WEIGHTS["resnet18"], backend,
+                                   dropout=True, seed=0)
+    head = classifier.head_only(model, backend)
+    features = np.abs(np.random.default_rng(0).standard_normal((4, 2, 2, 512))).astype(np.float32)
+    try:
+        first = classifier.seeded_passes(head, features, 0, 2, backend)
+        drawn = classifier.build_model("resnet18", "fastai_v1", 10, "resnet18.init", backend, dropout=True, seed=7)
+        again = classifier.seeded_passes(head, features, 0, 2, backend)
+    finally:
+        workers.release((model, head))
+    workers.release(drawn)
+    assert first[0].keys() == again[0].keys()
+    for a, b in zip(first, again):
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=f"{backend} {name}")
+    masks = [p[name] != 0 for p in first for name in p if name.endswith(("3", "7"))]
+    assert not np.array_equal(masks[0], masks[1]), "two passes drew the same mask: the dropout did not run"
