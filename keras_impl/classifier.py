@@ -68,15 +68,21 @@ def load_model_state(model: keras.Model, state: dict[str, np.ndarray]) -> int:
     return load_state(model, state)
 
 
-def snapshot(model: keras.Model) -> list:
+_STATISTICS = ("/moving_mean", "/moving_variance")  # BatchNormalization's running statistics
+
+
+def snapshot(model: keras.Model, statistics_only: bool = False) -> dict:
     """Weights and BN statistics, to give back with restore() after a train-mode pass moved them (copied as
-    backend tensors: no trip through numpy)."""
-    return [keras.ops.copy(v.value) for v in model.weights]
+    backend tensors: no trip through numpy); with `statistics_only`, the BN statistics alone (all a forward
+    or backward pass can move). Keyed by the variable's place in model.weights."""
+    return {i: keras.ops.copy(v.value) for i, v in enumerate(model.weights)
+            if not statistics_only or v.path.endswith(_STATISTICS)}
 
 
-def restore(model: keras.Model, snapshot: list) -> None:
-    for variable, value in zip(model.weights, snapshot):
-        variable.assign(value)
+def restore(model: keras.Model, snapshot: dict) -> None:
+    variables = model.weights
+    for i, value in snapshot.items():
+        variables[i].assign(value)
 
 
 def _is_bn(layer) -> bool:

@@ -98,8 +98,10 @@ def load_model_state(model, state: dict, backend: str) -> int:
     return _call(backend, "classifier.load_model_state", model, state)
 
 
-def snapshot(model, backend: str):
-    return _call(backend, "classifier.snapshot", model)
+def snapshot(model, backend: str, statistics_only: bool = False):
+    """The model's weights and BN statistics (Handles: they stay in the worker), or with `statistics_only` the
+    BN statistics alone: what a forward or backward pass moves, when no optimizer steps."""
+    return _call(backend, "classifier.snapshot", model, statistics_only)
 
 
 def restore(model, snapshot, backend: str) -> None:

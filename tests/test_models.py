@@ -356,3 +356,27 @@ def test_a_train_mode_pass_gives_back_its_snapshot(backend):
     finally:
         workers.release(handle)
         ctx.close()
+
+
+@BACKENDS
+def test_a_statistics_snapshot_gives_back_what_a_pass_moves(backend):
+    """`restored(..., passes_only=True)` copies the BN statistics alone: a train-mode forward and backward moves
+    them, and giving the snapshot back restores the whole model state bit for bit."""
+    handle = classifier.build_model("resnet18", "fastai_v1", 10, models.CHECK_WEIGHTS["resnet18"], backend,
+                                    dropout=False)
+    x = np.random.default_rng(0).normal(size=(4, 64, 64, 3)).astype(np.float32)
+    try:
+        before = classifier.model_state(handle, backend)
+        saved = classifier.snapshot(handle, backend, statistics_only=True)
+        classifier.gradients(handle, x, np.arange(4), "train_bn", backend)
+        moved = classifier.model_state(handle, backend)
+        classifier.restore(handle, saved, backend)
+        after = classifier.model_state(handle, backend)
+    finally:
+        workers.release(handle)
+    statistics = [k for k in before if k.endswith(("running_mean", "running_var"))]
+    assert len(saved) >= len(statistics) and len(saved) < len(before) / 2, len(saved)
+    assert any(not np.array_equal(moved[k], before[k]) for k in statistics), "the pass moved no statistic"
+    for key in before:
+        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+    workers.release(saved)

@@ -47,13 +47,19 @@ def load_model_state(model: nn.Module, state: dict[str, np.ndarray]) -> int:
     return load_state(model, state)
 
 
-def snapshot(model: nn.Module) -> dict:
-    """Weights and BN statistics, to give back with restore() after a train-mode pass moved them."""
-    return copy.deepcopy(model.state_dict())
+def snapshot(model: nn.Module, statistics_only: bool = False) -> dict:
+    """Weights and BN statistics, to give back with restore() after a train-mode pass moved them; with
+    `statistics_only`, the BN statistics alone (the buffers: all a forward or backward pass can move)."""
+    if not statistics_only:
+        return copy.deepcopy(model.state_dict())
+    return {name: value.detach().clone() for name, value in model.named_buffers()}
 
 
 def restore(model: nn.Module, snapshot: dict) -> None:
-    model.load_state_dict(snapshot)
+    state = model.state_dict()
+    with torch.no_grad():
+        for name, value in snapshot.items():
+            state[name].copy_(value)
 
 
 def _is_bn(module: nn.Module) -> bool:

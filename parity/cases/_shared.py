@@ -63,13 +63,15 @@ def using(ctx, handle):
 
 
 @contextmanager
-def restored(ctx, handle, backend: str):
+def restored(ctx, handle, backend: str, passes_only: bool = False):
     """Hold a shared model and give it back the weights and BN statistics it had: a train-mode pass moves the
-    running statistics (differently: torch keeps the unbiased batch variance, Keras the biased one)."""
+    running statistics (differently: torch keeps the unbiased batch variance, Keras the biased one). A case
+    that only runs passes (forward, backward; no optimizer step) says `passes_only`: then only the BN
+    statistics are copied and given back (copying whole models took ~5 of a check's CPU-seconds)."""
     from parity import workers
 
     with using(ctx, handle):
-        saved = classifier.snapshot(handle, backend)
+        saved = classifier.snapshot(handle, backend, statistics_only=passes_only)
         try:
             yield
         finally:

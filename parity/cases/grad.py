@@ -45,7 +45,7 @@ ZERO_BY_CONSTRUCTION = Exclusion(r"^body\._blocks\.\d+\._bn2\.bias$", "mathemati
 def _gradients(body_name: str, head: str, policy: str, backend: str, ctx) -> Output:
     """Logits and the gradient of every tensor `policy` trains, in one backend (its state restored after)."""
     handle = model(ctx, body_name, head, backend)
-    with restored(ctx, handle, backend):
+    with restored(ctx, handle, backend, passes_only=True):
         logits, grads = classifier.gradients(handle, body_input(ctx, body_name, SIZE), LABELS, policy, backend)
     return Output(value=logits, layers=[("logits", logits)] + sorted(grads.items()),
                   detail={"trained_tensors": len(grads)})
@@ -53,7 +53,7 @@ def _gradients(body_name: str, head: str, policy: str, backend: str, ctx) -> Out
 
 def _reference_gradients(body_name: str, head: str, policy: str, ctx) -> Output:
     handle = model_float64(ctx, body_name, head)
-    with restored(ctx, handle, REFERENCE):
+    with restored(ctx, handle, REFERENCE, passes_only=True):
         logits, grads = classifier.gradients(handle, body_input(ctx, body_name, SIZE).astype(np.float64), LABELS,
                                              policy, REFERENCE)
     return Output(value=logits, layers=[("logits", logits)] + sorted(grads.items()))
@@ -62,7 +62,7 @@ def _reference_gradients(body_name: str, head: str, policy: str, ctx) -> Output:
 def _gradients_float64(body_name: str, head: str, policy: str, backend: str, ctx) -> Output:
     """The same gradients with every backend in float64: where float32 cannot judge a tensor, this can."""
     handle = model(ctx, body_name, head, backend, "float64")
-    with restored(ctx, handle, backend):
+    with restored(ctx, handle, backend, passes_only=True):
         logits, grads = classifier.gradients(handle, body_input(ctx, body_name, SIZE), LABELS, policy, backend)
     return Output(value=logits, layers=[("logits", logits)] + sorted(grads.items()),
                   detail={"dtype": "float64", "trained_tensors": len(grads)})
@@ -95,7 +95,7 @@ def _trained_counts(body_name: str, ctx) -> Sides:
 def _running_var(body_name: str, backend: str, ctx) -> np.ndarray:
     """BN running variance after one train-mode forward from the same ported weights."""
     handle = body(ctx, body_name, backend)
-    with restored(ctx, handle, backend):
+    with restored(ctx, handle, backend, passes_only=True):
         models.forward_features(handle, body_input(ctx, body_name, SIZE), backend, training=True)
         state = models.body_state(handle, backend)
     return np.concatenate([state[k].ravel() for k in sorted(state) if k.endswith("running_var")])
@@ -104,7 +104,7 @@ def _running_var(body_name: str, backend: str, ctx) -> np.ndarray:
 def _stats_moved(body_name: str, policy: str, backend: str, ctx) -> np.ndarray:
     """How far one training-mode step moves the body's BN running statistics."""
     handle = model(ctx, body_name, "fastai_v1", backend)
-    with restored(ctx, handle, backend):
+    with restored(ctx, handle, backend, passes_only=True):
         before = classifier.model_state(handle, backend)
         classifier.gradients(handle, body_input(ctx, body_name, SIZE), LABELS, policy, backend)
         after = classifier.model_state(handle, backend)

@@ -23,14 +23,14 @@ DROPOUT_PASSES = 16  # training-mode passes over 10 images: >= 80k draws per dro
 
 def _layers(head: str, training: bool, backend: str, ctx) -> Output:
     handle = model(ctx, BODY, head, backend)
-    with restored(ctx, handle, backend):
+    with restored(ctx, handle, backend, passes_only=True):
         outputs = classifier.head_layer_outputs(handle, body_input(ctx, BODY, SIZE, IMAGES), backend, training)
     return Output(layers=list(outputs.items()))
 
 
 def _reference_layers(head: str, training: bool, ctx) -> Output:
     handle = model_float64(ctx, BODY, head)
-    with restored(ctx, handle, REFERENCE):
+    with restored(ctx, handle, REFERENCE, passes_only=True):
         outputs = classifier.head_layer_outputs(handle, body_input(ctx, BODY, SIZE, IMAGES).astype(np.float64), REFERENCE,
                                                 training)
     return Output(layers=list(outputs.items()))

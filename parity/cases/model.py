@@ -19,14 +19,14 @@ SIZES = (64, 224)
 def _layers(name: str, size: int, training: bool, backend: str, ctx) -> Output:
     """Every conv/BN layer's output of one backend's body (its BN statistics restored afterwards)."""
     handle = body(ctx, name, backend)
-    with restored(ctx, handle, backend):
+    with restored(ctx, handle, backend, passes_only=True):
         outputs = models.layer_outputs(handle, body_input(ctx, name, size), backend, training)
     return Output(layers=list(outputs.items()), detail={"input": list(body_input(ctx, name, size).shape)})
 
 
 def _reference_layers(name: str, size: int, training: bool, ctx) -> Output:
     handle = body_float64(ctx, name)
-    with restored(ctx, handle, REFERENCE):
+    with restored(ctx, handle, REFERENCE, passes_only=True):
         outputs = models.layer_outputs(handle, body_input(ctx, name, size).astype(np.float64), REFERENCE, training)
     return Output(layers=list(outputs.items()))
 
