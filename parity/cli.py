@@ -23,12 +23,6 @@ from parity import runinfo  # noqa: E402
 from parity.args import check_data_dir, check_out_arg, default_data_dir  # noqa: E402
 from parity.errors import Interrupted, ParityError  # noqa: E402
 
-# A check runs two cases at a time; in a check of SPREAD_FROM cases or more each gets a Keras worker of its
-# own. One Keras worker did 100 of a full check's 204 CPU-seconds, on one core: the critical path (per-process
-# CPU from /proc, 2026-12-01; 134 s wall). With two: 103 s. A second worker costs ~5 s to start and 1-3 GB,
-# more than a few cases save.
-KERAS_CHECK_WORKERS = 2
-SPREAD_FROM = 40
 STATUS_COLOURS = {"pass": "32", "FAIL": "31", "ERROR": "31", "NON-FINITE": "31", "STALE": "33", "skipped": "2"}
 
 
@@ -86,9 +80,9 @@ def _print_table(rows: list[dict]) -> None:
 
 def cmd_check(args) -> int:
     from parity import workers
-    from parity.backends import get_backend, parse_backends, versions
+    from parity.backends import parse_backends, versions
     from parity.cases import select
-    from parity.compare import run_cases
+    from parity.compare import check_cases
     from parity.context import CheckContext
     from parity.report import summary, write_report
 
@@ -98,17 +92,13 @@ def cmd_check(args) -> int:
     check_out_arg(args.out)
     if args.seed < 0:
         raise ParityError(f"--seed must be >= 0, got {args.seed}")
-    lanes = ({b: KERAS_CHECK_WORKERS for b in backends if get_backend(b).package == "keras_impl"}
-             if len(cases) >= SPREAD_FROM else {})
-    workers.plan(len(backends) + 1 + sum(n - 1 for n in lanes.values()))  # and the float64 reference's
     ctx = CheckContext(seed=args.seed, data_dir=args.data_dir)
     rows: list = [None] * len(cases)
     try:
-        with workers.spread(lanes):
-            for done, (i, row) in enumerate(run_cases(cases, ctx, backends), 1):
-                rows[i] = row
-                print(f"[{done}/{len(cases)}] {cases[i].id}: {row['status']} ({row['seconds']:.1f} s)",
-                      file=sys.stderr, flush=True)
+        for done, (i, row) in enumerate(check_cases(cases, ctx, backends), 1):
+            rows[i] = row
+            print(f"[{done}/{len(cases)}] {cases[i].id}: {row['status']} ({row['seconds']:.1f} s)",
+                  file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         finished = sum(r is not None for r in rows)
         raise Interrupted(f"interrupted after {finished} of {len(cases)} cases; no report written") from None

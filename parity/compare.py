@@ -310,6 +310,25 @@ STARTED_FIRST = ("accuracy", "train")
 CASES_AT_ONCE = 2  # cases in flight: one case's coordinator work (comparisons) overlaps another's backends
 
 
+# In a run of SPREAD_FROM cases or more each case in flight gets a Keras worker of its own. One Keras worker did
+# 100 of a full check's 204 CPU-seconds, on one core: the critical path (per-process CPU from /proc, 2026-12-01;
+# 134 s wall). With two: 103 s. A second worker costs ~5 s to start and 1-3 GB, more than a few cases save.
+KERAS_CHECK_WORKERS = 2
+SPREAD_FROM = 40
+
+
+def check_cases(cases: list[Case], ctx, backends=DEFAULT_BACKENDS):
+    """(index, row) of every case as `parity check` runs them: CASES_AT_ONCE at a time, each on a Keras worker
+    of its own when there are enough cases to pay for a second one, the workers' threads planned to match."""
+    from parity import workers
+
+    lanes = ({b: KERAS_CHECK_WORKERS for b in backends if get_backend(b).package == "keras_impl"}
+             if len(cases) >= SPREAD_FROM else {})
+    workers.plan(len(backends) + 1 + sum(n - 1 for n in lanes.values()))  # and the float64 reference's
+    with workers.spread(lanes):
+        yield from run_cases(cases, ctx, backends)
+
+
 def run_cases(cases: list[Case], ctx, backends=DEFAULT_BACKENDS, at_once: int = CASES_AT_ONCE):
     """(index, row) of every case as each finishes, `at_once` cases in flight (results do not depend on it),
     each in a lane of its own (parity.workers.in_lane: where its calls go on a backend spread over workers)."""
