@@ -54,14 +54,10 @@ def check(runs: int) -> dict:
     return row
 
 
-PYTEST_PARALLEL = ("-n", "2", "--dist", "loadfile")  # as noxfile.PARALLEL (the noxfile cannot import parity)
-
-
 def tests(runs: int) -> dict:
     """The parallel part of `nox -s tests` (the Ray tests run alone after it there: beside two pytest workers'
     backends a local Ray cluster reached the machine's 24 GB)."""
-    row = _timed([sys.executable, "-m", "pytest", "-q", *PYTEST_PARALLEL, "-m", "not slow and not ray"], runs,
-                 report=False)
+    row = _timed([sys.executable, "-m", "pytest", "-q", "-n", "2", "-m", "not slow and not ray"], runs, report=False)
     row.pop("results")
     return row
 
