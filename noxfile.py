@@ -64,21 +64,15 @@ def _run_oracle_v1(session: nox.Session, env: dict, *args) -> None:
                 external=True)
 
 
-# two pytest workers, each test file on one of them: tests/test_cases.py runs its cases as a check does, in one
-# go, and on both workers it would run all of them twice. (xdist's --dist loadgroup would pin that file alone,
-# but with pytest 9.2 it groups nothing: it renames items through a node attribute pytest no longer reads.)
-PARALLEL = ("-n", "2", "--dist", "loadfile")
-
-
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
     """The default test suite on 2 workers (args go to pytest), then the Ray tests alone (a local Ray cluster
     beside two pytest workers' backends came to the machine's 24 GB), then the fastai 1.0.61 oracle tests."""
     env = _heavy_env(session)
     if session.posargs:
-        session.run(str(BIN / "pytest"), *PARALLEL, *session.posargs, env=env, external=True)
+        session.run(str(BIN / "pytest"), "-n", "2", *session.posargs, env=env, external=True)
         return
-    session.run(str(BIN / "pytest"), *PARALLEL, "-m", "not slow and not ray", env=env, external=True)
+    session.run(str(BIN / "pytest"), "-n", "2", "-m", "not slow and not ray", env=env, external=True)
     session.run(str(BIN / "pytest"), "-p", "no:xdist", "-m", "ray and not slow", env=env, external=True)
     _run_oracle_v1(session, env)
 

@@ -4,6 +4,7 @@ are run by the slow CIFAR tests instead."""
 
 import pytest
 
+from parity.compare import run_case
 from parity.cases import all_cases
 
 CASES = all_cases()
@@ -23,34 +24,27 @@ def _noise(row: dict) -> list[tuple[str, float]]:
     return [(row["id"], row[key])] if row[key] is not None else []
 
 
-def _case_of(item):
-    callspec = getattr(item, "callspec", None)
-    return callspec.params.get("case") if callspec else None
+_CONTEXTS: dict = {}
 
 
-@pytest.fixture(scope="module")
-def checked(request) -> dict:
-    """Rows by case id of every selected case of this module, run as `parity check` runs them (two at a time,
-    each on a Keras worker of its own, the models they share built once): at the first case, in one go. Run one
-    by one, they cost 255 CPU-seconds (2026-12-02; 245 with this module's cases on both pytest workers,
-    each running all of them) against 107 in one go. `nox -s tests` runs each test file on one pytest worker
-    (--dist loadfile), so one worker runs them all."""
-    from parity.compare import check_cases
+@pytest.fixture
+def component_context(request):
+    """One check context per component, closed when the next component starts: the models a component's cases
+    share stay in the workers only while those cases run."""
     from parity.context import CheckContext
 
-    selected = [case for item in request.session.items if item.module is request.module
-                for case in [_case_of(item)] if case is not None]
-    ctx = CheckContext(seed=0)
-    try:
-        rows = {selected[i].id: row for i, row in check_cases(selected, ctx)}
-    finally:
-        ctx.close()
-    return rows
+    component = request.node.callspec.params["case"].component
+    if component not in _CONTEXTS:
+        for ctx in _CONTEXTS.values():
+            ctx.close()
+        _CONTEXTS.clear()
+        _CONTEXTS[component] = CheckContext(seed=0)
+    return _CONTEXTS[component]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_case(case, checked):
-    row = checked[case.id]
+def test_case(case, component_context):
+    row = run_case(case, component_context)
     if row["status"] == "skipped":
         pytest.skip(row["detail"]["why"])
     assert row["status"] == "pass", (row["status"], row["max_abs"], row["tol"], row["detail"].get("first_over_tol"),
