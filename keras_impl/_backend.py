@@ -22,6 +22,7 @@ if ON_TF:
     tf.get_logger().setLevel("ERROR")  # one traced step per run retraces by design; its warning is noise
     tf.config.optimizer.set_experimental_options(_GRAPH_AS_EAGER)
 
+
 def to_numpy(x) -> np.ndarray:
     """A tensor as numpy. On TensorFlow a CPU tensor's buffer is handed over as it is (a read-only array that
     keeps the tensor alive): keras.ops.convert_to_numpy copies it, which took 3 of a Keras worker's 12 seconds
