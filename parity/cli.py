@@ -79,7 +79,6 @@ def _print_table(rows: list[dict]) -> None:
 
 
 def cmd_check(args) -> int:
-    from parity import workers
     from parity.backends import parse_backends, versions
     from parity.cases import select
     from parity.compare import check_cases
