@@ -250,10 +250,3 @@ def head_layer_outputs(model: keras.Model, images, training: bool = False) -> di
 
 def seed_draws(seed: int) -> None:
     """Nothing to seed: Keras' Dropout layers carry their own seeds (seed + layer index, set when built)."""
-
-
-def seeded_passes(model, images, seed: int, passes: int) -> list[dict[str, np.ndarray]]:
-    """seed_draws(seed), then `passes` training-mode head_layer_outputs, in one request (nothing else runs
-    between them in this worker)."""
-    seed_draws(seed)
-    return [head_layer_outputs(model, images, training=True) for _ in range(passes)]

@@ -211,4 +211,11 @@ def seeded_passes(model, images, seed: int, passes: int, backend: str) -> list[d
     between the seeding and the passes would change the dropout masks."""
     if passes < 1:
         raise ParityError(f"passes must be >= 1, got {passes}")
-    return _call(backend, "classifier.seeded_passes", model, _check_images(images), seed, passes)
+    return _call(backend, "parity.classifier:seeded_passes_here", model, _check_images(images), seed, passes,
+                 backend)
+
+
+def seeded_passes_here(model, images, seed: int, passes: int, backend: str) -> list[dict]:
+    """Runs inside the backend's worker (calls for its own backend run in place): nothing else runs between."""
+    seed_draws(seed, backend)
+    return [head_layer_outputs(model, images, backend, training=True) for _ in range(passes)]

@@ -127,8 +127,6 @@ class Classifier(Protocol):
 
     def seed_draws(self, seed: int) -> None: ...
 
-    def seeded_passes(self, model: Model, images: np.ndarray, seed: int, passes: int) -> list: ...
-
 
 PROTOCOLS = {"__init__": Package, "resize": Resize, "data": Data, "models": Models, "heads": Heads, "optim": Optim,
              "schedules": Schedules, "loss": Loss, "classifier": Classifier}

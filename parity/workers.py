@@ -187,8 +187,7 @@ def serve(fd: int, backend: str, threads: int, lane: int = 0, device: str = "cpu
 # kernel's (perf, 2026-12-02). Blocks up to 32 MiB now come from the heap and stay there for the next tensor, up
 # to 1 GiB of free top is kept, and a worker computing on one thread keeps one arena (TensorFlow's threads would
 # each grow their own). _give_back_memory still returns everything after a model is freed.
-_MALLOPT = {-3: 32 << 20, -1: 1 << 30}  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD (bytes)
-M_ARENA_MAX = -8
+_M_MMAP_THRESHOLD, _M_TRIM_THRESHOLD, _M_ARENA_MAX = -3, -1, -8  # mallopt's options (malloc.h)
 
 
 def _keep_freed_memory(threads: int) -> None:
@@ -198,7 +197,8 @@ def _keep_freed_memory(threads: int) -> None:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:  # not glibc: its allocator keeps its own policy
         return
-    for option, value in {**_MALLOPT, M_ARENA_MAX: max(1, threads)}.items():
+    for option, value in ((_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 1 << 30),
+                          (_M_ARENA_MAX, max(1, threads))):
         libc.mallopt(option, value)
 
 

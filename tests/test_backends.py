@@ -93,10 +93,11 @@ def test_seeded_dropout_passes_ignore_draws_made_before_them():
     the worker beforehand (a model built from a seed) leaves their masks as they were. (torch's dropout draws
     from the process's global generator; Keras' Dropout layers each carry a generator of their own, seeded
     when built, which no other case touches.)"""
-    backend = "torch"
     import numpy as np
 
     from parity import classifier, models, workers
+
+    backend = "torch"
 
     model = classifier.build_model("resnet18", "fastai_v1", 10, models.CHECK_WEIGHTS["resnet18"], backend,
                                    dropout=True, seed=0)

@@ -190,10 +190,3 @@ def head_layer_outputs(model: nn.Sequential, images, training: bool = False) -> 
 def seed_draws(seed: int) -> None:
     """Seed the random draws a training run makes (dropout masks): torch's global generator."""
     torch.manual_seed(seed)
-
-
-def seeded_passes(model, images, seed: int, passes: int) -> list[dict[str, np.ndarray]]:
-    """seed_draws(seed), then `passes` training-mode head_layer_outputs, in one request (nothing else runs
-    between them in this worker)."""
-    seed_draws(seed)
-    return [head_layer_outputs(model, images, training=True) for _ in range(passes)]
