@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from parity import forkserver
 from parity.backends import BACKEND_ENV, current, get_backend
 from parity.errors import ParityError
 
@@ -244,11 +245,15 @@ class Worker:
                "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         if device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""  # neither framework may reach a GPU (or spend time looking for one)
-        code = (f"from parity.workers import serve; "
-                f"serve({theirs.fileno()}, {backend!r}, {threads}, {lane}, {device!r})")
+        args = (backend, threads, lane, device)
         self.backend = backend
-        self.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()], env=env,
-                                        stdin=subprocess.DEVNULL, stdout=2)  # our file descriptor 2
+        if device == "cpu" and forkserver.available():  # cuda: a fresh interpreter, CUDA's documented-safe start
+            self.process = _fork_server(get_backend(backend).package, env, threads).fork(
+                "parity.workers:serve", theirs.fileno(), args, env)
+        else:
+            code = f"from parity.workers import serve; serve({theirs.fileno()}, *{args!r})"
+            self.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()], env=env,
+                                            stdin=subprocess.DEVNULL, stdout=2)  # our file descriptor 2
         theirs.close()
         self.conn = Connection(ours.detach())
         self.lock = threading.Lock()
@@ -296,6 +301,24 @@ class Worker:
 
 
 _WORKERS: dict[tuple, Worker] = {}  # (backend, lane, device) -> its process
+_SERVERS: dict[tuple, forkserver.ForkServer] = {}  # (package, environment) -> the server its workers fork from
+VOLATILE_ENV = ("PYTEST_CURRENT_TEST", BACKEND_ENV)  # change from call to call; no import reads them
+
+
+def _fork_server(package: str, env: dict, threads: int) -> forkserver.ForkServer:
+    """The fork server for workers of `package` with this environment (started on first use; called under
+    _START). A worker gets the environment of its own start; the server's imports saw the same but for
+    VOLATILE_ENV."""
+    key = (package, tuple(sorted((k, v) for k, v in env.items() if k not in VOLATILE_ENV)))
+    if key not in _SERVERS or not _SERVERS[key].alive():
+        _SERVERS[key] = forkserver.ForkServer(env, "parity.workers:load_package", (package, threads))
+    return _SERVERS[key]
+
+
+def load_package(package: str, threads: int) -> None:
+    """What a fork server does before it forks: the allocator's settings, then the backend's imports."""
+    _keep_freed_memory(threads)
+    importlib.import_module(package)
 _START = threading.Lock()
 _PLANNED: list[int] = [0]  # how many workers this run expects to use at once (sets threads per worker)
 
@@ -401,13 +424,19 @@ def release(value) -> None:
             _WORKERS[key].request("free", "", keys, {})
 
 
-def shutdown() -> None:
-    running = list(_WORKERS.values())
-    for w in running:
+def shutdown(keep_first_lanes: bool = False) -> None:
+    """Stop the workers and their fork servers (or only the workers past each backend's first CPU lane, which
+    most callers use, and none of the servers)."""
+    stopping = {key: w for key, w in _WORKERS.items() if not (keep_first_lanes and key[1:] == (0, "cpu"))}
+    for w in stopping.values():
         w.stop()
-    for w in running:
+    for key, w in stopping.items():
         w.wait()
-    _WORKERS.clear()
+        del _WORKERS[key]
+    if not keep_first_lanes:
+        for server in _SERVERS.values():
+            server.close()
+        _SERVERS.clear()
 
 
 def started() -> list[tuple]:

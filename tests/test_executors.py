@@ -16,9 +16,11 @@ TINY = DataSpec("digits", train_per_class=12, test_per_class=8)
 
 @pytest.fixture(scope="module", autouse=True)
 def stop_extra_workers():
-    """The executors start more workers than the other tests use: stop them all when this module is done."""
+    """The executors start more workers than the other tests use (a second lane, a cuda one): stop those when
+    this module is done, and keep the first CPU lanes the next tests use (starting torch and Keras again cost
+    ~6 CPU-s per pytest worker)."""
     yield
-    workers.shutdown()
+    workers.shutdown(keep_first_lanes=True)
 A, B = recipes.get_recipe("fastai_v1_fit"), recipes.get_recipe("keras_thread_64")
 FACTORS = ["bn_policy", "optimizer"]  # 4 recipes x 2 seeds: every method, including the interaction
 COMPARED = ("gap", "oat", "shapley", "ddmin", "interactions", "accuracy_from", "accuracy_to")

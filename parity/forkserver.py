@@ -1,0 +1,196 @@
+"""Fork servers: one process per worker environment loads a backend's package once, and each later worker of that
+environment is a fork of it instead of a fresh interpreter that loads torch or TensorFlow again (2.7-3.5 CPU-s
+each, `python -c 'import keras_impl'`; a test session starts ~35 workers). Linux only (it needs pidfds);
+elsewhere, and with PARITY_FORK_WORKERS=0, workers start as fresh interpreters.
+
+The server forks before either framework has started a thread pool or touched a device: it only imports. It
+never reaps its children on its own, so a worker's pid stays its own until the coordinator asks for the exit
+code. It exits when the coordinator closes its end or dies; its workers, watching their parent, follow it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import traceback
+from collections import deque
+
+FORK_ENV = "PARITY_FORK_WORKERS"  # '0': every worker a fresh interpreter (to compare, or to debug a start-up)
+MESSAGE = 1 << 18  # bytes: the largest request or reply (a target, its small arguments, an environment)
+
+
+def available() -> bool:
+    return (sys.platform.startswith("linux") and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")
+            and os.environ.get(FORK_ENV, "1") != "0")
+
+
+def _resolve(target: str):
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+# --- the server process -----------------------------------------------------------------------------------------
+
+def serve_forks(fd: int, setup: str, setup_args: tuple) -> None:
+    """The server's loop (started with `python -c`): run `setup(*setup_args)` (the imports), then answer
+    ('fork', target, args, env, cwd) with the pid of a child running `target(fd, *args)` on the file descriptor
+    that came with the request, and ('reap', pid) with that child's exit code."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    _resolve(setup)(*setup_args)
+    control = socket.socket(fileno=fd)
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, MESSAGE, 1)
+        except OSError:
+            message = b""
+        if not message:  # the coordinator closed its end, or died
+            os._exit(0)
+        request = pickle.loads(message)
+        if request[0] == "reap":
+            control.send(pickle.dumps(_exit_code(request[1])))
+            continue
+        _, target, args, env, cwd = request
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            _run_child(target, fds[0], args, env, cwd)
+        os.close(fds[0])
+        control.send(pickle.dumps(pid))
+
+
+def _run_child(target: str, fd: int, args: tuple, env: dict, cwd: str) -> None:
+    code = 1
+    try:
+        os.chdir(cwd)
+        os.environ.clear()  # the environment the worker was asked for, as a fresh interpreter would get it
+        os.environ.update(env)
+        _resolve(target)(fd, *args)
+        code = 0
+    except BaseException:  # noqa: BLE001  (a child must never return into the server's loop)
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _exit_code(pid: int) -> int | None:
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return None
+    return os.waitstatus_to_exitcode(status)
+
+
+# --- the coordinator's side ---------------------------------------------------------------------------------------
+
+class ForkServer:
+    """A server process started with `env`; `fork` returns at once (the server may still be importing)."""
+
+    def __init__(self, env: dict, setup: str, setup_args: tuple):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        code = (f"from parity.forkserver import serve_forks; "
+                f"serve_forks({theirs.fileno()}, {setup!r}, {setup_args!r})")
+        self.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()], env=env,
+                                        stdin=subprocess.DEVNULL, stdout=2)  # our file descriptor 2, as workers
+        theirs.close()
+        self.control = ours
+        self.lock = threading.Lock()
+        self.pending: deque[Forked] = deque()  # forks asked for, whose pid has not been read yet
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def fork(self, target: str, fd: int, args: tuple, env: dict) -> Forked:
+        """A child running `target(fd, *args)` with `env` added to the server's environment, in our cwd."""
+        child = Forked(self)
+        with self.lock:
+            socket.send_fds(self.control, [pickle.dumps(("fork", target, args, env, os.getcwd()))], [fd])
+            self.pending.append(child)
+        return child
+
+    def settle(self, block: bool = True) -> None:
+        """Read the pids of the forks asked for (in order); without `block`, only those already answered."""
+        with self.lock:
+            self._settle(block)
+
+    def _settle(self, block: bool) -> None:
+        while self.pending:
+            if not block and not select.select([self.control], [], [], 0)[0]:
+                return
+            reply = self.control.recv(MESSAGE)
+            self.pending.popleft().started(pickle.loads(reply) if reply else None)
+
+    def reap(self, pid: int) -> int | None:
+        with self.lock:
+            self._settle(block=True)
+            try:
+                self.control.send(pickle.dumps(("reap", pid)))
+                reply = self.control.recv(MESSAGE)
+            except OSError:
+                return None
+            return pickle.loads(reply) if reply else None
+
+    def close(self) -> None:
+        """The server exits when its end closes; workers it forked notice and end too."""
+        self.control.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class Forked:
+    """A forked worker, with the parts of subprocess.Popen that workers use (pid, poll, wait, kill)."""
+
+    def __init__(self, server: ForkServer):
+        self.server = server
+        self._pid: int | None = None
+        self._pidfd: int | None = None  # readable once the process has exited
+        self.returncode: int | None = None
+
+    def started(self, pid: int | None) -> None:
+        if pid is None:  # the server died before it forked
+            self.returncode = 1
+            return
+        self._pid = pid
+        self._pidfd = os.pidfd_open(pid)
+
+    @property
+    def pid(self) -> int | None:
+        if self._pid is None and self.returncode is None:
+            self.server.settle()
+        return self._pid
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self._pid is None:
+            self.server.settle(block=False)
+            if self._pid is None:
+                return self.returncode  # still starting (None), or never started (1)
+        if self.returncode is None and select.select([self._pidfd], [], [], 0)[0]:
+            self._collect()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        if self.pid is not None and self.returncode is None:
+            if not select.select([self._pidfd], [], [], timeout)[0]:
+                raise subprocess.TimeoutExpired(f"worker {self._pid}", timeout)
+            self._collect()
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.pid is not None and self.returncode is None:
+            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+
+    def _collect(self) -> None:
+        code = self.server.reap(self._pid)
+        self.returncode = -1 if code is None else code  # None: the server went first, and the code with it
+        os.close(self._pidfd)

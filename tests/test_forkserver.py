@@ -1,0 +1,96 @@
+"""Workers forked from a fork server: one server per worker environment, results bit for bit those of a fresh
+interpreter, exit codes reported, and a server's death ends its workers without stranding the next call."""
+
+import signal
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import BACKENDS
+from parity import classifier, forkserver, workers
+from parity.workers import RemoteError
+
+FORKED, FRESH = 5, 6  # lanes no other test uses: each test closes what it started
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[1])
+
+
+def _close(*keys) -> None:
+    for backend, lane in keys:
+        workers.worker(backend, lane).close()
+
+
+@pytest.fixture(autouse=True)
+def _needs_fork_server():
+    if not forkserver.available():
+        pytest.skip("fork servers need Linux pidfds (this platform starts fresh interpreters)")
+
+
+def test_workers_of_one_environment_are_forks_of_one_server():
+    """torch and its float64 reference share a package and an environment: one server, forked twice."""
+    import os
+
+    try:
+        pids = [workers.worker(b, FORKED).process.pid for b in ("torch", "torch_reference")]
+        parents = {_parent(pid) for pid in pids}
+        assert len(parents) == 1 and parents != {os.getpid()}, (pids, parents)
+        assert _parent(parents.pop()) == os.getpid()
+    finally:
+        _close(("torch", FORKED), ("torch_reference", FORKED))
+
+
+@BACKENDS
+def test_a_forked_worker_computes_what_a_fresh_one_does(backend, monkeypatch):
+    """A forward and backward pass of a seeded ResNet-18 (train-mode BN) in a forked worker and in a fresh
+    interpreter: the same gradients and statistics, bit for bit."""
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (4, 32, 32, 3)).astype(np.float32)
+    labels = np.arange(4)
+    with monkeypatch.context() as m:
+        m.setenv(forkserver.FORK_ENV, "0")
+        fresh = workers.worker(backend, FRESH)
+    assert not isinstance(fresh.process, forkserver.Forked)
+    assert isinstance(workers.worker(backend, FORKED).process, forkserver.Forked)
+    results = []
+    try:
+        for lane in (FORKED, FRESH):
+            with workers.spread({backend: FRESH + 1}), workers.in_lane(lane):
+                model = classifier.build_model("resnet18", "fastai_v1", 10, "resnet18.init", backend, seed=0)
+            results.append(classifier.gradients(model, images, labels, "train_bn", backend))
+            workers.release(model)
+    finally:
+        _close((backend, FORKED), (backend, FRESH))
+    (loss_forked, grads_forked), (loss_fresh, grads_fresh) = results
+    np.testing.assert_array_equal(loss_forked, loss_fresh)
+    assert grads_forked.keys() == grads_fresh.keys()
+    for name in grads_forked:
+        np.testing.assert_array_equal(grads_forked[name], grads_fresh[name], err_msg=name)
+
+
+def test_a_forked_worker_that_dies_says_how():
+    with pytest.raises(RemoteError, match=r"the torch worker died \(exit code 9\) while running os:_exit"):
+        workers.call_on("torch", "os:_exit", (9,), lane=FORKED)
+    assert not workers.worker("torch", FORKED).process.poll()  # the next call started a fresh one
+    _close(("torch", FORKED))
+
+
+def test_when_a_fork_server_dies_its_workers_end_and_the_next_call_starts_both_again():
+    process = workers.worker("torch", FORKED).process
+    assert process.pid  # forked
+    server = process.server
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait()
+    try:
+        process.wait(timeout=workers.PARENT_POLL * 5)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the worker outlived its fork server")
+    assert process.returncode == -1  # its exit code went with the server
+    try:
+        assert workers.call_on("torch", "parity.backends:current", lane=FORKED) == "torch"
+        assert workers.worker("torch", FORKED).process.server is not server
+    finally:
+        _close(("torch", FORKED))
