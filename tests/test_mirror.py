@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from parity import resize
+from parity import resize, workers
 from parity.backends import BACKENDS
 from parity.protocols import PROTOCOLS
 
@@ -87,13 +87,10 @@ def test_resize_dispatch_tables_cover_the_registry_minus_the_declared():
     """No silent default: each Keras backend's METHODS is exactly the registry minus what it declares."""
     torch_methods = importlib.import_module("torch_impl.resize").METHODS
     assert set(torch_methods) == set(resize.RESIZE_METHODS)
-    script = ("import json, keras_impl.resize as r; print(json.dumps(sorted(r.METHODS)))")
-    for backend in ("keras_tf", "keras_torch"):
-        spec = BACKENDS[backend]
-        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                             env={**__import__("os").environ, **spec.env})
-        declared = {method for (component, method) in spec.unsupported if component == "resize"}
-        assert set(__import__("json").loads(out.stdout)) == set(resize.RESIZE_METHODS) - declared, backend
+    for backend in ("keras_tf", "keras_torch"):  # each in its own worker: one process has one Keras backend
+        methods = workers.call_on(backend, "tests.worker_probe:resize_methods")
+        declared = {method for (component, method) in BACKENDS[backend].unsupported if component == "resize"}
+        assert set(methods) == set(resize.RESIZE_METHODS) - declared, backend
 
 
 def test_backends_never_import_each_other():

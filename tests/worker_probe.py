@@ -16,3 +16,12 @@ def from_heap(nbytes: int = 20 << 20) -> bool:
                 start, end = (int(x, 16) for x in line.split()[0].split("-"))
                 return start <= address < end
     return False
+
+
+def resize_methods() -> list[str]:
+    """The resize methods this worker's backend package dispatches (its METHODS table)."""
+    import importlib
+
+    from parity.backends import current, get_backend
+
+    return sorted(importlib.import_module(f"{get_backend(current()).package}.resize").METHODS)
