@@ -65,10 +65,11 @@ def serve_forks(fd: int, setup: str, setup_args: tuple) -> None:
         control.send(pickle.dumps(pid))
 
 
-def _run_child(target: str, fd: int, args: tuple, env: dict, cwd: str) -> None:
+def _run_child(target: str, fd: int, args: tuple, env: dict, cwd: str | None) -> None:
     code = 1
     try:
-        os.chdir(cwd)
+        if cwd is not None:
+            os.chdir(cwd)
         os.environ.clear()  # the environment the worker was asked for, as a fresh interpreter would get it
         os.environ.update(env)
         _resolve(target)(fd, *args)
@@ -111,8 +112,12 @@ class ForkServer:
     def fork(self, target: str, fd: int, args: tuple, env: dict) -> Forked:
         """A child running `target(fd, *args)` with `env` added to the server's environment, in our cwd."""
         child = Forked(self)
+        try:
+            cwd = os.getcwd()
+        except FileNotFoundError:  # ours was deleted: the child stays in the server's
+            cwd = None
         with self.lock:
-            socket.send_fds(self.control, [pickle.dumps(("fork", target, args, env, os.getcwd()))], [fd])
+            socket.send_fds(self.control, [pickle.dumps(("fork", target, args, env, cwd))], [fd])
             self.pending.append(child)
         return child
 
