@@ -319,6 +319,8 @@ def load_package(package: str, threads: int) -> None:
     """What a fork server does before it forks: the allocator's settings, then the backend's imports."""
     _keep_freed_memory(threads)
     importlib.import_module(package)
+
+
 _START = threading.Lock()
 _PLANNED: list[int] = [0]  # how many workers this run expects to use at once (sets threads per worker)
 
