@@ -20,7 +20,7 @@ class CheckContext:
     def __init__(self, seed: int = 0, data_dir: str | Path | None = None):
         self.seed = seed
         self.data_dir = Path(data_dir) if data_dir else None
-        self._tmp = Path(tempfile.mkdtemp(prefix="parity-check-"))
+        self._tmp: Path | None = None  # a folder for generated files, made when a case first needs one
         self._memo: dict = {}
         self._locks: dict = {}
         self._lock = threading.Lock()
@@ -30,7 +30,9 @@ class CheckContext:
 
         workers.release(list(self._memo.values()))
         self._memo.clear()
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
 
     def memo(self, key, compute):
         """Compute a value once (a resize, a model in a backend) for the cases that share it; safe across the
@@ -67,6 +69,8 @@ class CheckContext:
     @cached_property
     def small_tree(self) -> Path:
         """A generated image-folder tree (train/test, 3 classes, 32x32 JPEG and PNG tiles of real photos)."""
+        with self._lock:  # cases run in threads
+            self._tmp = self._tmp or Path(tempfile.mkdtemp(prefix="parity-check-"))
         root = self._tmp / "tree"
         tiles = data.photo_thumbnails(32, per_photo=6)
         for split, start in (("train", 0), ("test", 6)):

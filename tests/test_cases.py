@@ -27,6 +27,15 @@ def _noise(row: dict) -> list[tuple[str, float]]:
 _CONTEXTS: dict = {}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _close_the_last_context():
+    """The last component's context is closed with the module: its models leave the workers, its folder the disk."""
+    yield
+    for ctx in _CONTEXTS.values():
+        ctx.close()
+    _CONTEXTS.clear()
+
+
 @pytest.fixture
 def component_context(request):
     """One check context per component, closed when the next component starts: the models a component's cases

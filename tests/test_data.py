@@ -37,6 +37,19 @@ def test_reference_normalize_caffe_flips_to_bgr():
                                                                                10 - 123.68])
 
 
+def test_a_check_context_leaves_no_folder_behind():
+    """Its generated files live in a folder made when a case first needs one and removed when it closes (every
+    test run used to leave two empty folders in the temp dir: contexts that never made a file)."""
+    from parity.context import CheckContext
+
+    unused, used = CheckContext(seed=0), CheckContext(seed=0)
+    folder = used.small_tree.parent
+    assert unused._tmp is None and folder.is_dir()
+    unused.close()
+    used.close()
+    assert not folder.exists()
+
+
 def test_folder_listing_is_sorted(check_context):
     listing = data.list_image_folder(check_context.small_tree, "train")
     assert listing.classes == ("cat", "dog", "ship")
