@@ -139,9 +139,25 @@ def _exit_with_parent() -> None:
     def watch():
         while os.getppid() == parent:
             time.sleep(PARENT_POLL)
-        os._exit(0)
+        _exit(0)
 
     threading.Thread(target=watch, daemon=True, name="parity-parent-watch").start()
+
+
+def _exit(code: int) -> None:
+    """End the worker now, skipping the frameworks' slow interpreter teardown, its temp folder removed (the
+    atexit handlers that delete what the frameworks wrote there, such as TensorFlow autograph's generated
+    modules, do not run)."""
+    import shutil
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if _TEMP:
+        shutil.rmtree(_TEMP[0], ignore_errors=True)
+    os._exit(code)
+
+
+_TEMP: list[str] = []  # this worker's temp folder, once serve has made it
 
 
 def serve(fd: int, backend: str, threads: int, lane: int = 0, device: str = "cpu") -> None:
@@ -150,6 +166,8 @@ def serve(fd: int, backend: str, threads: int, lane: int = 0, device: str = "cpu
     from multiprocessing.connection import Connection
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    _TEMP.append(tempfile.mkdtemp(prefix=f"parity-{backend}-worker-"))
+    tempfile.tempdir = _TEMP[0]  # what the frameworks put in the temp folder goes with the worker (_exit)
     _keep_freed_memory(threads)  # before the frameworks load and start their threads
     _exit_with_parent()
     package = importlib.import_module(get_backend(backend).package)
@@ -161,10 +179,8 @@ def serve(fd: int, backend: str, threads: int, lane: int = 0, device: str = "cpu
             message = receive(conn)
         except EOFError:
             message = None
-        if message is None:  # nothing to flush but the streams: skip the frameworks' slow interpreter teardown
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(0)
+        if message is None:
+            _exit(0)
         op, target, args, kwargs = message
         try:
             if op == "free":

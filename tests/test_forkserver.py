@@ -94,3 +94,15 @@ def test_when_a_fork_server_dies_its_workers_end_and_the_next_call_starts_both_a
         assert workers.worker("torch", FORKED).process.server is not server
     finally:
         _close(("torch", FORKED))
+
+
+def test_a_worker_takes_what_the_frameworks_wrote_to_its_temp_folder_with_it():
+    """TensorFlow's autograph writes a module per converted function to the temp folder and deletes them at
+    exit in an atexit handler, which a worker's fast exit skips: the worker's own temp folder goes instead."""
+    import os
+    import tempfile
+
+    folder, written = workers.call_on("keras_tf", "tests.worker_probe:autograph_files", lane=FORKED)
+    workers.worker("keras_tf", FORKED).close()
+    assert folder != tempfile.gettempdir() and written, (folder, written)
+    assert not any(os.path.exists(path) for path in written) and not os.path.exists(folder)

@@ -25,3 +25,23 @@ def resize_methods() -> list[str]:
     from parity.backends import current, get_backend
 
     return sorted(importlib.import_module(f"{get_backend(current()).package}.resize").METHODS)
+
+
+def autograph_files() -> tuple[str, list[str]]:
+    """(this worker's temp folder, the modules TensorFlow's autograph wrote there) after tracing a function
+    with Python control flow, which autograph converts through a generated module file."""
+    import glob
+    import os
+    import tempfile
+
+    import tensorflow as tf
+
+    @tf.function
+    def absolute(x):
+        if x > 0:
+            return x
+        return -x
+
+    absolute(tf.constant(-1.0))
+    folder = tempfile.gettempdir()
+    return folder, sorted(glob.glob(os.path.join(folder, "__autograph_generated_file*.py")))
