@@ -160,13 +160,23 @@ def _exit(code: int) -> None:
 _TEMP: list[str] = []  # this worker's temp folder, once serve has made it
 
 
+def worker_temp(backend: str, pid: int) -> str:
+    """The temp folder of a backend's worker process: made by serve, removed as the worker exits, or by its
+    coordinator when it died."""
+    return os.path.join(tempfile.gettempdir(), f"parity-{backend}-worker-{pid}")
+
+
 def serve(fd: int, backend: str, threads: int, lane: int = 0, device: str = "cpu") -> None:
     """A worker's main loop (started by Worker with `python -c`): requests in, results out, until told to stop."""
     import signal
     from multiprocessing.connection import Connection
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
-    _TEMP.append(tempfile.mkdtemp(prefix=f"parity-{backend}-worker-"))
+    import shutil
+
+    _TEMP.append(worker_temp(backend, os.getpid()))
+    shutil.rmtree(_TEMP[0], ignore_errors=True)  # a stale one, of an earlier process with this pid
+    os.mkdir(_TEMP[0], 0o700)
     tempfile.tempdir = _TEMP[0]  # what the frameworks put in the temp folder goes with the worker (_exit)
     _keep_freed_memory(threads)  # before the frameworks load and start their threads
     _exit_with_parent()
@@ -288,6 +298,7 @@ class Worker:
                 except Exception:  # noqa: BLE001
                     self.process.kill()
                     code = self.process.wait()
+                self._remove_temp()
                 raise RemoteError(f"the {self.backend} worker died (exit code {code}) while running {target}") from exc
         if reply[0] == "ok":
             return reply[1]
@@ -314,6 +325,15 @@ class Worker:
             self.process.wait(timeout=10)
         except Exception:  # noqa: BLE001  (a worker that will not stop is stopped)
             self.process.kill()
+            self.process.wait()
+        self._remove_temp()
+
+    def _remove_temp(self) -> None:
+        """What a worker that died could not remove itself (one that exits removes its folder first)."""
+        import shutil
+
+        if self.process.pid is not None:
+            shutil.rmtree(worker_temp(self.backend, self.process.pid), ignore_errors=True)
 
 
 _WORKERS: dict[tuple, Worker] = {}  # (backend, lane, device) -> its process

@@ -72,8 +72,15 @@ def test_a_forked_worker_computes_what_a_fresh_one_does(backend, monkeypatch):
 
 
 def test_a_forked_worker_that_dies_says_how():
+    """... and its coordinator removes the temp folder it could not remove itself."""
+    import os
+
+    workers.call_on("torch", "parity.backends:current", lane=FORKED)  # started: serve has made its folder
+    pid = workers.worker("torch", FORKED).process.pid
+    assert os.path.isdir(workers.worker_temp("torch", pid))
     with pytest.raises(RemoteError, match=r"the torch worker died \(exit code 9\) while running os:_exit"):
         workers.call_on("torch", "os:_exit", (9,), lane=FORKED)
+    assert not os.path.exists(workers.worker_temp("torch", pid))
     assert not workers.worker("torch", FORKED).process.poll()  # the next call started a fresh one
     _close(("torch", FORKED))
 
