@@ -55,8 +55,8 @@ def check(runs: int) -> dict:
 
 
 def tests(runs: int) -> dict:
-    """The parallel part of `nox -s tests` (the Ray tests run alone after it there: beside two pytest workers'
-    backends a local Ray cluster reached the machine's 24 GB)."""
+    """The parallel part of `nox -s tests` (there the Ray tests run after it, beside the fastai 1 oracle tests:
+    beside two pytest workers' backends a local Ray cluster reached the machine's 24 GB)."""
     row = _timed([sys.executable, "-m", "pytest", "-q", "-n", "2", "-m", "not slow and not ray"], runs, report=False)
     row.pop("results")
     return row

@@ -18,6 +18,7 @@ import itertools
 import mmap
 import os
 import pickle
+import shutil
 import sys
 import tempfile
 import threading
@@ -148,8 +149,6 @@ def _exit(code: int) -> None:
     """End the worker now, skipping the frameworks' slow interpreter teardown, its temp folder removed (the
     atexit handlers that delete what the frameworks wrote there, such as TensorFlow autograph's generated
     modules, do not run)."""
-    import shutil
-
     sys.stdout.flush()
     sys.stderr.flush()
     if _TEMP:
@@ -172,8 +171,6 @@ def serve(fd: int, backend: str, threads: int, lane: int = 0, device: str = "cpu
     from multiprocessing.connection import Connection
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
-    import shutil
-
     _TEMP.append(worker_temp(backend, os.getpid()))
     shutil.rmtree(_TEMP[0], ignore_errors=True)  # a stale one, of an earlier process with this pid
     os.mkdir(_TEMP[0], 0o700)
@@ -330,8 +327,6 @@ class Worker:
 
     def _remove_temp(self) -> None:
         """What a worker that died could not remove itself (one that exits removes its folder first)."""
-        import shutil
-
         if self.process.pid is not None:
             shutil.rmtree(worker_temp(self.backend, self.process.pid), ignore_errors=True)
 

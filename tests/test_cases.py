@@ -27,13 +27,17 @@ def _noise(row: dict) -> list[tuple[str, float]]:
 _CONTEXTS: dict = {}
 
 
+def _close_contexts() -> None:
+    for ctx in _CONTEXTS.values():
+        ctx.close()
+    _CONTEXTS.clear()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _close_the_last_context():
     """The last component's context is closed with the module: its models leave the workers, its folder the disk."""
     yield
-    for ctx in _CONTEXTS.values():
-        ctx.close()
-    _CONTEXTS.clear()
+    _close_contexts()
 
 
 @pytest.fixture
@@ -44,9 +48,7 @@ def component_context(request):
 
     component = request.node.callspec.params["case"].component
     if component not in _CONTEXTS:
-        for ctx in _CONTEXTS.values():
-            ctx.close()
-        _CONTEXTS.clear()
+        _close_contexts()
         _CONTEXTS[component] = CheckContext(seed=0)
     return _CONTEXTS[component]
 
