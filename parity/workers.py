@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import contextvars
 import dataclasses
+import gc
 import importlib
 import itertools
 import mmap
@@ -178,6 +179,7 @@ def serve(fd: int, backend: str, threads: int, lane: int = 0, device: str = "cpu
     _keep_freed_memory(threads)  # before the frameworks load and start their threads
     _exit_with_parent()
     package = importlib.import_module(get_backend(backend).package)
+    gc.freeze()  # the frameworks' objects stay for the worker's life: out of its collections (parity.forkserver)
     package.configure_threads(threads)
     package.configure_device(device)
     conn = Connection(fd)
@@ -235,7 +237,6 @@ def _give_back_memory() -> None:
     """After freeing models: collect the cycles and hand the freed heap back to the OS (glibc keeps it otherwise,
     and a worker that served a float64 ResNet-50 would hold gigabytes for the rest of the run)."""
     import ctypes
-    import gc
 
     gc.collect()
     try:

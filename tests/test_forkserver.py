@@ -46,7 +46,8 @@ def test_workers_of_one_environment_are_forks_of_one_server():
 @BACKENDS
 def test_a_forked_worker_computes_what_a_fresh_one_does(backend, monkeypatch):
     """A forward and backward pass of a seeded ResNet-18 (train-mode BN) in a forked worker and in a fresh
-    interpreter: the same gradients and statistics, bit for bit."""
+    interpreter: the same gradients and statistics, bit for bit. Both keep the frameworks' objects out of their
+    collections (gc.freeze after the imports: ~450,000 objects; a full collection walked them for 85 ms)."""
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 1, (4, 32, 32, 3)).astype(np.float32)
     labels = np.arange(4)
@@ -55,15 +56,17 @@ def test_a_forked_worker_computes_what_a_fresh_one_does(backend, monkeypatch):
         fresh = workers.worker(backend, FRESH)
     assert not isinstance(fresh.process, forkserver.Forked)
     assert isinstance(workers.worker(backend, FORKED).process, forkserver.Forked)
-    results = []
+    results, frozen = [], []
     try:
         for lane in (FORKED, FRESH):
+            frozen.append(workers.call_on(backend, "gc:get_freeze_count", lane=lane))
             with workers.spread({backend: FRESH + 1}), workers.in_lane(lane):
                 model = classifier.build_model("resnet18", "fastai_v1", 10, "resnet18.init", backend, seed=0)
             results.append(classifier.gradients(model, images, labels, "train_bn", backend))
             workers.release(model)
     finally:
         _close((backend, FORKED), (backend, FRESH))
+    assert min(frozen) > 100_000, frozen
     (loss_forked, grads_forked), (loss_fresh, grads_fresh) = results
     np.testing.assert_array_equal(loss_forked, loss_fresh)
     assert grads_forked.keys() == grads_fresh.keys()
