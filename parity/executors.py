@@ -267,14 +267,15 @@ def make(name: str, workers: int | None = None, ray_address: str | None = None, 
 
 
 def resolve_device(device: str) -> str:
-    """'auto' is cuda when the torch backend sees a GPU, else cpu."""
+    """'auto' is cuda when the torch backend sees a GPU, else cpu. The CPU torch worker asks (a cuda worker would
+    be a fresh interpreter started only to answer: 2.5 s of imports)."""
     if device not in DEVICES:
         raise unknown("device", device, DEVICES)
     if device != "auto":
         return device
     from parity import workers
 
-    return "cuda" if workers.call_on("torch", "parity.executors:cuda_here", device="cuda") else "cpu"
+    return "cuda" if workers.call_on("torch", "parity.executors:cuda_here") else "cpu"
 
 
 def cuda_here() -> bool:
