@@ -4,16 +4,23 @@ node in a subprocess with the fault planted there, and reads its outcome like a 
 
 This module is also the pytest plugin that plants it (`-p parity.plantedtests`): PLANT_ENV holds the patches
 as JSON, applied when pytest starts and undone when it ends; OUT_ENV names the file the outcomes go to.
+
+Where parity.forkserver can fork, a run is a fork of a server that has imported pytest, torch and torchvision
+(what every run loads before its patches are applied, none of it a patch target): 2.6 CPU-s of a fresh
+interpreter's start (`python -c 'import torch, torchvision, pytest'`) paid once per environment, not per fault.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from parity import forkserver
 
 PLANT_ENV, OUT_ENV = "PARITY_PLANT", "PARITY_PLANT_OUT"
 FASTAI1_ENV = "PARITY_FASTAI1"  # where fastai 1.0.61 is installed (pip --target); default ROOT/.nox/fastai1
@@ -96,12 +103,10 @@ def run_nodes(nodes: list[str], patches=()) -> dict:
         env = {**os.environ, PLANT_ENV: json.dumps([[p.module, p.target, p.how, list(p.params)] for p in patches]),
                OUT_ENV: str(out), FRAMEWORKS_ENV: frameworks(todo),
                "PYTHONPATH": os.pathsep.join(path + [os.environ.get("PYTHONPATH", "")]).strip(os.pathsep)}
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "parity.plantedtests",
-                               *todo], cwd=ROOT, env=env, capture_output=True, text=True)
+        code, output = _pytest(["-q", "-p", "no:xdist", "-p", "parity.plantedtests", *todo], env)
         outcomes = json.loads(out.read_text()) if out.is_file() else {}
     if not outcomes:
-        tail = (proc.stdout + proc.stderr)[-600:]
-        return {**rows, **{n: _row("unrun", f"pytest exited {proc.returncode} before running a test: {tail}")
+        return {**rows, **{n: _row("unrun", f"pytest exited {code} before running a test: {output[-600:]}")
                            for n in todo}}
     for node in todo:
         module_skip = outcomes.get(node.split("::")[0], "")
@@ -115,6 +120,54 @@ def run_nodes(nodes: list[str], patches=()) -> dict:
         rows[node] = _row(status, f"{len(failed)} of {len(mine)} tests failed" if mine else "no test ran",
                           failed[0].split("::")[-1] if failed else None)
     return rows
+
+
+_SERVERS: dict[tuple, forkserver.ForkServer] = {}  # a run's environment but for PER_RUN_ENV -> its fork server
+PER_RUN_ENV = (PLANT_ENV, OUT_ENV)  # read when pytest starts, after the fork
+
+
+def _pytest(argv: list[str], env: dict) -> tuple[int, str]:
+    """(exit code, output) of `python -m pytest *argv` in the source checkout with `env`: a fork of the server
+    for this environment, or a fresh interpreter where forks are not available."""
+    if not forkserver.available():
+        proc = subprocess.run([sys.executable, "-m", "pytest", *argv], cwd=ROOT, env=env, capture_output=True,
+                              text=True)
+        return proc.returncode, proc.stdout + proc.stderr
+    key = tuple(sorted((k, v) for k, v in env.items() if k not in PER_RUN_ENV))
+    if key not in _SERVERS or not _SERVERS[key].alive():
+        _SERVERS[key] = forkserver.ForkServer(env, "parity.plantedtests:preload", ())
+    with tempfile.TemporaryFile() as log:
+        code = _SERVERS[key].fork("parity.plantedtests:run_pytest", log.fileno(), (argv,), env).wait()
+        log.seek(0)
+        return code, log.read().decode(errors="replace")
+
+
+def preload() -> None:
+    """A planted runs' fork server: what tests/conftest.py loads first in every run (and pytest itself)."""
+    import pytest  # noqa: F401
+    import torch  # noqa: F401
+    import torchvision  # noqa: F401  (before TensorFlow, which a run may load after the fork)
+
+
+def run_pytest(fd: int, argv: list[str]) -> None:
+    """A forked planted run: pytest in the source checkout, its output to `fd`, its exit code the process's."""
+    import pytest
+
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    os.chdir(ROOT)  # sys.path[0] is '' (the server is `python -c`): the checkout, as with `python -m pytest`
+    code = pytest.main(argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(int(code))
+
+
+@atexit.register
+def _close_servers() -> None:
+    for server in _SERVERS.values():
+        server.close()
+    _SERVERS.clear()
 
 
 def _row(status: str, why: str, first: str | None = None) -> dict:

@@ -137,8 +137,9 @@ def test_optim_wrapper_steps_are_the_fastai_v1_rows(row, true_wd):
 
 def test_the_self_test_catches_every_fastai_v1_spec_fault_with_this_oracle():
     """`parity selftest` plants each spec fault this file is declared to catch in a pytest run of the declared
-    test (parity.plantedtests): each is DETECTED+LOCALISED, and the same tests pass with nothing planted."""
-    from parity import faultlist, selftest
+    test (parity.plantedtests): each is DETECTED+LOCALISED, and the same tests pass with nothing planted. Where
+    forks are available, every run is a fork of one server (the runs differ only in what they plant)."""
+    from parity import faultlist, forkserver, plantedtests, selftest
     from parity.plantedtests import run_nodes
 
     mine = [f for f in faultlist.FAULTS.values() if f.oracle and f.detect.startswith("tests/test_oracle_fastai_v1.py")]
@@ -147,3 +148,4 @@ def test_the_self_test_catches_every_fastai_v1_spec_fault_with_this_oracle():
     for fault in mine:
         result = selftest.run_fault(fault)
         assert result["verdict"] == selftest.LOCALISED, result
+    assert len(plantedtests._SERVERS) == (1 if forkserver.available() else 0)
