@@ -42,7 +42,7 @@ def pytest_configure(config):
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.use_deterministic_algorithms(True)
-    if wanted == "torch":  # the oracle tests of fastai, run by the self-test with a fault planted
+    if wanted == "torch":  # the oracle tests of fastai (also with a fault planted), the Ray tests (noxfile)
         return
     import keras_impl  # noqa: F401  (loads TensorFlow after torch, without its C++ notices)
     import tensorflow as tf
