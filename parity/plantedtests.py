@@ -144,9 +144,10 @@ def _pytest(argv: list[str], env: dict) -> tuple[int, str]:
 
 def preload() -> None:
     """A planted runs' fork server: what tests/conftest.py loads first in every run (and pytest itself)."""
-    import pytest  # noqa: F401
-    import torch  # noqa: F401
-    import torchvision  # noqa: F401  (before TensorFlow, which a run may load after the fork)
+    import importlib
+
+    for module in ("pytest", "torch", "torchvision"):  # torchvision before TensorFlow, which a run may load
+        importlib.import_module(module)
 
 
 def run_pytest(fd: int, argv: list[str]) -> None:
