@@ -20,10 +20,11 @@ def test_feature_cache_gives_identical_results(framework):
     """The run that makes the features (whole model built), a run on them (the head built alone) and a run
     without the cache give the same logits, bit for bit."""
     recipe = recipes.with_knobs(recipes.get_recipe("keras_thread_64"), framework=framework, epochs=2)
+    spec = datasets.DataSpec("digits", train_per_class=4, test_per_class=4)  # TINY's third: keras_torch took 10 s
     workers.call_on(framework, "parity.training:forget_here")
-    made = runner.run(recipe, TINY, 3, BODY, use_cache=True, keep_logits=True)
-    reused = runner.run(recipe, TINY, 3, BODY, use_cache=True, keep_logits=True)
-    direct = runner.run(recipe, TINY, 3, BODY, use_cache=False, keep_logits=True)
+    made = runner.run(recipe, spec, 3, BODY, use_cache=True, keep_logits=True)
+    reused = runner.run(recipe, spec, 3, BODY, use_cache=True, keep_logits=True)
+    direct = runner.run(recipe, spec, 3, BODY, use_cache=False, keep_logits=True)
     assert made["cached_features"] and reused["cached_features"] and not direct["cached_features"]
     assert made["body_built"] and not reused["body_built"] and direct["body_built"]
     for cached in (made, reused):
@@ -115,7 +116,8 @@ def test_cli_train_prints_seeds_and_ci_and_writes_a_report(tmp_path, capsys):
 
 def test_cli_bisect_end_to_end_and_free_rerun(tmp_path, capsys):
     argv = ["bisect", "--from", "fastai_v1_fit", "--to", "fastai_v1_fit_lr003", "--seeds", "2", "--train-per-class",
-            "12", "--test-per-class", "8", "--quiet", "--store", str(tmp_path / "store")]
+            "12", "--test-per-class", "8", "--quiet", "--store", str(tmp_path / "store"), "--set-from", "epochs=1",
+            "--set-to", "epochs=1"]  # one epoch: four train_bn runs, not a study
     assert main([*argv, "--out", str(tmp_path / "first")]) == 0
     first = capsys.readouterr().out
     assert first.startswith("Going from fastai_v1_fit")
