@@ -62,7 +62,8 @@ def _oracle_v1(session: nox.Session, env: dict, *args) -> tuple[list[str], dict]
     if not (FASTAI1 / "fastai" / "__init__.py").exists():
         session.run(str(BIN / "python"), "-m", "pip", "install", "-q", "--no-deps", "--target", str(FASTAI1),
                     "fastai==1.0.61", external=True)
-    path = os.pathsep.join([str(FASTAI1), str(ROOT / "tests" / "fastai_v1_shim")])
+    first = [str(FASTAI1), str(ROOT / "tests" / "fastai_v1_shim")]  # a PYTHONPATH already set stays after them
+    path = os.pathsep.join(first + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
     return ([str(BIN / "pytest"), "-p", "no:xdist", "tests/test_oracle_fastai_v1.py", *args],
             {**os.environ, **env, "PYTHONPATH": path, FRAMEWORKS_ENV: "torch"})  # no TensorFlow: see conftest
 

@@ -100,13 +100,14 @@ def _exit_code(pid: int) -> int | None:
 # --- the coordinator's side ---------------------------------------------------------------------------------------
 
 class ForkServer:
-    """A server process started with `env`; `fork` returns at once (the server may still be importing)."""
+    """A server process started with `env` (in `cwd`, ours by default: `python -c` puts it first on sys.path);
+    `fork` returns at once (the server may still be importing)."""
 
-    def __init__(self, env: dict, setup: str, setup_args: tuple):
+    def __init__(self, env: dict, setup: str, setup_args: tuple, cwd: str | None = None):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         code = (f"from parity.forkserver import serve_forks; "
                 f"serve_forks({theirs.fileno()}, {setup!r}, {setup_args!r})")
-        self.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()], env=env,
+        self.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()], env=env, cwd=cwd,
                                         stdin=subprocess.DEVNULL, stdout=2)  # our file descriptor 2, as workers
         theirs.close()
         self.control = ours

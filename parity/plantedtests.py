@@ -123,7 +123,7 @@ def run_nodes(nodes: list[str], patches=()) -> dict:
 
 
 _SERVERS: dict[tuple, forkserver.ForkServer] = {}  # a run's environment but for PER_RUN_ENV -> its fork server
-PER_RUN_ENV = (PLANT_ENV, OUT_ENV)  # read when pytest starts, after the fork
+PER_RUN_ENV = (PLANT_ENV, OUT_ENV, "PYTEST_CURRENT_TEST")  # read after the fork (pytest sets the last in tests)
 
 
 def _pytest(argv: list[str], env: dict) -> tuple[int, str]:
@@ -135,7 +135,8 @@ def _pytest(argv: list[str], env: dict) -> tuple[int, str]:
         return proc.returncode, proc.stdout + proc.stderr
     key = tuple(sorted((k, v) for k, v in env.items() if k not in PER_RUN_ENV))
     if key not in _SERVERS or not _SERVERS[key].alive():
-        _SERVERS[key] = forkserver.ForkServer(env, "parity.plantedtests:preload", ())
+        # in the checkout, as `python -m pytest` there: sys.path[0] is '' for the server, the checkout for a run
+        _SERVERS[key] = forkserver.ForkServer(env, "parity.plantedtests:preload", (), cwd=str(ROOT))
     with tempfile.TemporaryFile() as log:
         code = _SERVERS[key].fork("parity.plantedtests:run_pytest", log.fileno(), (argv,), env).wait()
         log.seek(0)
@@ -157,7 +158,7 @@ def run_pytest(fd: int, argv: list[str]) -> None:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
-    os.chdir(ROOT)  # sys.path[0] is '' (the server is `python -c`): the checkout, as with `python -m pytest`
+    os.chdir(ROOT)  # the server's folder already; forkserver moved the child to its coordinator's
     code = pytest.main(argv)
     sys.stdout.flush()
     sys.stderr.flush()
