@@ -48,7 +48,7 @@ def serve_forks(fd: int, setup: str, setup_args: tuple) -> None:
     """The server's loop (started with `python -c`): run `setup(*setup_args)` (the imports), then answer
     ('fork', target, args, env, cwd) with the pid of a child running `target(fd, *args)` on the file descriptor
     that came with the request, and ('reap', pid) with that child's exit code."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    _SIGINT_AT_START.append(signal.signal(signal.SIGINT, signal.SIG_IGN))  # Ctrl-C is the coordinator's to handle
     _resolve(setup)(*setup_args)
     gc.freeze()  # what the imports made lives as long as the children: their collections skip it
     control = socket.socket(fileno=fd)
@@ -70,6 +70,16 @@ def serve_forks(fd: int, setup: str, setup_args: tuple) -> None:
             _run_child(target, fds[0], args, env, cwd)
         os.close(fds[0])
         control.send(pickle.dumps(pid))
+
+
+_SIGINT_AT_START: list = []  # how the server was to take Ctrl-C before it chose to ignore it
+
+
+def sigint_at_start():
+    """In a forked child: the SIGINT handler the server started with (Python's default, or SIG_IGN when the
+    coordinator ignored it: a background job of a shell), for a child that should take Ctrl-C as a fresh
+    interpreter would."""
+    return _SIGINT_AT_START[0] if _SIGINT_AT_START else signal.default_int_handler
 
 
 def _run_child(target: str, fd: int, args: tuple, env: dict, cwd: str | None) -> None:

@@ -5,9 +5,10 @@ node in a subprocess with the fault planted there, and reads its outcome like a 
 This module is also the pytest plugin that plants it (`-p parity.plantedtests`): PLANT_ENV holds the patches
 as JSON, applied when pytest starts and undone when it ends; OUT_ENV names the file the outcomes go to.
 
-Where parity.forkserver can fork, a run is a fork of a server that has imported pytest, torch and torchvision
-(what every run loads before its patches are applied, none of it a patch target): 2.6 CPU-s of a fresh
-interpreter's start (`python -c 'import torch, torchvision, pytest'`) paid once per environment, not per fault.
+Where parity.forkserver can fork, a run is a fork of a server (parity.plantedfork) that has imported pytest,
+torch and torchvision (what every run loads before its patches are applied, none of it a patch target): 2.6
+CPU-s of a fresh interpreter's start (`python -c 'import torch, torchvision, pytest'`) paid once per
+environment, not per fault.
 """
 
 from __future__ import annotations
@@ -136,33 +137,11 @@ def _pytest(argv: list[str], env: dict) -> tuple[int, str]:
     key = tuple(sorted((k, v) for k, v in env.items() if k not in PER_RUN_ENV))
     if key not in _SERVERS or not _SERVERS[key].alive():
         # in the checkout, as `python -m pytest` there: sys.path[0] is '' for the server, the checkout for a run
-        _SERVERS[key] = forkserver.ForkServer(env, "parity.plantedtests:preload", (), cwd=str(ROOT))
+        _SERVERS[key] = forkserver.ForkServer(env, "parity.plantedfork:preload", (), cwd=str(ROOT))
     with tempfile.TemporaryFile() as log:
-        code = _SERVERS[key].fork("parity.plantedtests:run_pytest", log.fileno(), (argv,), env).wait()
+        code = _SERVERS[key].fork("parity.plantedfork:run_pytest", log.fileno(), (argv, str(ROOT)), env).wait()
         log.seek(0)
         return code, log.read().decode(errors="replace")
-
-
-def preload() -> None:
-    """A planted runs' fork server: what tests/conftest.py loads first in every run (and pytest itself)."""
-    import importlib
-
-    for module in ("pytest", "torch", "torchvision"):  # torchvision before TensorFlow, which a run may load
-        importlib.import_module(module)
-
-
-def run_pytest(fd: int, argv: list[str]) -> None:
-    """A forked planted run: pytest in the source checkout, its output to `fd`, its exit code the process's."""
-    import pytest
-
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    os.chdir(ROOT)  # the server's folder already; forkserver moved the child to its coordinator's
-    code = pytest.main(argv)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(int(code))
 
 
 @atexit.register
