@@ -79,7 +79,7 @@ def sigint_at_start():
     """In a forked child: the SIGINT handler the server started with (Python's default, or SIG_IGN when the
     coordinator ignored it: a background job of a shell), for a child that should take Ctrl-C as a fresh
     interpreter would."""
-    return _SIGINT_AT_START[0] if _SIGINT_AT_START else signal.default_int_handler
+    return _SIGINT_AT_START[0] if _SIGINT_AT_START else signal.getsignal(signal.SIGINT)
 
 
 def _run_child(target: str, fd: int, args: tuple, env: dict, cwd: str | None) -> None:

@@ -31,7 +31,9 @@ def _needs_fork_server():
 
 
 def test_workers_of_one_environment_are_forks_of_one_server():
-    """torch and its float64 reference share a package and an environment: one server, forked twice."""
+    """torch and its float64 reference share a package and an environment: one server, forked twice. A worker
+    ignores Ctrl-C (its coordinator's to handle), and knows how the server took it when it started (a planted
+    pytest run in a fork takes it so)."""
     import os
 
     try:
@@ -39,6 +41,7 @@ def test_workers_of_one_environment_are_forks_of_one_server():
         parents = {_parent(pid) for pid in pids}
         assert len(parents) == 1 and parents != {os.getpid()}, (pids, parents)
         assert _parent(parents.pop()) == os.getpid()
+        assert workers.call_on("torch", "tests.worker_probe:ctrl_c", lane=FORKED) == ("ignored", "default")
     finally:
         _close(("torch", FORKED), ("torch_reference", FORKED))
 

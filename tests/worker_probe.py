@@ -45,3 +45,16 @@ def autograph_files() -> tuple[str, list[str]]:
     absolute(tf.constant(-1.0))
     folder = tempfile.gettempdir()
     return folder, sorted(glob.glob(os.path.join(folder, "__autograph_generated_file*.py")))
+
+
+def ctrl_c() -> tuple[str, str]:
+    """(how this worker takes SIGINT now, how its fork server took it when it started): 'ignored', 'default'
+    (Python's KeyboardInterrupt) or 'other'."""
+    import signal
+
+    from parity import forkserver
+
+    def name(handler) -> str:
+        return {signal.SIG_IGN: "ignored", signal.default_int_handler: "default"}.get(handler, "other")
+
+    return name(signal.getsignal(signal.SIGINT)), name(forkserver.sigint_at_start())
