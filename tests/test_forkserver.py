@@ -31,9 +31,7 @@ def _needs_fork_server():
 
 
 def test_workers_of_one_environment_are_forks_of_one_server():
-    """torch and its float64 reference share a package and an environment: one server, forked twice. A worker
-    ignores Ctrl-C (its coordinator's to handle), and knows how the server took it when it started (a planted
-    pytest run in a fork takes it so)."""
+    """torch and its float64 reference share a package and an environment: one server, forked twice."""
     import os
 
     try:
@@ -41,9 +39,30 @@ def test_workers_of_one_environment_are_forks_of_one_server():
         parents = {_parent(pid) for pid in pids}
         assert len(parents) == 1 and parents != {os.getpid()}, (pids, parents)
         assert _parent(parents.pop()) == os.getpid()
-        assert workers.call_on("torch", "tests.worker_probe:ctrl_c", lane=FORKED) == ("ignored", "default")
     finally:
         _close(("torch", FORKED), ("torch_reference", FORKED))
+
+
+def test_a_fork_ignores_ctrl_c_and_knows_how_its_server_took_it_at_start():
+    """Forks ignore Ctrl-C (a worker leaves it to its coordinator); a planted pytest run takes it as its server
+    started with it, which is how its coordinator took it: here Python's default handler, set for the start
+    (a coordinator run as a shell's background job ignores it, and so would the server)."""
+    import os
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        server = forkserver.ForkServer(dict(os.environ), "parity.forkserver:available", ())
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    read, write = os.pipe()
+    try:
+        child = server.fork("tests.worker_probe:write_ctrl_c", write, (), dict(os.environ))
+        os.close(write)
+        with os.fdopen(read) as answer:
+            assert answer.read() == "ignored default"
+        assert child.wait(timeout=60) == 0
+    finally:
+        server.close()
 
 
 @BACKENDS

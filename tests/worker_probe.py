@@ -58,3 +58,11 @@ def ctrl_c() -> tuple[str, str]:
         return {signal.SIG_IGN: "ignored", signal.default_int_handler: "default"}.get(handler, "other")
 
     return name(signal.getsignal(signal.SIGINT)), name(forkserver.sigint_at_start())
+
+
+def write_ctrl_c(fd: int) -> None:
+    """ctrl_c() written to `fd`, for a fork of a bare fork server (no backend worker to answer through)."""
+    import os
+
+    with os.fdopen(fd, "w") as out:
+        out.write(" ".join(ctrl_c()))
