@@ -130,13 +130,13 @@ def resolve_target(target: str, package: str | None = None):
 PARENT_POLL = 1.0  # seconds between a worker's checks that its coordinator is still alive
 
 
-def _exit_with_parent() -> None:
-    """A daemon thread ends the worker within PARENT_POLL seconds of its coordinator's death, even in the middle
-    of a run: the run is lost either way (results are stored by the coordinator), and an orphan that trains on
-    would hold cores and gigabytes for nothing."""
+def _exit_with_parent(parent: int) -> None:
+    """A daemon thread ends the worker within PARENT_POLL seconds of its parent's death (the coordinator, or the
+    fork server that dies with it), even in the middle of a run: the run is lost either way (results are stored
+    by the coordinator), and an orphan that trains on would hold cores and gigabytes for nothing. `parent` is
+    the pid the worker was started by: one that died before the worker got here is noticed at the first look
+    (reading os.getppid() here would then read init's, and watch it forever)."""
     import time
-
-    parent = os.getppid()
 
     def watch():
         while os.getppid() == parent:
@@ -166,8 +166,9 @@ def worker_temp(backend: str, pid: int) -> str:
     return os.path.join(tempfile.gettempdir(), f"parity-{backend}-worker-{pid}")
 
 
-def serve(fd: int, backend: str, threads: int, lane: int = 0, device: str = "cpu") -> None:
-    """A worker's main loop (started by Worker with `python -c`): requests in, results out, until told to stop."""
+def serve(fd: int, backend: str, threads: int, lane: int = 0, device: str = "cpu", parent: int | None = None) -> None:
+    """A worker's main loop (started by Worker: forked, or with `python -c`): requests in, results out, until
+    told to stop; it ends when `parent` (the process that started it) dies."""
     import signal
     from multiprocessing.connection import Connection
 
@@ -177,7 +178,7 @@ def serve(fd: int, backend: str, threads: int, lane: int = 0, device: str = "cpu
     os.mkdir(_TEMP[0], 0o700)
     tempfile.tempdir = _TEMP[0]  # what the frameworks put in the temp folder goes with the worker (_exit)
     _keep_freed_memory(threads)  # before the frameworks load and start their threads
-    _exit_with_parent()
+    _exit_with_parent(parent or os.getppid())
     package = importlib.import_module(get_backend(backend).package)
     gc.freeze()  # the frameworks' objects stay for the worker's life: out of its collections (parity.forkserver)
     package.configure_threads(threads)
@@ -272,10 +273,10 @@ class Worker:
         args = (backend, threads, lane, device)
         self.backend = backend
         if device == "cpu" and forkserver.available():  # cuda: a fresh interpreter, CUDA's documented-safe start
-            self.process = _fork_server(get_backend(backend).package, env, threads).fork(
-                "parity.workers:serve", theirs.fileno(), args, env)
+            server = _fork_server(get_backend(backend).package, env, threads)
+            self.process = server.fork("parity.workers:serve", theirs.fileno(), (*args, server.process.pid), env)
         else:
-            code = f"from parity.workers import serve; serve({theirs.fileno()}, *{args!r})"
+            code = f"from parity.workers import serve; serve({theirs.fileno()}, *{(*args, os.getpid())!r})"
             self.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()], env=env,
                                             stdin=subprocess.DEVNULL, stdout=2)  # our file descriptor 2
         theirs.close()

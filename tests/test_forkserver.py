@@ -65,6 +65,23 @@ def test_a_fork_ignores_ctrl_c_and_knows_how_its_server_took_it_at_start():
         server.close()
 
 
+def test_a_worker_whose_parent_died_before_it_began_to_watch_ends_at_once():
+    """A worker watches the pid that started it (handed over at the start), not whatever os.getppid() says when
+    its watch begins: a fork whose server was killed first would read init's pid there and never end (seen once
+    in CI, in the server-death test below)."""
+    import os
+
+    server = forkserver.ForkServer(dict(os.environ), "parity.forkserver:available", ())
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        child = server.fork("tests.worker_probe:outlive", write, (server.process.pid + 1,), dict(os.environ))
+        os.close(write)
+        assert child.wait(timeout=workers.PARENT_POLL * 10) == 0
+    finally:
+        server.close()
+
+
 @BACKENDS
 def test_a_forked_worker_computes_what_a_fresh_one_does(backend, monkeypatch):
     """A forward and backward pass of a seeded ResNet-18 (train-mode BN) in a forked worker and in a fresh

@@ -66,3 +66,16 @@ def write_ctrl_c(fd: int) -> None:
 
     with os.fdopen(fd, "w") as out:
         out.write(" ".join(ctrl_c()))
+
+
+def outlive(fd: int, parent: int) -> None:
+    """A child that watches `parent` (workers' watcher) and would sleep a minute: it ends at the watcher's first
+    look when `parent` is not its parent (gone before the watch began)."""
+    import os
+    import time
+
+    from parity import workers
+
+    os.close(fd)
+    workers._exit_with_parent(parent)
+    time.sleep(60)
