@@ -89,8 +89,7 @@ def _run_child(target: str, fd: int, args: tuple, env: dict, cwd: str | None) ->
             os.chdir(cwd)
         os.environ.clear()  # the environment the worker was asked for, as a fresh interpreter would get it
         os.environ.update(env)
-        _resolve(target)(fd, *args)
-        code = 0
+        code = _resolve(target)(fd, *args) or 0  # a target that returns may return its exit code
     except BaseException:  # noqa: BLE001  (a child must never return into the server's loop)
         traceback.print_exc()
     finally:
@@ -108,6 +107,16 @@ def _exit_code(pid: int) -> int | None:
 
 
 # --- the coordinator's side ---------------------------------------------------------------------------------------
+
+def running(servers: dict, env: dict, volatile: tuple, setup: str, setup_args: tuple,
+            cwd: str | None = None) -> ForkServer:
+    """The server kept in `servers` for `setup` and `env` but for its `volatile` variables (they change from
+    call to call and no import reads them), started on first use or when the last one died."""
+    key = (setup, setup_args, tuple(sorted((k, v) for k, v in env.items() if k not in volatile)))
+    if key not in servers or not servers[key].alive():
+        servers[key] = ForkServer(env, setup, setup_args, cwd)
+    return servers[key]
+
 
 class ForkServer:
     """A server process started with `env` (in `cwd`, ours by default: `python -c` puts it first on sys.path);

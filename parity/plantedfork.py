@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 import os
 import signal
-import sys
 
 from parity import forkserver
 
@@ -19,8 +18,8 @@ def preload() -> None:
         importlib.import_module(module)
 
 
-def run_pytest(fd: int, argv: list[str], root: str) -> None:
-    """pytest in the checkout `root` with `argv`, its output to `fd`, its exit code the process's."""
+def run_pytest(fd: int, argv: list[str], root: str) -> int:
+    """pytest in the checkout `root` with `argv`, its output to `fd`; its exit code, the process's."""
     import pytest
 
     signal.signal(signal.SIGINT, forkserver.sigint_at_start())  # Ctrl-C as a fresh interpreter would take it
@@ -28,7 +27,4 @@ def run_pytest(fd: int, argv: list[str], root: str) -> None:
     os.dup2(fd, 2)
     os.close(fd)
     os.chdir(root)  # the server's folder; forkserver moved the child to its coordinator's
-    code = pytest.main(argv)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(int(code))
+    return int(pytest.main(argv))

@@ -134,12 +134,10 @@ def _pytest(argv: list[str], env: dict) -> tuple[int, str]:
         proc = subprocess.run([sys.executable, "-m", "pytest", *argv], cwd=ROOT, env=env, capture_output=True,
                               text=True)
         return proc.returncode, proc.stdout + proc.stderr
-    key = tuple(sorted((k, v) for k, v in env.items() if k not in PER_RUN_ENV))
-    if key not in _SERVERS or not _SERVERS[key].alive():
-        # in the checkout, as `python -m pytest` there: sys.path[0] is '' for the server, the checkout for a run
-        _SERVERS[key] = forkserver.ForkServer(env, "parity.plantedfork:preload", (), cwd=str(ROOT))
+    # in the checkout, as `python -m pytest` there: sys.path[0] is '' for the server, the checkout for a run
+    server = forkserver.running(_SERVERS, env, PER_RUN_ENV, "parity.plantedfork:preload", (), cwd=str(ROOT))
     with tempfile.TemporaryFile() as log:
-        code = _SERVERS[key].fork("parity.plantedfork:run_pytest", log.fileno(), (argv, str(ROOT)), env).wait()
+        code = server.fork("parity.plantedfork:run_pytest", log.fileno(), (argv, str(ROOT)), env).wait()
         log.seek(0)
         return code, log.read().decode(errors="replace")
 

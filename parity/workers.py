@@ -166,7 +166,7 @@ def worker_temp(backend: str, pid: int) -> str:
     return os.path.join(tempfile.gettempdir(), f"parity-{backend}-worker-{pid}")
 
 
-def serve(fd: int, backend: str, threads: int, lane: int = 0, device: str = "cpu", parent: int | None = None) -> None:
+def serve(fd: int, backend: str, threads: int, lane: int, device: str, parent: int) -> None:
     """A worker's main loop (started by Worker: forked, or with `python -c`): requests in, results out, until
     told to stop; it ends when `parent` (the process that started it) dies."""
     import signal
@@ -178,7 +178,7 @@ def serve(fd: int, backend: str, threads: int, lane: int = 0, device: str = "cpu
     os.mkdir(_TEMP[0], 0o700)
     tempfile.tempdir = _TEMP[0]  # what the frameworks put in the temp folder goes with the worker (_exit)
     _keep_freed_memory(threads)  # before the frameworks load and start their threads
-    _exit_with_parent(parent or os.getppid())
+    _exit_with_parent(parent)
     package = importlib.import_module(get_backend(backend).package)
     gc.freeze()  # the frameworks' objects stay for the worker's life: out of its collections (parity.forkserver)
     package.configure_threads(threads)
@@ -342,10 +342,7 @@ def _fork_server(package: str, env: dict, threads: int) -> forkserver.ForkServer
     """The fork server for workers of `package` with this environment (started on first use; called under
     _START). A worker gets the environment of its own start; the server's imports saw the same but for
     VOLATILE_ENV."""
-    key = (package, tuple(sorted((k, v) for k, v in env.items() if k not in VOLATILE_ENV)))
-    if key not in _SERVERS or not _SERVERS[key].alive():
-        _SERVERS[key] = forkserver.ForkServer(env, "parity.workers:load_package", (package, threads))
-    return _SERVERS[key]
+    return forkserver.running(_SERVERS, env, VOLATILE_ENV, "parity.workers:load_package", (package, threads))
 
 
 def load_package(package: str, threads: int) -> None:

@@ -115,7 +115,7 @@ def test_the_plan_estimates_the_wall_time_within_a_factor_of_three(tmp_path):
 
     runner = Runner(TINY, "efficientnet_lite0", ResultStore(tmp_path / "store"), progress=False,
                     executor=executors.Processes(2), announce=False)
-    requests = [(recipes.with_knobs(A, epochs=1), s) for s in range(4)]  # train_bn: nothing is cached
+    requests = [(A, s) for s in range(4)]  # train_bn: nothing is cached
     plan = planner.plan(runner, requests)
     assert (plan["runs"], plan["stored"], plan["new"], plan["cached_share"]) == (4, 0, 4, 0.0)
     start = time.perf_counter()
@@ -153,7 +153,7 @@ def test_a_run_on_cuda_is_deterministic_and_says_so():
         pytest.skip("no CUDA GPU on this machine (torch.cuda.is_available() is False): the cuda path is written "
                     "from the frameworks' documentation and runs where a GPU is")
     runner = Runner(TINY, "efficientnet_lite0", ResultStore(None), progress=False, device="cuda", announce=False)
-    recipe = recipes.with_knobs(A, epochs=1)
+    recipe = A
     first, again = runner(recipe, 0), Runner(TINY, "efficientnet_lite0", ResultStore(None), progress=False,
                                              device="cuda", announce=False)(recipe, 0)
     assert first["accuracy"] == again["accuracy"]
