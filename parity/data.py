@@ -145,19 +145,33 @@ def stack_same_size(arrays, paths) -> np.ndarray:
 
 # --- embedded offline data ------------------------------------------------------------------------------
 
+def _sklearn_file(*parts: str) -> Path:
+    """A data file scikit-learn ships, found without importing it: `import sklearn.datasets` costs ~1 s of CPU
+    (scipy and more), paid in every worker that loaded the digits (about a dozen in one `nox -s tests`, 2026-12-02)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ParityError("the embedded offline data (digits, sample photos) comes with scikit-learn, "
+                          "which is not installed: pip install scikit-learn")
+    return Path(list(spec.submodule_search_locations)[0], *parts)
+
+
 def sample_photo_paths() -> list[str]:
     """sklearn's two bundled JPEG photos (china.jpg, flower.jpg, 427x640): real camera images offline."""
-    import sklearn
-
-    folder = Path(sklearn.__file__).parent / "datasets" / "images"
-    return sorted(str(p) for p in folder.glob("*.jpg"))
+    return sorted(str(p) for p in _sklearn_file("datasets", "images").glob("*.jpg"))
 
 
 def sample_photos() -> np.ndarray:
-    """The two sklearn photos decoded, (2, 427, 640, 3) uint8."""
-    from sklearn.datasets import load_sample_images
+    """The two sklearn photos decoded, (2, 427, 640, 3) uint8: sklearn.datasets.load_sample_images' images,
+    read as it reads them (PIL, in file-name order)."""
+    from PIL import Image
 
-    return np.stack(load_sample_images().images)
+    photos = []
+    for path in sample_photo_paths():
+        with Image.open(path) as image:
+            photos.append(np.asarray(image))
+    return np.stack(photos)
 
 
 def photo_thumbnails(size: int = 32, per_photo: int = 4) -> np.ndarray:
@@ -174,12 +188,14 @@ def photo_thumbnails(size: int = 32, per_photo: int = 4) -> np.ndarray:
 
 
 def digits_rgb() -> tuple[np.ndarray, np.ndarray]:
-    """sklearn digits (1,797 real 8x8 scans) as uint8 RGB images and int64 labels."""
-    from sklearn.datasets import load_digits
+    """sklearn digits (1,797 real 8x8 scans) as uint8 RGB images and int64 labels, read from the table that
+    sklearn.datasets.load_digits reads (64 pixels in 0..16, then the label, per row)."""
+    import gzip
 
-    digits = load_digits()
-    grey = np.rint(digits.images * (255 / 16)).astype(np.uint8)
-    return np.repeat(grey[..., None], 3, axis=-1), digits.target.astype(np.int64)
+    with gzip.open(_sklearn_file("datasets", "data", "digits.csv.gz"), "rt") as table:
+        rows = np.loadtxt(table, delimiter=",")
+    grey = np.rint(rows[:, :-1].reshape(-1, 8, 8) * (255 / 16)).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1), rows[:, -1].astype(np.int64)
 
 
 # --- batch order ----------------------------------------------------------------------------------------

@@ -65,3 +65,17 @@ def test_loader_batches_cross_the_boundary_as_nhwc(backend, check_context):
     x, y = batches[0]
     assert x.shape == (3, 16, 16, 3) and x.dtype == np.float32 and y.dtype == np.int64
     assert sum(len(b[1]) for b in batches) == len(images)
+
+
+def test_the_embedded_data_is_what_sklearn_loads():
+    """parity reads sklearn's bundled files itself (no sklearn import in a worker): the same arrays as its loaders."""
+    from sklearn.datasets import load_digits, load_sample_images
+
+    images, labels = data.digits_rgb()
+    digits = load_digits()
+    assert images.shape == (1797, 8, 8, 3) and images.dtype == np.uint8
+    np.testing.assert_array_equal(images[..., 1], np.rint(digits.images * (255 / 16)).astype(np.uint8))
+    np.testing.assert_array_equal(labels, digits.target)
+    photos = load_sample_images()
+    np.testing.assert_array_equal(data.sample_photos(), np.stack(photos.images))
+    assert data.sample_photo_paths() == sorted(photos.filenames)
