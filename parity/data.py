@@ -147,14 +147,19 @@ def stack_same_size(arrays, paths) -> np.ndarray:
 
 def _sklearn_file(*parts: str) -> Path:
     """A data file scikit-learn ships, found without importing it: `import sklearn.datasets` costs ~1 s of CPU
-    (scipy and more), paid in every worker that loaded the digits (about a dozen in one `nox -s tests`, 2026-12-02)."""
+    (scipy and more), paid in every worker that loaded the digits (about a dozen in one `nox -s tests`,
+    2026-12-02)."""
     import importlib.util
 
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
         raise ParityError("the embedded offline data (digits, sample photos) comes with scikit-learn, "
                           "which is not installed: pip install scikit-learn")
-    return Path(list(spec.submodule_search_locations)[0], *parts)
+    path = Path(list(spec.submodule_search_locations)[0], *parts)
+    if not path.exists():
+        raise ParityError(f"{path} is missing: the embedded offline data (digits, sample photos) is read from "
+                          f"the files scikit-learn ships, where sklearn.datasets reads them")
+    return path
 
 
 def sample_photo_paths() -> list[str]:

@@ -79,3 +79,10 @@ def test_the_embedded_data_is_what_sklearn_loads():
     photos = load_sample_images()
     np.testing.assert_array_equal(data.sample_photos(), np.stack(photos.images))
     assert data.sample_photo_paths() == sorted(photos.filenames)
+
+
+def test_a_missing_embedded_file_is_a_clear_error():
+    from parity.errors import ParityError
+
+    with pytest.raises(ParityError, match=r"datasets/data/no_such\.csv\.gz is missing: the embedded offline data"):
+        data._sklearn_file("datasets", "data", "no_such.csv.gz")
