@@ -118,6 +118,13 @@ def running(servers: dict, env: dict, volatile: tuple, setup: str, setup_args: t
     return servers[key]
 
 
+def close_all(servers: dict) -> None:
+    """Close every server kept in `servers` (by `running`) and forget them."""
+    for server in servers.values():
+        server.close()
+    servers.clear()
+
+
 class ForkServer:
     """A server process started with `env` (in `cwd`, ours by default: `python -c` puts it first on sys.path);
     `fork` returns at once (the server may still be importing)."""

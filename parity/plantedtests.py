@@ -142,11 +142,7 @@ def _pytest(argv: list[str], env: dict) -> tuple[int, str]:
         return code, log.read().decode(errors="replace")
 
 
-@atexit.register
-def _close_servers() -> None:
-    for server in _SERVERS.values():
-        server.close()
-    _SERVERS.clear()
+atexit.register(forkserver.close_all, _SERVERS)
 
 
 def _row(status: str, why: str, first: str | None = None) -> dict:

@@ -334,7 +334,7 @@ class Worker:
 
 
 _WORKERS: dict[tuple, Worker] = {}  # (backend, lane, device) -> its process
-_SERVERS: dict[tuple, forkserver.ForkServer] = {}  # (package, environment) -> the server its workers fork from
+_SERVERS: dict[tuple, forkserver.ForkServer] = {}  # forkserver.running's key -> the server workers fork from
 VOLATILE_ENV = ("PYTEST_CURRENT_TEST", BACKEND_ENV)  # change from call to call; no import reads them
 
 
@@ -466,9 +466,7 @@ def shutdown(keep_first_lanes: bool = False) -> None:
         w.wait()
         del _WORKERS[key]
     if not keep_first_lanes:
-        for server in _SERVERS.values():
-            server.close()
-        _SERVERS.clear()
+        forkserver.close_all(_SERVERS)
 
 
 def started() -> list[tuple]:

@@ -47,9 +47,10 @@ def autograph_files() -> tuple[str, list[str]]:
     return folder, sorted(glob.glob(os.path.join(folder, "__autograph_generated_file*.py")))
 
 
-def ctrl_c() -> tuple[str, str]:
-    """(how this worker takes SIGINT now, how its fork server took it when it started): 'ignored', 'default'
-    (Python's KeyboardInterrupt) or 'other'."""
+def write_ctrl_c(fd: int) -> None:
+    """Written to `fd`, for a fork of a bare fork server: how this child takes SIGINT now, and how its server took
+    it when it started ('ignored', 'default' (Python's KeyboardInterrupt) or 'other')."""
+    import os
     import signal
 
     from parity import forkserver
@@ -57,15 +58,8 @@ def ctrl_c() -> tuple[str, str]:
     def name(handler) -> str:
         return {signal.SIG_IGN: "ignored", signal.default_int_handler: "default"}.get(handler, "other")
 
-    return name(signal.getsignal(signal.SIGINT)), name(forkserver.sigint_at_start())
-
-
-def write_ctrl_c(fd: int) -> None:
-    """ctrl_c() written to `fd`, for a fork of a bare fork server (no backend worker to answer through)."""
-    import os
-
     with os.fdopen(fd, "w") as out:
-        out.write(" ".join(ctrl_c()))
+        out.write(f"{name(signal.getsignal(signal.SIGINT))} {name(forkserver.sigint_at_start())}")
 
 
 def outlive(fd: int, parent: int) -> None:
