@@ -3,7 +3,7 @@ training recipes, `train` runs one over seeds, `equivalence` tests torch against
 `bisect` attributes the accuracy gap between two recipes, `thread` runs the forum thread's comparison,
 `diff` compares two runs, `reports` rebuilds the reports index.
 Exit 0: success; 1: a check failed, equivalence was not shown or a diff found changed verdicts; 2: bad usage
-or input; 130: interrupted.
+or input; 130: interrupted (Ctrl-C); 143: terminated (SIGTERM), cleaned up as after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
 
 import argparse  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from parity import runinfo  # noqa: E402
 from parity.args import check_data_dir, check_out_arg, default_data_dir  # noqa: E402
-from parity.errors import Interrupted, ParityError  # noqa: E402
+from parity.errors import Interrupted, ParityError, Terminated  # noqa: E402
 
 STATUS_COLOURS = {"pass": "32", "FAIL": "31", "ERROR": "31", "NON-FINITE": "31", "STALE": "33", "skipped": "2"}
 
@@ -188,17 +191,41 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     runinfo.begin(argv)
     try:
-        args = _parser().parse_args(argv)
-        handlers = {"check": cmd_check, "list": cmd_list, "reports": cmd_reports, "diff": cmd_diff,
-                    "selftest": cmd_selftest,
-                    **commands.HANDLERS}
-        return handlers[args.command](args)
+        with _sigterm_as_interrupt():
+            args = _parser().parse_args(argv)
+            handlers = {"check": cmd_check, "list": cmd_list, "reports": cmd_reports, "diff": cmd_diff,
+                        "selftest": cmd_selftest,
+                        **commands.HANDLERS}
+            return handlers[args.command](args)
     except ParityError as exc:
         print(f"parity: error: {exc}", file=sys.stderr)
         return 2
     except Interrupted as exc:
-        print(f"parity: {exc}", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("parity: interrupted; no report written", file=sys.stderr)
-        return 130
+        return _interrupted(str(exc), isinstance(exc.__context__, Terminated))
+    except KeyboardInterrupt as exc:
+        return _interrupted("interrupted; no report written", isinstance(exc, Terminated))
+
+
+def _interrupted(message: str, terminated: bool) -> int:
+    print(f"parity: {'terminated (SIGTERM); ' if terminated else ''}{message}", file=sys.stderr)
+    return 128 + signal.SIGTERM if terminated else 130
+
+
+def _raise_terminated(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM during the clean-up ends the process
+    raise Terminated
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM takes Ctrl-C's way out while a command runs (without this, a `timeout` or a cancelled job ended
+    a check at once and left its temporary folder behind). Only the main thread can set a handler; the one
+    there before comes back afterwards (main() also runs inside tests)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

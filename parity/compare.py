@@ -349,7 +349,8 @@ def run_cases(cases: list[Case], ctx, backends=DEFAULT_BACKENDS, at_once: int = 
         finally:
             lanes.put(lane)
 
-    with ThreadPoolExecutor(at_once, thread_name_prefix="parity-cases") as pool:
+    pool = ThreadPoolExecutor(at_once, thread_name_prefix="parity-cases")
+    try:
         first = {component: rank for rank, component in enumerate(STARTED_FIRST)}
         order = sorted(range(len(cases)), key=lambda i: first.get(cases[i].component, len(first)))  # stable
         pending = {pool.submit(in_a_lane, cases[i]): i for i in order}
@@ -357,3 +358,5 @@ def run_cases(cases: list[Case], ctx, backends=DEFAULT_BACKENDS, at_once: int = 
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 yield pending.pop(future), future.result()
+    finally:  # interrupted or failed: the cases in flight finish, the queued ones do not start (a `with` block
+        pool.shutdown(cancel_futures=True)  # ran every queued case first: Ctrl-C waited for the whole check)

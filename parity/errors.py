@@ -11,4 +11,10 @@ def unknown(thing: str, value, choices) -> ParityError:
 
 
 class Interrupted(Exception):
-    """Ctrl-C during work: the CLI prints the message (what was kept) and exits 130."""
+    """Ctrl-C during work: the CLI prints the message (what was kept) and exits 130 (143 after a SIGTERM)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, a CI job cancelled) while the CLI runs: raised in its main thread, and a
+    KeyboardInterrupt, so that it takes Ctrl-C's way out: temporary folders removed, finished runs kept in the
+    store, no report written."""

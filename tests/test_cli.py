@@ -1,9 +1,15 @@
 """`parity` end to end: exit codes, help, a quiet console, the report files and results.json schema, and the
-errors a user meets first (each a clear message with exit 2, or 130 for Ctrl-C, and no report)."""
+errors a user meets first (each a clear message with exit 2, or 130 for Ctrl-C, 143 for SIGTERM, and no
+report)."""
 
+import _thread
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -159,6 +165,45 @@ def test_ctrl_c_during_train_keeps_finished_runs_and_writes_no_report(tmp_path, 
     assert "interrupted: 1 run(s) finished in this session and are kept in the store" in err
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("parity: interrupted: 1 run(s)")
     assert not (tmp_path / "rep").exists() and len(list(store.glob("*.json"))) == 1
+
+
+@pytest.mark.parametrize("stop", ["ctrl_c", "sigterm"])
+def test_a_check_stopped_midway_ends_at_once_cleans_up_and_writes_no_report(stop, tmp_path, monkeypatch, capsys):
+    """Ctrl-C, or a SIGTERM (`kill`, `timeout`, a cancelled CI job), while the third case runs: the queued cases
+    do not start (measured on a full check stopped at case 103 of 174: it ended 21.4 s later, having run the
+    rest, before; 0.9 s now), the check's temporary folder goes, no report is written, and the exit code says
+    which (before, a SIGTERM ended the process at once and left the folder behind)."""
+    from parity import compare
+
+    ran, folders, lock = [], [], threading.Lock()
+
+    def stopped_at_the_third(case, ctx, backends):
+        with lock:  # two cases run at once: exactly one of them is the third
+            ran.append(case.id)
+            third = len(ran) == 3
+        folders.append(ctx.small_tree.parent)  # the check's temporary folder, there from here on
+        if third:
+            os.kill(os.getpid(), signal.SIGTERM) if stop == "sigterm" else _thread.interrupt_main()
+        time.sleep(0.05)  # a case takes a while: the main thread takes the signal when the next one ends
+        return {"status": "pass", "seconds": 0.05}
+
+    def callers_own(signum, frame):  # what a caller of main() had: it must not see the signal, and come back
+        ran.append("the caller's handler")
+
+    monkeypatch.setattr(compare, "run_case", stopped_at_the_third)
+    total = len(cases.select("resize"))
+    previous = signal.signal(signal.SIGTERM, callers_own)
+    try:
+        code = main(["check", "--only", "resize", "--out", str(tmp_path / "rep")])
+        assert signal.getsignal(signal.SIGTERM) is callers_own
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == {"ctrl_c": 130, "sigterm": 143}[stop]
+    assert last.startswith({"ctrl_c": "parity: interrupted after", "sigterm": "parity: terminated (SIGTERM); "
+                                                                             "interrupted after"}[stop])
+    assert last.endswith(f"of {total} cases; no report written") and len(ran) < total / 2, ran
+    assert not (tmp_path / "rep").exists() and not folders[0].exists()
 
 
 def test_store_entry_of_the_wrong_shape_is_redone(tmp_path, capsys):
