@@ -193,11 +193,13 @@ def test_a_check_stopped_midway_ends_at_once_cleans_up_and_writes_no_report(stop
     monkeypatch.setattr(compare, "run_case", stopped_at_the_third)
     total = len(cases.select("resize"))
     previous = signal.signal(signal.SIGTERM, callers_own)
-    try:
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as in a terminal (a pytest
+    try:  # worker may ignore SIGINT, and interrupt_main then does nothing)
         code = main(["check", "--only", "resize", "--out", str(tmp_path / "rep")])
         assert signal.getsignal(signal.SIGTERM) is callers_own
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == {"ctrl_c": 130, "sigterm": 143}[stop]
     assert last.startswith({"ctrl_c": "parity: interrupted after", "sigterm": "parity: terminated (SIGTERM); "
