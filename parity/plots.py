@@ -140,12 +140,19 @@ def _in_processes(jobs: list[tuple]) -> list[str]:
     shares = [list(range(i, len(jobs), n)) for i in range(n)]
     script = ("import pickle, sys; from parity.plots import _draw; "
               "sys.stdout.buffer.write(pickle.dumps([_draw(*job) for job in pickle.load(sys.stdin.buffer)]))")
-    procs = [subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-             for _ in shares]
-    for proc, share in zip(procs, shares):
-        proc.stdin.write(pickle.dumps([jobs[i] for i in share]))
-        proc.stdin.close()
-    outs = [proc.stdout.read() for proc in procs]
+    procs = []
+    try:
+        for share in shares:
+            procs.append(subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE))
+            procs[-1].stdin.write(pickle.dumps([jobs[i] for i in share]))
+            procs[-1].stdin.close()
+        outs = [proc.stdout.read() for proc in procs]
+    except BaseException:  # Ctrl-C, SIGTERM: the drawing ends with this process, before the report folder goes
+        for proc in procs:  # (left running, it wrote into the removed folder and printed tracebacks afterwards)
+            proc.kill()
+            proc.wait()
+        raise
     failed = [proc.returncode for proc in procs if proc.wait() != 0]  # every process waited for
     if failed:
         raise RuntimeError(f"drawing the report's figures failed (exit {failed[0]}); see the traceback above")

@@ -164,6 +164,38 @@ def test_figures_drawn_in_processes_equal_those_drawn_here(tmp_path):
         assert (tmp_path / plots.figure_file(row["figure"])).read_bytes() == here.read_bytes()
 
 
+def test_an_interrupt_while_figures_are_drawn_ends_their_processes(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM (parity.cli raises both as KeyboardInterrupt) while the figure processes draw: they
+    end with the interrupted process. Left running, they wrote into the report folder being removed and
+    printed tracebacks after parity's last line (seen on a check terminated while it drew)."""
+    import signal
+    import subprocess
+    import threading
+
+    from parity import plots
+
+    started = []
+
+    class SlowToDraw(subprocess.Popen):  # figures that take a while: each process waits a minute first
+        def __init__(self, args, **kwargs):
+            python, flag, script = args
+            super().__init__([python, flag, "import time; time.sleep(60)\n" + script], **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(subprocess, "Popen", SlowToDraw)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as in a terminal
+    timer = threading.Timer(0.5, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))  # a real
+    try:  # signal, not interrupt_main: it must break into the blocking read of the drawings as Ctrl-C does
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            plots.draw_case_figures(_curve_rows(3), tmp_path)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
+    assert len(started) == 2 and all(proc.poll() is not None for proc in started)
+    assert not list(tmp_path.glob("*.png"))
+
+
 def test_a_figure_that_cannot_be_drawn_fails_the_report(tmp_path):
     from parity import plots
 
