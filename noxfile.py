@@ -139,5 +139,6 @@ def selftest(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
     """Whole-process timings to compare changes by: parity check, the test suite, a bisect per executor, the
-    feature cache (args go to `python -m parity.bench`, e.g. --only check --runs 3)."""
+    feature cache (args go to `python -m parity.bench`, e.g. --only check --runs 3; --only tests-by-file: the
+    tests' CPU per file)."""
     session.run(str(BIN / "python"), "-m", "parity.bench", *session.posargs, env=_heavy_env(session), external=True)

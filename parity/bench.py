@@ -1,8 +1,10 @@
 """Benchmarks that later changes are compared against: whole-process wall times (median of several runs) of
-`parity check`, of the default test suite, of one bisect under each executor, and the feature cache's speed-up.
+`parity check`, of the default test suite, of one bisect under each executor, and the feature cache's speed-up;
+and, on request, the CPU of the default test suite per test file (`tests-by-file`, one run: parity.testcpu).
 Writes bench.json and report.md into a report folder.
 
-    python -m parity.bench [--only check,tests,executors,cache] [--runs 3] [--data-dir PATH] [--out DIR]
+    python -m parity.bench [--only check,tests,executors,cache,tests-by-file] [--runs 3] [--data-dir PATH]
+                           [--out DIR]
 """
 
 from __future__ import annotations
@@ -62,6 +64,25 @@ def tests(runs: int) -> dict:
     return row
 
 
+def tests_by_file(runs: int) -> dict:
+    """One run of the parallel part of `nox -s tests` with parity.testcpu: CPU seconds per test file and the
+    dearest tests, each with the workers and fork servers it kept busy. `runs` is not used: it is one run."""
+    import os
+
+    from parity import testcpu
+
+    with tempfile.TemporaryDirectory(prefix="parity-bench-") as tmp:
+        log = Path(tmp) / "tests.tsv"
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "-m", "not slow and not ray",
+                               "-p", "parity.testcpu"], capture_output=True, text=True,
+                              env={**os.environ, testcpu.ENV: str(log)})
+        wall = round(time.perf_counter() - start, 1)
+        if proc.returncode != 0 or not log.is_file():
+            raise ParityError(f"the tests exited {proc.returncode}: {proc.stdout[-500:]}")
+        return {"wall": wall, **testcpu.summary(log)}
+
+
 def executors(runs: int) -> dict:
     """The same small bisect (16 runs) under each executor, from an empty store each time."""
     out = {}
@@ -110,6 +131,13 @@ def _markdown(results: dict) -> str:
                   "|---|---|---|---|---|---|"]
         lines += [f"| {k} | {v['median']} | {v['min']} | {v['max']} | {v['speedup_vs_serial']}x | "
                   f"{v['identical_to_serial']} |" for k, v in results["executors"].items()]
+    if "tests-by-file" in results:
+        r = results["tests-by-file"]
+        lines += ["", f"The tests' CPU seconds per file, each test with the workers it kept busy (one run of "
+                  f"{r['wall']} s; {r['total_cpu']} CPU-s in tests):", "", "| file | CPU s | tests |", "|---|---|---|"]
+        lines += [f"| {f['file']} | {f['cpu']} | {f['tests']} |" for f in r["files"]]
+        lines += ["", "| dearest tests | CPU s | wall s |", "|---|---|---|"]
+        lines += [f"| `{t['test']}` | {t['cpu']:.1f} | {t['wall']:.1f} |" for t in r["tests"]]
     if "cache" in results:
         lines += ["", "| framework | uncached s | cached s | speed-up | identical accuracies |", "|---|---|---|---|---|"]
         lines += [f"| {r['framework']} | {r['uncached_seconds']} | {r['cached_seconds']} | {r['speedup']}x | "
@@ -134,14 +162,15 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-        unknown = sorted(set(wanted) - {"check", "tests", "executors", "cache"})
+        timed = {"check": check, "tests": tests, "executors": executors, "tests-by-file": tests_by_file}
+        unknown = sorted(set(wanted) - {*timed, "cache"})
         if unknown or args.runs < 1:
-            raise ParityError(f"--only takes check, tests, executors, cache and --runs >= 1; got {args.only!r}, "
+            raise ParityError(f"--only takes {', '.join([*timed, 'cache'])} and --runs >= 1; got {args.only!r}, "
                               f"{args.runs}")
         results = {}
-        for name in ("check", "tests", "executors"):
+        for name, measure in timed.items():
             if name in wanted:
-                results[name] = {"check": check, "tests": tests, "executors": executors}[name](args.runs)
+                results[name] = measure(args.runs)
                 print(f"{name}: {json.dumps(results[name])}", flush=True)
         if "cache" in wanted:
             source = "folder" if args.data_dir else "digits"

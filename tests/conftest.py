@@ -17,20 +17,17 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from parity.plantedtests import ALL_FRAMEWORKS, FRAMEWORKS_ENV  # noqa: E402
+from parity.testcpu import runs_tests  # noqa: E402
 
 torch = tf = None  # loaded by pytest_configure in every process that runs tests (TensorFlow unless left out)
 
 
-def _runs_tests(config) -> bool:
-    """False only in pytest-xdist's controller, which hands tests to its workers and runs none: loading torch and
-    TensorFlow there cost ~10 s of wall time before any worker started (`pytest -n 2` on one small test file:
-    22.2 s wall and 33 CPU-s with them, 12.2 s and 23 CPU-s without; 2026-12-02)."""
-    return hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None)
-
-
 def pytest_configure(config):
     global torch, tf
-    if not _runs_tests(config):
+    # not in pytest-xdist's controller: loading torch and TensorFlow there cost ~10 s of wall time before any
+    # worker started (`pytest -n 2` on one small test file: 22.2 s wall and 33 CPU-s with them, 12.2 s and 23
+    # CPU-s without; 2026-12-02)
+    if not runs_tests(config):
         return
     wanted = os.environ.get(FRAMEWORKS_ENV, ALL_FRAMEWORKS[-1])
     if wanted not in ALL_FRAMEWORKS:
