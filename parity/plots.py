@@ -142,11 +142,12 @@ def _in_processes(jobs: list[tuple]) -> list[str]:
               "sys.stdout.buffer.write(pickle.dumps([_draw(*job) for job in pickle.load(sys.stdin.buffer)]))")
     procs = []
     try:
-        for share in shares:
+        for _ in shares:  # all started first: a share larger than a pipe's buffer waits for its reader's imports
             procs.append(subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
                                           stdout=subprocess.PIPE))
-            procs[-1].stdin.write(pickle.dumps([jobs[i] for i in share]))
-            procs[-1].stdin.close()
+        for proc, share in zip(procs, shares):
+            proc.stdin.write(pickle.dumps([jobs[i] for i in share]))
+            proc.stdin.close()
         outs = [proc.stdout.read() for proc in procs]
     except BaseException:  # Ctrl-C, SIGTERM: the drawing ends with this process, before the report folder goes
         for proc in procs:  # (left running, it wrote into the removed folder and printed tracebacks afterwards)
