@@ -12,7 +12,7 @@ import subprocess, sys
 CHILD = []
 
 def test_busy_in_a_child_that_stays():  # like a backend worker: it works for the test, and lives on
-    CHILD.append(subprocess.Popen([sys.executable, "-c", "x = 0\\nfor i in range(6_000_000): x += i\\n"
+    CHILD.append(subprocess.Popen([sys.executable, "-c", "x = 0\\nfor i in range(10_000_000): x += i\\n"
                                    "print('done', flush=True)\\nimport time; time.sleep(60)"],
                                   stdout=subprocess.PIPE, text=True))
     assert CHILD[0].stdout.readline() == "done\\n"
@@ -37,7 +37,7 @@ def test_a_test_is_charged_the_cpu_of_the_child_it_keeps_busy(tmp_path):
     assert proc.returncode == 0, proc.stdout[-1000:]
     cpu = {row["test"].split("::")[1]: row["cpu"] for row in testcpu.summary(log)["tests"]}
     assert cpu["test_busy_in_a_child_that_stays"] > 0.2, cpu
-    assert cpu["test_idle"] < 0.05 and cpu["test_ending_the_child"] < 0.05, cpu
+    assert cpu["test_idle"] < 0.1 and cpu["test_ending_the_child"] < 0.1, cpu
 
 
 def test_lines_sum_per_file_dearest_first(tmp_path):
