@@ -24,6 +24,7 @@ from parity.errors import ParityError
 RECIPE = "keras_thread_64"  # the thread's Keras code: frozen body, BN in inference mode
 BISECT = ["bisect", "--from", "fastai_v1_fit", "--to", "keras_thread_64", "--factors", "bn_policy,optimizer,lr",
           "--seeds", "2", "--train-per-class", "20", "--test-per-class", "10", "--quiet"]
+TESTS = ["-m", "pytest", "-q", "-n", "2", "-m", "not slow and not ray"]  # the parallel part of `nox -s tests`
 EXECUTORS = {"serial": ["--executor", "serial"], "processes --workers 2": ["--executor", "processes", "--workers", "2"],
              "ray": ["--executor", "ray"]}
 
@@ -59,7 +60,7 @@ def check(runs: int) -> dict:
 def tests(runs: int) -> dict:
     """The parallel part of `nox -s tests` (there the Ray tests run after it, beside the fastai 1 oracle tests:
     beside two pytest workers' backends a local Ray cluster reached the machine's 24 GB)."""
-    row = _timed([sys.executable, "-m", "pytest", "-q", "-n", "2", "-m", "not slow and not ray"], runs, report=False)
+    row = _timed([sys.executable, *TESTS], runs, report=False)
     row.pop("results")
     return row
 
@@ -74,8 +75,7 @@ def tests_by_file(runs: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="parity-bench-") as tmp:
         log = Path(tmp) / "tests.tsv"
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "-m", "not slow and not ray",
-                               "-p", "parity.testcpu"], capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, *TESTS, "-p", "parity.testcpu"], capture_output=True, text=True,
                               env={**os.environ, testcpu.ENV: str(log)})
         wall = round(time.perf_counter() - start, 1)
         if proc.returncode != 0 or not log.is_file():
