@@ -184,8 +184,9 @@ def body_of(model, backend: str):
 
 # Inference runs in chunks of at most this many pixels: Keras' eager functional call keeps every layer's output
 # until the call returns (Lite0 at 224 px: ~100 MB an image; 128 images took 13 GB, /tmp/prof/mem.py), so a
-# chunk is 128 images at 64 px but 10 at 224 px. Per-image results do not depend on the chunk (the feature
-# cache test compares them bit for bit).
+# chunk is 128 images at 64 px but 10 at 224 px. The chunking is fixed by the input's shape, so every run on
+# one machine computes the same features; against the whole model's forward over training batches they agree
+# within float32 noise (some CPUs' kernels round a batch differently: the cache_f32 tolerance).
 PIXELS_PER_CHUNK = 128 * 64 * 64
 
 

@@ -86,8 +86,8 @@ class Processes:
     `per_backend` lanes. Runs that train the whole body start first (the long ones: a wave then does not end
     waiting on one). Runs that share cached body features go to the lane that holds them (or is making them),
     while other runs take the other lanes: a feature pass (minutes for 224 px inputs) is made once, not once
-    per lane. Results do not depend on the lane (the feature-cache test holds cached and direct runs equal
-    bit for bit)."""
+    per lane. Results do not depend on the lane: every lane computes a run's features the same way (the
+    feature-cache test holds a run that made them and one that reused them equal bit for bit)."""
     name = "processes"
 
     def __init__(self, workers: int | None = None, progress: bool = False, per_backend: int | None = None):

@@ -16,9 +16,13 @@ BODY = "efficientnet_lite0"
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras_tf", "keras_torch"])
-def test_feature_cache_gives_identical_results(framework):
-    """The run that makes the features (whole model built), a run on them (the head built alone) and a run
-    without the cache give the same logits, bit for bit."""
+def test_feature_cache_agrees_with_the_whole_model_within_float32_noise(framework):
+    """The run that makes the features (whole model built) and a run on them (the head built alone) are one
+    computation: equal bit for bit on any CPU. The run without the cache computes the frozen body over other
+    batches, which some CPUs' kernels round differently: its logits agree within the cache_f32 tolerance and
+    it predicts the same class for every image whose top-2 margin is above it (the store shares their key)."""
+    from parity.tolerances import get_tolerance
+
     recipe = recipes.with_knobs(recipes.get_recipe("keras_thread_64"), framework=framework, epochs=2)
     spec = datasets.DataSpec("digits", train_per_class=4, test_per_class=4)  # TINY's third: keras_torch took 10 s
     workers.call_on(framework, "parity.training:forget_here")
@@ -27,9 +31,15 @@ def test_feature_cache_gives_identical_results(framework):
     direct = runner.run(recipe, spec, 3, BODY, use_cache=False, keep_logits=True)
     assert made["cached_features"] and reused["cached_features"] and not direct["cached_features"]
     assert made["body_built"] and not reused["body_built"] and direct["body_built"]
-    for cached in (made, reused):
-        np.testing.assert_array_equal(cached["logits"], direct["logits"])  # bit for bit, not within a tolerance
-        assert cached["accuracy"] == direct["accuracy"] and cached["final_loss"] == direct["final_loss"]
+    np.testing.assert_array_equal(made["logits"], reused["logits"])
+    assert made["final_loss"] == reused["final_loss"] and made["accuracy"] == reused["accuracy"]
+    tol = get_tolerance("cache_f32").max_abs * np.abs(direct["logits"]).max()
+    np.testing.assert_allclose(made["logits"], direct["logits"], rtol=0, atol=tol)
+    top2 = np.sort(direct["logits"], axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 2 * tol  # a near-tie may flip within the noise
+    assert clear.mean() > 0.9
+    np.testing.assert_array_equal(made["logits"].argmax(1)[clear], direct["logits"].argmax(1)[clear])
+    assert made["final_loss"] == pytest.approx(direct["final_loss"], rel=get_tolerance("cache_f32").max_abs)
 
 
 def test_train_bn_is_never_served_from_the_cache():
