@@ -77,6 +77,19 @@ def configure_device(device: str) -> dict:
     return {"tf32": False, "cudnn_deterministic": True, "cudnn_benchmark": False}
 
 
+def visible_gpus() -> int:
+    """How many GPUs Keras' backend sees in this process (a cpu worker hides them all)."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return len(tf.config.list_physical_devices("GPU"))
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def configure_threads(threads: int) -> None:
     """Compute threads of this process (a worker gets cores / workers, so workers do not oversubscribe)."""
     import keras

@@ -250,3 +250,12 @@ def head_layer_outputs(model: keras.Model, images, training: bool = False) -> di
 
 def seed_draws(seed: int) -> None:
     """Nothing to seed: Keras' Dropout layers carry their own seeds (seed + layer index, set when built)."""
+
+
+def device_of(model: keras.Model) -> str:
+    """Where the model computes, read from its variables (TensorFlow's 'GPU' is named 'cuda', as torch names it)."""
+    value = model.weights[0].value
+    if ON_TF:
+        kind = tf.DeviceSpec.from_string(value.device).device_type or "CPU"
+        return "cuda" if kind == "GPU" else kind.lower()
+    return value.device.type

@@ -178,6 +178,11 @@ def head_only(model, backend: str):
     return head
 
 
+def device_of(model, backend: str) -> str:
+    """Where the backend computes `model`, read back from its parameters ('cpu', 'cuda')."""
+    return _call(backend, "classifier.device_of", model)
+
+
 def body_of(model, backend: str):
     return _call(backend, "classifier.body_of", model)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from parity import recipefiles, recipes
 from parity.args import (check_data_dir, check_out_arg, check_store_arg, default_data_dir, parse_seeds, parse_set,
                          positive)
-from parity.backends import parse_backends
+from parity.backends import DEFAULT_BACKENDS, parse_backends
 from parity.errors import Interrupted, ParityError, unknown
 from parity.render import pct
 
@@ -36,7 +36,8 @@ def _data_options(p) -> None:
     p.add_argument("--executor", default="processes", help="serial, processes (default) or ray")
     p.add_argument("--workers", type=int, help="runs at once with --executor processes (default: the cores)")
     p.add_argument("--ray-address", help="a Ray cluster (default with --executor ray: a local Ray on this machine)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, or auto (cuda when the torch backend sees one)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda (an error when a backend of the command sees no "
+                   "GPU), or auto (cuda when every backend of the command sees one)")
     p.add_argument("--plan", action="store_true",
                    help="print the runs this would make, how many are stored, and the estimated wall time; run none")
 
@@ -126,13 +127,13 @@ def _prepare(args, to_run: list = ()) -> dict:
     return {"seeds": seeds, "spec": spec}
 
 
-def _runner(args, spec):
+def _runner(args, spec, backends):
     from parity import executors
     from parity.store import ResultStore, default_store_dir
     from parity.runner import Runner
 
+    device = executors.resolve_device(args.device, backends)  # before the store folder is made
     store = ResultStore(None if args.no_store else (args.store or default_store_dir()))
-    device = executors.resolve_device(args.device)
     executor = executors.make(args.executor, args.workers, args.ray_address, progress=not args.quiet)
     return Runner(spec, args.body, store, use_cache=not args.no_cache, progress=not args.quiet, executor=executor,
                   device=device)
@@ -224,7 +225,7 @@ def cmd_train(args) -> int:
         overrides["framework"] = args.framework
     recipe = recipe_arg(args.recipe, overrides)
     ready = _prepare(args, [recipe])
-    runner = _runner(args, ready["spec"])
+    runner = _runner(args, ready["spec"], [recipe.framework])
     if args.plan:
         return _show_plan(runner, [(recipe, s) for s in ready["seeds"]])
     with interruptible(runner):
@@ -252,7 +253,7 @@ def cmd_equivalence(args) -> int:
     ready = _prepare(args, [recipe])
     if len(ready["seeds"]) < 2:
         raise ParityError(f"--seeds: an equivalence test needs at least 2 seeds, got {args.seeds!r}")
-    runner = _runner(args, ready["spec"])
+    runner = _runner(args, ready["spec"], backends)
     if args.plan:
         return _show_plan(runner, [(recipes.with_knobs(recipe, framework=b), s) for b in backends
                                    for s in ready["seeds"]])
@@ -282,9 +283,9 @@ def cmd_bisect(args) -> int:
     a = recipe_arg(args.a, parse_set(args.set_from, "--set-from"))
     b = recipe_arg(args.b, parse_set(args.set_to, "--set-to"))
     ready = _prepare(args, [a, b])
-    runner = _runner(args, ready["spec"])
     if args.via:
         get_backend(args.via)
+    runner = _runner(args, ready["spec"], [a.framework, b.framework] + ([args.via] if args.via else []))
     bis = between(a, b, only, ready["seeds"], runner,
                   decoded=runner.spec.source == "folder", middle=args.via)
     if args.plan:
@@ -344,7 +345,7 @@ def cmd_sweep(args) -> int:
     from parity.runner import AtSpec
 
     sw, at, only = _sweep_setup(args)
-    runner = _runner(args, sw.spec)
+    runner = _runner(args, sw.spec, [r.framework for r in sw.recipes])
     points = []
     for value in at:
         (a, spec), (b, _) = sw.point(sw.recipes[0], value), sw.point(sw.recipes[1], value)
@@ -378,7 +379,7 @@ def cmd_thread(args) -> int:
 
     ready = _prepare(args)
     eq_seeds = parse_seeds(str(args.equivalence_seeds), "--equivalence-seeds")
-    runner = _runner(args, ready["spec"])
+    runner = _runner(args, ready["spec"], DEFAULT_BACKENDS)
     bis = between(recipes.get_recipe(GAP[0]), recipes.get_recipe(GAP[1]), None, ready["seeds"], runner,
                   decoded=runner.spec.source == "folder")
     if args.plan:

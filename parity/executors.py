@@ -12,6 +12,7 @@ itself, so a crashed or killed worker loses only its own unfinished run.
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 from dataclasses import dataclass
@@ -238,8 +239,6 @@ class Ray:
 
 def _ray_run(task: Task, data, state) -> dict:
     """Runs in a Ray worker whose environment names the backend: configure it, then train in place."""
-    import importlib
-
     from parity import training
     from parity.backends import get_backend
 
@@ -266,19 +265,36 @@ def make(name: str, workers: int | None = None, ray_address: str | None = None, 
     return Ray(ray_address, workers, progress)
 
 
-def resolve_device(device: str) -> str:
-    """'auto' is cuda when the torch backend sees a GPU, else cpu. The CPU torch worker asks (a cuda worker would
-    be a fresh interpreter started only to answer: 2.5 s of imports)."""
+def resolve_device(device: str, backends) -> str:
+    """The device every run of `backends` computes on. 'cuda' is checked before any run: each backend's cuda
+    worker (a fresh interpreter, kept for the runs) must see a GPU, else an error names the backend that has
+    none. 'auto' is cuda when every one of them sees a GPU, else cpu."""
     if device not in DEVICES:
         raise unknown("device", device, DEVICES)
-    if device != "auto":
+    if device == "cpu":
         return device
     from parity import workers
 
-    return "cuda" if workers.call_on("torch", "parity.executors:cuda_here") else "cpu"
+    blind = [b for b in dict.fromkeys(backends) if not workers.call_on(b, "parity.executors:gpus_here", device="cuda")]
+    if device == "auto":
+        return "cpu" if blind else "cuda"
+    if blind:
+        raise ParityError(f"--device cuda: backend {blind[0]!r} sees no GPU on this machine (use --device cpu, or "
+                          f"auto to take a GPU only where every backend of the command sees one)")
+    return device
 
 
-def cuda_here() -> bool:
-    import torch
+def gpus_here() -> int:
+    """Runs in a backend's worker: how many GPUs its framework sees there."""
+    from parity.backends import current, get_backend
 
-    return bool(torch.cuda.is_available())
+    return importlib.import_module(get_backend(current()).package).visible_gpus()
+
+
+def check_device(task: Task, result: dict) -> dict:
+    """A run's result records where it computed (read back from the framework's parameters); a run that
+    computed elsewhere than its task asked is an error, never stored under the asked device."""
+    if not result.get("unsupported") and result.get("device") != task.device:
+        raise ParityError(f"run {task.recipe.name} [{task.backend}] seed {task.seed} computed on "
+                          f"{result.get('device')!r}, not on the {task.device!r} it was asked for; not stored")
+    return result

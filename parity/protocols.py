@@ -20,6 +20,8 @@ class Package(Protocol):
 
     def configure_device(self, device: str) -> dict: ...
 
+    def visible_gpus(self) -> int: ...
+
 
 class Resize(Protocol):
     METHODS: Mapping[str, Callable]  # method name -> implementation; exactly the methods the backend supports
@@ -126,6 +128,8 @@ class Classifier(Protocol):
     def head_layer_outputs(self, model: Model, images: np.ndarray, training: bool = False) -> dict: ...
 
     def seed_draws(self, seed: int) -> None: ...
+
+    def device_of(self, model: Model) -> str: ...
 
 
 PROTOCOLS = {"__init__": Package, "resize": Resize, "data": Data, "models": Models, "heads": Heads, "optim": Optim,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from parity import datasets, models
-from parity.executors import Serial, Task, prepared
+from parity.executors import Serial, Task, check_device, prepared
 from parity.recipes import Recipe
 
 
@@ -17,7 +17,7 @@ def run(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str | None = N
     task = Task(recipe, spec, seed, body or recipe.body, use_cache, device)
     path, state = prepared(task)
     args = (recipe, spec, seed, task.body, path, state, use_cache, progress, keep_logits)
-    return workers.call_on(recipe.framework, "parity.training:run_here", args, device=device)
+    return check_device(task, workers.call_on(recipe.framework, "parity.training:run_here", args, device=device))
 
 
 def run_identity(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, versions: dict,
@@ -78,6 +78,7 @@ class Runner:
         return results
 
     def _record(self, identity: dict, task, result: dict) -> dict:
+        check_device(task, result)
         self.trained += 1
         accuracy = "diverged" if result["diverged"] else f"{100 * result['accuracy']:.1f}%"
         if self.announce:

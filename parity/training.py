@@ -166,7 +166,8 @@ def run_here(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, data
     result = {"recipe": recipe.name, "framework": backend, "seed": seed, "body": body, "weights": weights,
               "steps": int(len(losses)), "diverged": diverged,
               "final_loss": float(losses[-1]) if len(losses) and not diverged else None,
-              "cached_features": cached, "body_built": not made, "n_train": int(len(train.labels)), "n_test": int(len(x_test))}
+              "cached_features": cached, "body_built": not made, "n_train": int(len(train.labels)),
+              "n_test": int(len(x_test)), "device": classifier.device_of(trained, backend)}
     if diverged:
         result["accuracy"] = None
         result["diverged_at_step"] = int(len(losses))

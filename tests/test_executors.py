@@ -133,7 +133,7 @@ def test_bad_executor_and_device_are_clear_errors():
     with pytest.raises(ParityError, match=r"--workers must be at least 1, got 0"):
         executors.make("processes", workers=0)
     with pytest.raises(ParityError, match=r"device 'tpu' is not one of: auto, cpu, cuda"):
-        executors.resolve_device("tpu")
+        executors.resolve_device("tpu", ["torch"])
 
 
 def _has_cuda() -> bool:
@@ -145,7 +145,58 @@ def _has_cuda() -> bool:
 def test_auto_device_is_the_cpu_without_a_gpu():
     if _has_cuda():
         pytest.skip("this machine has a CUDA GPU")
-    assert executors.resolve_device("auto") == "cpu"
+    assert executors.resolve_device("auto", ["torch", "keras_tf"]) == "cpu"
+
+
+def test_device_cuda_without_a_gpu_exits_2_naming_the_backend_before_any_run(tmp_path, capsys):
+    from parity.cli import main
+
+    if _has_cuda():
+        pytest.skip("this machine has a CUDA GPU")
+    out = tmp_path / "rep"
+    assert main(["train", "--recipe", "torch_plain", "--device", "cuda", "--seeds", "1", "--train-per-class", "12",
+                 "--test-per-class", "8", "--store", str(tmp_path / "store"), "--out", str(out)]) == 2
+    assert "--device cuda: backend 'torch' sees no GPU on this machine" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "store").exists()
+
+
+def test_a_run_records_the_device_its_framework_computed_on():
+    """Read back from the model's parameters, not copied from the option: a torch model on the meta device
+    says 'meta'; every backend's run on this machine says 'cpu'."""
+    import importlib
+
+    torch_classifier = importlib.import_module("torch_impl.classifier")
+    model = torch_classifier.build_model("resnet18", "linear", 3, None, False, 0)
+    assert torch_classifier.device_of(model) == "cpu"
+    assert torch_classifier.device_of(model.to("meta")) == "meta"
+    keras_classifier = importlib.import_module("keras_impl.classifier")
+    assert keras_classifier.device_of(keras_classifier.build_model("resnet18", "linear", 3, None, False, 0)) == "cpu"
+    recipe = recipes.with_knobs(A, framework="keras_tf")
+    assert Runner(TINY, "efficientnet_lite0", ResultStore(None), progress=False, announce=False)(
+        recipe, 0)["device"] == "cpu"
+
+
+def test_a_result_computed_elsewhere_than_asked_is_an_error_and_not_stored(tmp_path):
+    """A run asked for cuda whose framework computed on the CPU is refused, never stored as a cuda result."""
+    from parity.errors import ParityError
+
+    class Lying:  # an executor whose runs all computed on the CPU, whatever was asked
+        name, workers = "lying", 1
+
+        def map(self, tasks):
+            for i, task in enumerate(tasks):
+                yield i, {"recipe": task.recipe.name, "framework": task.backend, "seed": task.seed, "accuracy": 0.5,
+                          "diverged": False, "seconds": 0.0, "cached_features": False, "device": "cpu"}
+
+    store = ResultStore(tmp_path)
+    runner = Runner(TINY, "efficientnet_lite0", store, progress=False, executor=Lying(), device="cuda",
+                    announce=False)
+    with pytest.raises(ParityError, match=r"run fastai_v1_fit \[torch\] seed 0 computed on 'cpu', not on the "
+                                          r"'cuda' it was asked for; not stored"):
+        runner(A, 0)
+    assert list(tmp_path.iterdir()) == []
+    assert Runner(TINY, "efficientnet_lite0", store, progress=False, executor=Lying(), announce=False)(A, 0)[
+        "device"] == "cpu"
 
 
 def test_a_run_on_cuda_is_deterministic_and_says_so():
@@ -157,6 +208,7 @@ def test_a_run_on_cuda_is_deterministic_and_says_so():
     first, again = runner(recipe, 0), Runner(TINY, "efficientnet_lite0", ResultStore(None), progress=False,
                                              device="cuda", announce=False)(recipe, 0)
     assert first["accuracy"] == again["accuracy"]
+    assert first["device"] == again["device"] == "cuda"
 
 
 class _Run:

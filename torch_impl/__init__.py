@@ -9,6 +9,11 @@ def configure_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def visible_gpus() -> int:
+    """How many CUDA GPUs torch sees in this process (a cpu worker hides them all)."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def configure_device(device: str) -> dict:
     """'cpu' or 'cuda' for this worker's models; returns the determinism settings it made."""
     from torch_impl._device import set_device

@@ -190,3 +190,8 @@ def head_layer_outputs(model: nn.Sequential, images, training: bool = False) -> 
 def seed_draws(seed: int) -> None:
     """Seed the random draws a training run makes (dropout masks): torch's global generator."""
     torch.manual_seed(seed)
+
+
+def device_of(model: nn.Module) -> str:
+    """Where the model computes, read from its parameters: 'cpu', 'cuda', ..."""
+    return next(model.parameters()).device.type
