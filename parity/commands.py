@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from parity import recipefiles, recipes
-from parity.args import (check_data_dir, check_out_arg, check_store_arg, default_data_dir, parse_seeds, parse_set,
-                         positive)
+from parity.args import (check_bounds, check_data_dir, check_out_arg, check_store_arg, default_data_dir,
+                         parse_seeds, parse_set)
 from parity.backends import DEFAULT_BACKENDS, parse_backends
 from parity.errors import Interrupted, ParityError, unknown
 from parity.render import pct
@@ -94,18 +94,23 @@ def add_parsers(sub) -> None:
 def _spec(args):
     from parity.datasets import DataSpec
 
+    from parity.datasets import check_per_class
+
     source = args.data or ("folder" if args.data_dir else "digits")
     if source == "folder":
         check_data_dir(args.data_dir)
-    return DataSpec(source, str(args.data_dir) if args.data_dir else None, args.train_per_class, args.test_per_class)
+    spec = DataSpec(source, str(args.data_dir) if args.data_dir else None, args.train_per_class, args.test_per_class)
+    check_per_class(spec)
+    return spec
 
 
-def _prepare(args, to_run: list = ()) -> dict:
+def _prepare(args, to_run: list = (), least_seeds: int = 1) -> dict:
     """Check everything a training command will need, before any work: returns seeds and the data spec.
     `to_run`: recipes whose data (class count, image sizes) is checked here, not in the middle of the runs."""
     from parity import executors, models, training
 
-    seeds = parse_seeds(args.seeds)
+    check_bounds(args)
+    seeds = parse_seeds(args.seeds, least=least_seeds)
     spec = _spec(args)
     if args.body not in models.PORTABLE_BODIES:
         raise unknown("--body (portable to both frameworks)", args.body, models.PORTABLE_BODIES)
@@ -113,8 +118,7 @@ def _prepare(args, to_run: list = ()) -> dict:
         raise unknown("--executor", args.executor, executors.EXECUTORS)
     if args.device not in executors.DEVICES:
         raise unknown("--device", args.device, executors.DEVICES)
-    if args.workers is not None and args.workers < 1:
-        raise ParityError(f"--workers must be at least 1, got {args.workers}")
+    executors.check_workers(args.executor, args.workers)
     if not args.plan:
         check_out_arg(args.out)
     check_store_arg(args.store, args.no_store)
@@ -246,19 +250,16 @@ def cmd_equivalence(args) -> int:
     from parity.equivalence import equivalence, sentence
 
     recipe = recipe_arg(args.recipe)
-    margin = positive(args.margin, "--margin")
     backends = parse_backends(args.backends)
     if len(backends) != 2:
         raise ParityError(f"--backends: an equivalence test compares two backends, got {args.backends!r}")
-    ready = _prepare(args, [recipe])
-    if len(ready["seeds"]) < 2:
-        raise ParityError(f"--seeds: an equivalence test needs at least 2 seeds, got {args.seeds!r}")
+    ready = _prepare(args, [recipe], least_seeds=2)  # a paired test needs two differences
     runner = _runner(args, ready["spec"], backends)
     if args.plan:
         return _show_plan(runner, [(recipes.with_knobs(recipe, framework=b), s) for b in backends
                                    for s in ready["seeds"]])
     with interruptible(runner):
-        result = equivalence(runner, recipe, ready["seeds"], margin, backends)
+        result = equivalence(runner, recipe, ready["seeds"], args.margin, backends)
     for s in result["summary"]:
         _print_summary(s, ready["seeds"])
     print(sentence(result))
@@ -378,7 +379,7 @@ def cmd_thread(args) -> int:
     from parity.thread import GAP, run_thread
 
     ready = _prepare(args)
-    eq_seeds = parse_seeds(str(args.equivalence_seeds), "--equivalence-seeds")
+    eq_seeds = parse_seeds(str(args.equivalence_seeds), "--equivalence-seeds", least=2)
     runner = _runner(args, ready["spec"], DEFAULT_BACKENDS)
     bis = between(recipes.get_recipe(GAP[0]), recipes.get_recipe(GAP[1]), None, ready["seeds"], runner,
                   decoded=runner.spec.source == "folder")

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,14 +65,50 @@ def per_class_subset(labels: np.ndarray, per_class: int | None, skip: dict | Non
     return np.sort(np.concatenate(chosen))
 
 
+def _digits_train_n(spec: DataSpec, counts: dict) -> int:
+    return spec.train_per_class or min(counts.values()) // 2
+
+
+def _fewest(counts: dict, classes) -> tuple[str, int]:
+    """(class name, image count) of the class with the fewest images."""
+    label = min(counts, key=lambda c: (counts[c], c))
+    return str(classes[label]), counts[label]
+
+
+def check_per_class(spec: DataSpec) -> None:
+    """--train-per-class and --test-per-class against what every class of the data holds, before any work: an
+    error names the option, the class with the fewest images and its count."""
+    if spec.source == "digits":
+        _, labels = data.digits_rgb()
+        counts = {int(c): int((labels == c).sum()) for c in np.unique(labels)}
+        name, most = _fewest(counts, [str(c) for c in sorted(counts)])
+        train_n = _digits_train_n(spec, counts)
+        if train_n >= most:  # the test split takes its images from what training leaves
+            raise ParityError(f"--train-per-class {train_n}: class {name!r} of the digits holds {most} images, and "
+                              f"at least one per class must be left for testing")
+        if spec.test_per_class and train_n + spec.test_per_class > most:
+            raise ParityError(f"--test-per-class {spec.test_per_class}: class {name!r} of the digits holds {most} "
+                              f"images, {most - train_n} of them left after --train-per-class {train_n}")
+        return
+    if spec.source != "folder":
+        return
+    for split, wanted in (("train", spec.train_per_class), ("test", spec.test_per_class)):
+        if wanted is None:
+            continue
+        listing = data.list_image_folder(spec.root, split)
+        counts = {int(c): int((listing.labels == c).sum()) for c in range(len(listing.classes))}
+        name, most = _fewest(counts, listing.classes)
+        if wanted > most:
+            raise ParityError(f"--{split}-per-class {wanted}: class {name!r} of {str(Path(spec.root) / split)!r} "
+                              f"holds {most} images")
+
+
 def _digits(spec: DataSpec):
     """sklearn digits: one fixed split, train picks first, test picks from the rest of each class."""
     images, labels = data.digits_rgb()
     counts = {int(c): int((labels == c).sum()) for c in np.unique(labels)}
-    train_n = spec.train_per_class or min(counts.values()) // 2
-    if spec.test_per_class and train_n + spec.test_per_class > min(counts.values()):
-        raise ParityError(f"digits has {min(counts.values())} images in its smallest class; train-per-class "
-                          f"{train_n} + test-per-class {spec.test_per_class} do not fit")
+    check_per_class(spec)
+    train_n = _digits_train_n(spec, counts)
     train = per_class_subset(labels, train_n)
     test = per_class_subset(labels, spec.test_per_class, skip={c: train_n for c in counts})
     classes = tuple(str(i) for i in range(10))
@@ -184,6 +221,21 @@ def load(spec: DataSpec, path: Path | None) -> tuple[data.LoadedSplit, data.Load
         classes = tuple(str(c) for c in f["classes"])
         return (data.LoadedSplit(f["train_images"], f["train_labels"], classes),
                 data.LoadedSplit(f["test_images"], f["test_labels"], classes))
+
+
+def split_shapes(spec: DataSpec, path: Path | None) -> dict[str, tuple]:
+    """{'train': shape, 'test': shape} of the loaded image arrays (NHWC; (N,) for items of mixed sizes), read
+    from the decoded file's array headers without loading the images."""
+    if spec.source == "digits":
+        train, test = _digits(spec)
+        return {"train": train.images.shape, "test": test.images.shape}
+    shapes = {}
+    with zipfile.ZipFile(path) as archive:
+        for split in ("train", "test"):
+            with archive.open(f"{split}_images.npy") as fh:
+                version = np.lib.format.read_magic(fh)
+                shapes[split] = np.lib.format._read_array_header(fh, version)[0]
+    return shapes
 
 
 def classes_of(spec: DataSpec, path: Path | None) -> tuple[str, ...]:

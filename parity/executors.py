@@ -106,7 +106,7 @@ class Processes:
     def map(self, tasks: list[Task]):
         if self.workers == 1 or len(tasks) <= 1:
             for i, task in enumerate(tasks):
-                yield i, _retry_once(lambda: _run_on_lane(task, 0, self.progress))
+                yield i, _retry_once(task, lambda: _run_on_lane(task, 0, self.progress))
             return
         from parity.training import features_key
 
@@ -164,7 +164,7 @@ class Processes:
                     self._making.add((task.backend, key))
             result, error = None, None
             try:
-                result = _retry_once(lambda: _run_on_lane(task, lane, self.progress))
+                result = _retry_once(task, lambda: _run_on_lane(task, lane, self.progress))
             except BaseException as exc:  # handed to the coordinating thread, which raises it
                 error = exc
             with self._lanes:
@@ -178,16 +178,20 @@ class Processes:
                 return
 
 
-def _retry_once(run):
-    """A worker that died (killed, out of memory) loses its run; the run is tried once more on a fresh worker."""
-    from parity.workers import RemoteError
+def _retry_once(task: Task, run):
+    """A worker that died (killed, out of memory) loses its run; the run is tried once more on a fresh worker,
+    and a second death is an error naming the run."""
+    from parity.workers import WorkerDied
 
     try:
         return run()
-    except RemoteError as exc:
-        if "worker died" not in str(exc):
-            raise
+    except WorkerDied:
+        pass
+    try:
         return run()
+    except WorkerDied as died:
+        raise ParityError(f"run {task.recipe.name} [{task.backend}] seed {task.seed}, tried twice: {died} (an exit "
+                          f"code of -9 is most often the kernel ending it for memory)") from None
 
 
 def prepare_all(tasks: list[Task]) -> None:
@@ -253,11 +257,21 @@ def _ray_run(task: Task, data, state) -> dict:
         return unsupported_result(task, why)
 
 
+def check_workers(executor: str, workers: int | None) -> None:
+    """--workers: at least 1; with processes at most twice this machine's cores (each lane is a process that holds
+    a framework, ~1-2 GB, and more lanes than that only queue on the CPU)."""
+    if workers is None:
+        return
+    most = 2 * (os.cpu_count() or 1) if executor == "processes" else 1024
+    if not 1 <= workers <= most:
+        raise ParityError(f"--workers takes 1 to {most} with --executor {executor}"
+                          f"{' (twice the cores)' if executor == 'processes' else ''}, got {workers}")
+
+
 def make(name: str, workers: int | None = None, ray_address: str | None = None, progress: bool = False):
     if name not in EXECUTORS:
         raise unknown("executor", name, EXECUTORS)
-    if workers is not None and workers < 1:
-        raise ParityError(f"--workers must be at least 1, got {workers}")
+    check_workers(name, workers)
     if name == "serial":
         return Serial(progress)
     if name == "processes":

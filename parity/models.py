@@ -26,6 +26,7 @@ class Body:
     layers: tuple[int, ...] = ()  # resnet: blocks per stage
     bn_eps: float = 1e-5
     torch_bn_momentum: float = 0.1  # torch convention; Keras momentum = 1 - this
+    min_size: int = 1  # the smallest square input (px) the body runs on (tests/test_models.py checks it)
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ BODIES = {b.name: b for b in [
     Body("resnet18", "resnet", 224, 512, "basic", (2, 2, 2, 2)),
     Body("resnet34", "resnet", 224, 512, "basic", (3, 4, 6, 3)),
     Body("resnet50", "resnet", 224, 2048, "bottleneck", (3, 4, 6, 3)),
-    Body("efficientnet_lite0", "efficientnet_lite", 224, 1280, bn_eps=1e-3, torch_bn_momentum=0.01),
+    # its static 'same' pads are computed for 224 px: below 32 px a conv's padded input is smaller than its kernel
+    Body("efficientnet_lite0", "efficientnet_lite", 224, 1280, bn_eps=1e-3, torch_bn_momentum=0.01, min_size=32),
     # the thread's Keras body: keras.applications only (pre-activation v2, no torch twin to port from)
     Body("resnet50v2_keras", "keras_applications", 224, 2048, bn_eps=1.001e-5, torch_bn_momentum=0.01),
 ]}

@@ -26,6 +26,8 @@ class Knob:
     kind: str  # what values it takes: a key of KINDS
     summary: str
     default: object = NO_DEFAULT  # knobs added later: at this value they stay out of a run's fingerprint
+    most: int | None = None  # count and size knobs: the largest value, and why (`most_why`)
+    most_why: str = ""
 
 
 KINDS = {
@@ -35,11 +37,14 @@ KINDS = {
     "flag": "true or false",
     "lr": "a positive finite float (every layer group), slice(x) written (x,), or (start, stop)",
 }
+# the size knobs' ceiling (8192 px = 805 MB an image as float32): whether a recipe's data fits in memory at its
+# size is checked against the machine before any run (parity.training.check_fits)
+_SIDE = dict(most=8192, most_why="an 8192 px image is 805 MB as float32")
 
 KNOBS = {k.name: k for k in [
     Knob("framework", "framework", "name", "which backend trains: torch, keras_tf or keras_torch (parity.backends)"),
     Knob("decoder", "data", "name", "JPEG decoder (parity.data.DECODERS); arrays without files are not decoded"),
-    Knob("size", "resize", "size", "square resize target in pixels, or None to keep the images' own size"),
+    Knob("size", "resize", "size", "square resize target in pixels, or None to keep the images' own size", **_SIDE),
     Knob("resize", "resize", "name", "resize method (parity.resize.RESIZE_METHODS); unused when size is None"),
     Knob("norm", "data", "name", "normalisation mode (parity.data.NORMALIZATIONS)"),
     Knob("body", "model", "name", "the body the original recipe used (`--body` replaces it in a run)"),
@@ -50,12 +55,15 @@ KNOBS = {k.name: k for k in [
     Knob("lr", "optim", "lr", "fastai's lr argument: a float for every layer group, or slice(x) written (x,)"),
     Knob("schedule", "schedule", "name", "LR/momentum schedule (parity.schedules.SCHEDULES)"),
     Knob("loss", "loss", "name", "loss (parity.loss.LOSSES)"),
-    Knob("batch_size", "data", "count", "training batch size"),
-    Knob("epochs", "schedule", "count", "passes over the training set"),
+    Knob("batch_size", "data", "count", "training batch size", most=65536,
+         most_why="a batch is at most the training set; whether it fits in memory is checked before any run"),
+    Knob("epochs", "schedule", "count", "passes over the training set", most=10000,
+         most_why="10,000 passes of the smallest data parity trains on take days on a CPU"),
     Knob("drop_last", "data", "flag", "drop the last partial training batch (fastai True, Keras fit False)"),
-    Knob("n_classes", "data", "count", "class count the recipe expects from its data"),
+    Knob("n_classes", "data", "count", "class count the recipe expects from its data", most=100000,
+         most_why="a head of 100,000 classes; the data's own class count must match it"),
     Knob("load_size", "data", "size", "per-image resize when files are read (images of different sizes), or None: "
-         "every image keeps its size and all must share one", default=None),
+         "every image keeps its size and all must share one", default=None, **_SIDE),
     Knob("load_resize", "data", "name", "the reader's per-image resize method (parity.resize.RESIZE_METHODS): "
          "tf_resize is image_dataset_from_directory's default, keras_smart_resize its crop_to_aspect_ratio=True, "
          "fastai_v2 is Resize(N) as item_tfms, fastai_v1 is size=N; unused when load_size is None",
@@ -102,6 +110,8 @@ def check_knob(name: str, value, where: str = "recipe"):
                                                   and all(_positive_number(x) for x in v))}[knob.kind](value)
     if not ok:
         raise _bad(knob, value, where)
+    if knob.most is not None and value is not None and value > knob.most:
+        raise ParityError(f"{where}: knob {name} takes at most {knob.most} ({knob.most_why}), got {value!r}")
     if knob.kind == "name":
         try:
             _registry_check(name)(value)

@@ -11,6 +11,7 @@ with results identical to the uncached path.
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -121,10 +122,30 @@ def step_plan(recipe: Recipe, n_train: int, seed: int):
     return orders, lrs, (None if recipe.schedule == "constant" else [float(m) for m in moms])
 
 
+# what the frameworks raise when an allocation fails: Python's, TensorFlow's, torch's (CPU and CUDA)
+_OUT_OF_MEMORY = ("MemoryError", "ResourceExhaustedError", "OutOfMemoryError")
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    return type(exc).__name__ in _OUT_OF_MEMORY or "can't allocate memory" in str(exc)
+
+
 def run_here(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, data_file, state: dict | None,
              use_cache: bool = True, progress: bool = False, keep_logits: bool = False) -> dict:
     """Train and evaluate once, inside the recipe's backend worker; returns metrics. A non-finite loss ends
-    the run as diverged (no accuracy)."""
+    the run as diverged (no accuracy); running out of memory is an error naming the run."""
+    try:
+        return _run(recipe, spec, seed, body, data_file, state, use_cache, progress, keep_logits)
+    except Exception as exc:  # noqa: BLE001  (only memory errors are translated; the rest pass as they are)
+        if not _out_of_memory(exc):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ParityError(f"run {recipe.name} [{recipe.framework}] seed {seed} ran out of memory at size "
+                          f"{recipe.size}, batch {recipe.batch_size} ({type(exc).__name__}: {first})") from None
+
+
+def _run(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, data_file, state: dict | None,
+         use_cache: bool, progress: bool, keep_logits: bool) -> dict:
     ws, backend = WORKSPACE, recipe.framework
     weights = models.TRAINING_WEIGHTS[body]
     start = time.perf_counter()
@@ -188,9 +209,62 @@ def _bar(label: str, total: int):
 
 def prepare(recipe: Recipe, spec: datasets.DataSpec, body: str):
     """In the coordinating process, before a run: the decoded data's file, checked against the recipe's class
-    count (an error names both before anything trains)."""
+    count, the body's smallest input and the machine's memory (an error names them before anything trains)."""
+    datasets.check_per_class(spec)
     decoder = decoder_for(recipe, spec)
     path = datasets.decoded_file(spec, decoder, load_for(recipe))
     datasets.check_classes(datasets.classes_of(spec, path), recipe.n_classes, recipe.name, spec)
     models.get_weights(models.TRAINING_WEIGHTS[body])
+    check_fits(recipe, body, datasets.split_shapes(spec, path))
     return path
+
+
+# What a training step keeps per input pixel (every layer's output, for the backward pass): Keras' eager
+# functional call of EfficientNet-Lite0 at 224 px kept ~100 MB an image (see parity.classifier.PIXELS_PER_CHUNK),
+# ~2,000 bytes a pixel; a memory guard, not a prediction.
+STEP_BYTES_PER_PIXEL = 2000
+
+
+def input_side(recipe: Recipe, shapes: dict) -> int:
+    """The side (px) of the images the body sees: the recipe's size, else its load size, else the data's own
+    (the smaller side of the training images)."""
+    if recipe.size is not None:
+        return recipe.size
+    if recipe.load_size is not None:
+        return recipe.load_size
+    return min(shapes["train"][1:3])
+
+
+def memory_needed(recipe: Recipe, shapes: dict) -> dict:
+    """Bytes of what a run holds at once: every image preprocessed (float32, NHWC), and one training step's
+    activations (a batch, or for cached features one inference chunk)."""
+    side = input_side(recipe, shapes)
+    n_train, n_test = shapes["train"][0], shapes["test"][0]
+    per_image = side * side * 3 * 4
+    if cacheable(recipe):  # the body runs in inference chunks of at most PIXELS_PER_CHUNK pixels (or one image)
+        step_pixels = max(classifier.PIXELS_PER_CHUNK, side * side)
+    else:
+        step_pixels = min(recipe.batch_size, n_train) * side * side
+    return {"side": side, "inputs": (n_train + n_test) * per_image, "step": step_pixels * STEP_BYTES_PER_PIXEL,
+            "images": n_train + n_test}
+
+
+def machine_memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_fits(recipe: Recipe, body: str, shapes: dict) -> None:
+    """Refused before any run: images smaller than the body's smallest input, and a run whose preprocessed
+    images and one step's activations would not fit in this machine's memory (the figures in the message)."""
+    side, smallest = input_side(recipe, shapes), models.get_body(body).min_size
+    if side < smallest:
+        raise ParityError(f"recipe {recipe.name!r}: body {body!r} takes images of at least {smallest} px, and its "
+                          f"images are {side} px (size={recipe.size}, load_size={recipe.load_size}); set "
+                          f"--set size={smallest} or larger")
+    need, have = memory_needed(recipe, shapes), machine_memory()
+    if need["inputs"] + need["step"] > have:
+        gib = 1 << 30
+        raise ParityError(f"recipe {recipe.name!r} at {side} px needs about {(need['inputs'] + need['step']) / gib:,.1f} "
+                          f"GiB: {need['images']} images preprocessed ({need['inputs'] / gib:,.1f} GiB as float32) "
+                          f"and the body's largest step ({need['step'] / gib:,.1f} GiB at batch {recipe.batch_size}), more "
+                          f"than this machine's {have / gib:,.1f} GiB; use a smaller size, batch or data set")

@@ -53,6 +53,10 @@ class RemoteError(RuntimeError):
     """An exception raised inside a worker that is not a ParityError; carries the worker's traceback."""
 
 
+class WorkerDied(RemoteError):
+    """The worker process ended while it ran a call (killed for memory, a crash in a framework)."""
+
+
 # --- inside a worker -------------------------------------------------------------------------------------
 
 _OBJECTS: dict[int, object] = {}
@@ -298,7 +302,7 @@ class Worker:
                     self.process.kill()
                     code = self.process.wait()
                 self._remove_temp()
-                raise RemoteError(f"the {self.backend} worker died (exit code {code}) while running {target}") from exc
+                raise WorkerDied(f"the {self.backend} worker died (exit code {code}) while running {target}") from exc
         if reply[0] == "ok":
             return reply[1]
         _, name, message, trace, is_parity, error_class = reply

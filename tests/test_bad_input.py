@@ -143,3 +143,107 @@ def test_loader_checks_knobs_before_the_first_batch(backend, knobs, message):
     images = np.zeros((4, 4, 4, 3), np.float32)
     with pytest.raises(ParityError, match=message):
         data.loader_batches(images, np.arange(4), data.batch_order(4, 2, 0), *knobs, backend)
+
+
+# --- every numeric option and knob at 0, negative, huge, NaN and non-numeric: exit 2 naming it, nothing written
+
+BAD_NUMBERS = ("0", "-1", "1000000000000", "nan", "x")
+# (command line before the option, the option) for every numeric option of the training commands
+NUMERIC_OPTIONS = [
+    (["bisect", "--from", "fastai_v1_fit", "--to", "keras_thread_64"], "--top"),
+    (["bisect", "--from", "fastai_v1_fit", "--to", "keras_thread_64"], "--permutations"),
+    (["sweep", "--recipes", "torch_plain,keras_thread_64", "--over", "epochs=1,2", "--bisect-at", "1"],
+     "--permutations"),
+    (["train", "--recipe", "torch_plain"], "--workers"),
+    (["train", "--recipe", "torch_plain"], "--seeds"),
+    (["train", "--recipe", "torch_plain"], "--train-per-class"),
+    (["train", "--recipe", "torch_plain"], "--test-per-class"),
+    (["equivalence"], "--margin"),
+    (["thread"], "--equivalence-seeds"),
+    (["thread"], "--top"),
+]
+NUMERIC_KNOBS = ("size", "load_size", "batch_size", "epochs", "n_classes", "lr")
+
+
+def _exit_and_error(argv, capsys) -> tuple[int, str]:
+    """main's exit code and stderr; argparse's own refusals (a non-numeric int) exit through SystemExit."""
+    try:
+        code = main(argv)
+    except SystemExit as stop:
+        code = stop.code
+    return code, capsys.readouterr().err
+
+
+def _refused(argv, tmp_path, capsys, *named) -> None:
+    out, store = tmp_path / "rep", tmp_path / "store"
+    code, err = _exit_and_error([*argv, "--store", str(store), "--out", str(out)], capsys)
+    assert code == 2, err
+    assert "Traceback" not in err and all(n in err for n in named), err
+    assert not out.exists() and not store.exists()
+
+
+@pytest.mark.parametrize("value", BAD_NUMBERS)
+@pytest.mark.parametrize("command, option", NUMERIC_OPTIONS, ids=lambda v: v if isinstance(v, str) else v[0])
+def test_numeric_option_out_of_range_exits_2_naming_it(command, option, value, tmp_path, capsys):
+    if option == "--seeds" and value == "0":
+        value = "0,0"  # '0' alone is a count of zero; a listed seed 0 is fine, twice is not
+    _refused([*command, option, value], tmp_path, capsys, option)
+
+
+@pytest.mark.parametrize("value", BAD_NUMBERS + ("100000",))
+@pytest.mark.parametrize("knob", NUMERIC_KNOBS)
+def test_numeric_knob_out_of_range_exits_2_from_set_and_from_a_file(knob, value, tmp_path, capsys):
+    if knob == "lr" and value in ("1000000000000", "100000"):
+        pytest.skip("any positive finite lr is a recipe (a huge one diverges, and is recorded as diverged)")
+    _refused(["train", "--recipe", "keras_thread_64", "--set", f"{knob}={value}"], tmp_path, capsys, knob, value)
+    toml_value = {"nan": "nan", "x": '"x"'}.get(value, value)
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'base = "keras_thread_64"\n{knob} = {toml_value}\n')
+    _refused(["train", "--recipe", str(recipe)], tmp_path, capsys, knob, str(recipe))
+
+
+def test_images_smaller_than_the_body_are_refused_naming_body_minimum_and_size(tmp_path, capsys):
+    _refused(["train", "--recipe", "keras_thread_64", "--set", "size=none"], tmp_path, capsys,
+             "body 'efficientnet_lite0' takes images of at least 32 px, and its images are 8 px")
+
+
+def test_a_run_that_would_not_fit_in_memory_is_refused_with_the_figure(tmp_path, capsys):
+    _refused(["train", "--recipe", "fastai_v1_fit", "--set", "size=4096"], tmp_path, capsys,
+             "recipe 'fastai_v1_fit' at 4096 px needs about", "GiB", "more than this machine's")
+
+
+def test_a_run_out_of_memory_is_one_line_naming_the_run(monkeypatch):
+    from parity import datasets, recipes, training
+
+    class ResourceExhaustedError(Exception):  # TensorFlow's name for it
+        pass
+
+    for exc in (MemoryError(), ResourceExhaustedError("OOM when allocating tensor with shape[64,32,2048,2048]"),
+                RuntimeError("[enforce fail at alloc_cpu.cpp:119] DefaultCPUAllocator: can't allocate memory")):
+        def fail(*args, exc=exc):
+            raise exc
+
+        monkeypatch.setattr(training, "_run", fail)
+        with pytest.raises(ParityError, match=r"run torch_plain \[torch\] seed 3 ran out of memory at size 64, "
+                                              r"batch 64 \(\w+"):
+            training.run_here(recipes.get_recipe("torch_plain"), datasets.DataSpec(), 3, "resnet18", None, None)
+    monkeypatch.setattr(training, "_run", lambda *a: (_ for _ in ()).throw(ValueError("not memory")))
+    with pytest.raises(ValueError, match="not memory"):
+        training.run_here(recipes.get_recipe("torch_plain"), datasets.DataSpec(), 3, "resnet18", None, None)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--test-per-class", "175", "--test-per-class 175: class '8' of the digits holds 174 images, 87 of them left"),
+    ("--train-per-class", "174", "--train-per-class 174: class '8' of the digits holds 174 images"),
+])
+def test_more_images_per_class_than_the_data_holds_names_the_class(option, value, message, tmp_path, capsys):
+    _refused(["train", "--recipe", "torch_plain", option, value], tmp_path, capsys, message)
+
+
+def test_more_images_per_class_than_a_folder_holds_names_the_class(tree, tmp_path, capsys):
+    per_class = {c.name: len(list(c.iterdir())) for c in (tree / "test").iterdir()}
+    fewest = min(per_class, key=lambda c: (per_class[c], c))
+    _refused(["train", "--recipe", "torch_plain", "--data-dir", str(tree), "--test-per-class",
+              str(per_class[fewest] + 1)], tmp_path, capsys,
+             f"--test-per-class {per_class[fewest] + 1}: class {fewest!r} of '{tree / 'test'}' holds "
+             f"{per_class[fewest]} images")

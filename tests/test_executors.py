@@ -130,7 +130,7 @@ def test_bad_executor_and_device_are_clear_errors():
 
     with pytest.raises(ParityError, match=r"executor 'dask' is not one of: processes, ray, serial"):
         executors.make("dask")
-    with pytest.raises(ParityError, match=r"--workers must be at least 1, got 0"):
+    with pytest.raises(ParityError, match=r"--workers takes 1 to \d+ with --executor processes \(twice the cores\), got 0"):
         executors.make("processes", workers=0)
     with pytest.raises(ParityError, match=r"device 'tpu' is not one of: auto, cpu, cuda"):
         executors.resolve_device("tpu", ["torch"])
