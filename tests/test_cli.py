@@ -138,7 +138,7 @@ QUICK = ["--recipe", "torch_plain", "--quiet", "--train-per-class", "5", "--test
     (["--set", "lr=inf"], "knob lr takes a positive finite float"),
     (["--set", "lr=nan"], "knob lr takes a positive finite float"),
     (["--set", "epochs=true"], "knob epochs takes a positive integer, got 'true'"),
-    (["--seeds=-1,2"], "--seeds must list seeds >= 0, got -1"),
+    (["--seeds=-1,2"], "--seeds must list seeds from 0 to 2147483647 (32-bit op seeds), got -1"),
 ])
 def test_bad_values_exit_2_before_work(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(executors, "_run_on_lane", lambda *a, **k: pytest.fail("trained before checking its input"))
