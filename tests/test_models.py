@@ -380,3 +380,20 @@ def test_a_statistics_snapshot_gives_back_what_a_pass_moves(backend):
     for key in before:
         np.testing.assert_array_equal(after[key], before[key], err_msg=key)
     workers.release(saved)
+
+
+@BACKENDS
+@pytest.mark.parametrize("body", models.PORTABLE_BODIES)
+def test_a_body_runs_at_its_declared_smallest_input(body, backend):
+    """models.Body.min_size, which training refuses smaller images against, is where each backend's body
+    starts to run: at min_size every backend computes features; torch's body refuses one pixel less."""
+    net = models.build_body(models.CHECK_WEIGHTS[body], backend)
+    smallest = models.get_body(body).min_size
+    try:
+        features = models.forward_features(net, np.zeros((2, smallest, smallest, 3), np.float32), backend)
+        assert features.shape[0] == 2 and np.isfinite(features).all()
+        if smallest > 1 and backend == "torch":
+            with pytest.raises(Exception):
+                models.forward_features(net, np.zeros((2, smallest - 1, smallest - 1, 3), np.float32), backend)
+    finally:
+        workers.release(net)
