@@ -51,6 +51,11 @@ LOOP = ("train/epoch loop 3 epochs x 2 steps (10 images, batch 4, drop_last), fa
         "fastai_v1, frozen, fastai_v1_adamw_l2 lr=(0.001, 0.003), float64 in both, step by step")
 ORACLE_V1 = "tests/test_oracle_fastai_v1.py::"  # fastai 1.0.61 itself (nox -s oracle_v1)
 EVAL_KERAS = "train/evaluate the same trained weights (efficientnet_lite0 + keras_thread, frozen, keras_adam lr=0.003)"
+EVAL_DROPOUT = ("train/evaluate with the head's dropout layers in place (resnet18 + fastai_v1, frozen, "
+                "fastai_v1_adamw_l2 lr=(0.003,))")
+TRACED = ("train/epoch loop 20 epochs x 2 steps (10 images, batch 4, drop_last), fastai_v1_one_cycle resnet18 + "
+          "fastai_v1, frozen, fastai_v1_adamw_l2 lr=(0.001, 0.003), float64 in both, step by step, long enough to "
+          "trace")
 
 
 def _p(module: str, target: str, how: str, *params) -> Patch:
@@ -129,6 +134,17 @@ FAULTS = {f.id: f for f in [
           "wrong order", (_p(f"{K}.models", "load_state", "args", "state", 1, "swap_mean_var"),
                           _p(f"{K}.classifier", "load_state", "args", "state", 1, "swap_mean_var")),
           "model/resnet18 64px inference", first="bn1"),
+    Fault("port-head-var-as-std-keras", "head", "keras", "a head BatchNorm1d's running_var ported as its standard "
+          "deviation (moving_variance given sqrt(var))",
+          (_p(f"{K}.models", "load_state", "args", "state", 1, "head_var_as_std"),
+           _p(f"{K}.classifier", "load_state", "args", "state", 1, "head_var_as_std")),
+          "head/fastai_v1 on resnet18: every head tensor after porting, before any pass", first="head.2.running_var"),
+    Fault("port-square-dense-untransposed-keras", "head", "keras", "a Linear weight loaded into a Dense kernel "
+          "without the (out, in) -> (in, out) transpose: only a square one passes the shape assertions",
+          (_p(f"{K}.models", "load_state", "args", "state", 1, "square_untransposed"),
+           _p(f"{K}.classifier", "load_state", "args", "state", 1, "square_untransposed")),
+          "head/fastai_v1_square on resnet18: every head tensor after porting, before any pass",
+          first="head.4.weight"),
     # --- heads and init ------------------------------------------------------------------------------------
     Fault("head-pool-order-keras", "head", "keras", "concatenate([avg, max]) where fastai's "
           "AdaptiveConcatPool2d is (max, avg)", (_p(f"{K}.heads", "_pool", "args", "swap_pool", 0),),
@@ -198,6 +214,11 @@ FAULTS = {f.id: f for f in [
     Fault("lr-one-group-keras", "train", "keras", "the Keras port applies the head's LR to every layer group "
           "(one optimizer for the whole model)",
           (_p(f"{K}.classifier", "set_lrs", "args", "last_lr_everywhere", 1),), TRAIN_F64, first="losses"),
+    Fault("lr-group-stage-keras", "optim", "keras", "the Keras port buckets layer2's parameters (Lite0: blocks "
+          "4-7) with the later body group: their BatchNorms train at 1e-3 instead of 1e-4",
+          (_p(f"{K}.classifier", "build_optimizer", "args", "regroup", 2,
+              r"^body\.(layer2\.|_blocks\.[4-7]\.)", 1),),
+          "optim/layer groups of resnet18: the LR each tensor is stepped with", first="body.layer2.0.bn1.weight"),
     # --- schedules and loss ------------------------------------------------------------------------------
     Fault("schedule-momentum-keras", "schedule", "keras", "one-cycle momentum dipping to 0.9 in a Keras "
           "callback where fastai's goes down to 0.85",
@@ -213,6 +234,16 @@ FAULTS = {f.id: f for f in [
     Fault("train-eval-training-mode-keras", "train", "keras", "evaluation in a custom Keras loop calls "
           "model(x) with training=True (BN on batch statistics)",
           (_p(f"{K}.classifier", "evaluate", "evaluate_in_training_mode"),), EVAL_KERAS, first="logits"),
+    Fault("train-eval-dropout-active-keras", "train", "keras", "a custom Keras head whose Dropout layers are called "
+          "with training=True: evaluation keeps dropping (BN stays in inference mode)",
+          (_p(f"{K}.classifier", "evaluate", "dropout_active_in_evaluate"),), EVAL_DROPOUT, first="logits"),
+    Fault("train-traced-momentum-frozen-keras", "train", "keras", "a traced (tf.function) Keras update under a "
+          "one-cycle momentum: beta_1 is read once, when the update is traced, and frozen there",
+          (_p(f"{K}.classifier", "_update_function", "args", "none_at", 2),), TRACED, first="step 2 head.2.weight"),
+    Fault("train-keeps-last-batch-keras", "train", "keras", "the Keras run keeps its last partial batch although "
+          "the recipe says drop_last (model.fit has no drop_last)",
+          (_p("parity.data", "batch_order", "kwarg", "drop_last", False),),
+          "train/step plan of keras_thread_64 with drop_last (150 images)", first="steps"),
     Fault("train-step-skipped-keras", "train", "keras", "an off-by-one in the Keras loop skips the second "
           "batch of the epoch", (_p(f"{K}.classifier", "_steps", "args", "skip_batch", 1, 3, 1),), LOOP,
           first="step 2 loss"),

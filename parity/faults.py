@@ -114,6 +114,24 @@ def _evaluate_in_training_mode(real):
     return wrapped
 
 
+def _dropout_active_in_evaluate(real):
+    """Keras evaluation with every Dropout layer still dropping (a `training` flag wired the wrong way into a
+    custom head), BN left in inference mode."""
+    def wrapped(model, *args, **kwargs):
+        import keras
+
+        drops = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
+        for layer in drops:
+            layer.call = lambda inputs, training=None, _layer=layer: type(_layer).call(_layer, inputs, training=True)
+        try:
+            return real(model, *args, **kwargs)
+        finally:
+            for layer in drops:
+                del layer.call
+
+    return wrapped
+
+
 def _noop(real):
     """The call does nothing (e.g. per-step learning rates that are never applied)."""
     def wrapped(*args, **kwargs):
@@ -124,7 +142,8 @@ def _noop(real):
 
 WRAPPERS = {"scale_tensor": _scale_tensor, "scale_when": _scale_when, "exit_once": _exit_once,
             "output_when": _output_when, "args": _args_when, "kwarg": _kwarg, "row_fields": _row_fields,
-            "set_on_result": _set_on_result, "noop": _noop, "evaluate_in_training_mode": _evaluate_in_training_mode}
+            "set_on_result": _set_on_result, "noop": _noop, "evaluate_in_training_mode": _evaluate_in_training_mode,
+            "dropout_active_in_evaluate": _dropout_active_in_evaluate}
 
 
 # --- what the wrappers do to outputs and arguments ------------------------------------------------------------
@@ -181,7 +200,26 @@ def _state(args, index: int, how: str):
         for k in [k for k in state if k.endswith("running_mean")]:
             var = k[:-len("running_mean")] + "running_var"
             state[k], state[var] = state[var], state[k]
+    elif how == "head_var_as_std":  # a head BatchNorm1d's running_var loaded as its standard deviation
+        state = {k: (np.sqrt(v) if k.startswith("head.") and k.endswith("running_var") else v)
+                 for k, v in state.items()}
+    elif how == "square_untransposed":  # Linear (out, in) loaded as Dense (in, out) without the transpose: a
+        # non-square weight fails the table's shape assertion, a square one loads silently
+        state = {k: (v.T if np.ndim(v) == 2 and v.shape[0] == v.shape[1] else v) for k, v in state.items()}
     args[index] = state
+    return args
+
+
+def _regroup(args, index: int, pattern: str, group: int):
+    """The layer-group map given as positional argument `index` with every name matching `pattern` moved to
+    `group` (one stage's parameters bucketed with another's)."""
+    args[index] = {k: (group if re.search(pattern, k) else g) for k, g in args[index].items()}
+    return args
+
+
+def _none_at(args, index: int):
+    """Positional argument `index` given as None."""
+    args[index] = None
     return args
 
 
@@ -221,7 +259,8 @@ def _swap_pair(args, index: int):
 
 ARGS = {"map_arg": _map_arg, "swap_pair": _swap_pair, "tf_same_padding": _tf_same_padding, "sorted_order": _sorted_order,
         "last_lr_everywhere": _last_lr_everywhere,
-        "state": _state, "skip_batch": _skip_batch, "swap_pool": _swap_pool}
+        "state": _state, "skip_batch": _skip_batch, "swap_pool": _swap_pool, "regroup": _regroup,
+        "none_at": _none_at}
 
 
 # --- applying and undoing -----------------------------------------------------------------------------------

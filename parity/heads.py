@@ -39,6 +39,11 @@ HEADS = {h.name: h for h in [
     Head("keras_thread", "the thread's Keras head: concat (avg, max), BN, Dropout 0.25, Dense relu, softmax",
          "avg_max", (512,), (0.25, 0.25), True, True, "glorot_uniform", bn_eps=1e-3, bn_torch_momentum=0.01,
          final_activation="softmax"),
+    # the ResNet-18/34 body gives 512 features: its first Linear is square (512 x 512), the one shape where a
+    # port that forgets the Linear -> Dense transpose passes every shape assertion
+    Head("fastai_v1_square", "fastai 1.0.61 create_head(concat_pool=False, lin_ftrs=[512]): average pool, "
+         "ps=0.5 -> [0.25, 0.5]; on a 512-feature body its first Linear is 512 x 512", "avg", (512,), (0.25, 0.5),
+         True, True, "kaiming_normal"),
     Head("linear", "global average pool and one Linear layer (torch's default init)", "avg", (), (0.0,), False,
          True, "torch_default"),
 ]}

@@ -130,6 +130,23 @@ def _out_of_memory(exc: BaseException) -> bool:
     return type(exc).__name__ in _OUT_OF_MEMORY or "can't allocate memory" in str(exc)
 
 
+def layer_groups(model, backend: str) -> dict[str, int]:
+    """fastai's layer group of every tensor, by the names the backend gives its model: what a run's optimizer
+    buckets (the optim cases compare the learning rate each backend then applies per tensor)."""
+    return {n: optim.layer_group(n, N_GROUPS) for n in classifier.model_state(model, backend)}
+
+
+def plan_here(recipe: Recipe, n_train: int, seed: int) -> dict[str, np.ndarray]:
+    """Runs in the recipe's backend worker: the step plan run_here follows there, as arrays of fixed shape (the
+    step count, and per epoch the images in batch order, -1 where an image is dropped)."""
+    orders, lrs, _ = step_plan(recipe, n_train, seed)
+    out = {"steps": np.array([len(lrs)])}
+    for epoch, order in enumerate(orders):
+        seen = np.concatenate(order) if order else np.zeros(0, np.int64)
+        out[f"epoch {epoch + 1} images in batch order"] = np.concatenate([seen, np.full(n_train - len(seen), -1)])
+    return out
+
+
 def run_here(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, data_file, state: dict | None,
              use_cache: bool = True, progress: bool = False, keep_logits: bool = False) -> dict:
     """Train and evaluate once, inside the recipe's backend worker; returns metrics. A non-finite loss ends
@@ -167,7 +184,7 @@ def _run(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, data_fil
         x_test = _features(ws, model, recipe, ("test",) + key, x_test)
         trained = model if made else classifier.head_only(model, backend)
     orders, lrs, moms = step_plan(recipe, len(train.labels), seed)
-    groups = {n: optim.layer_group(n, N_GROUPS) for n in classifier.model_state(model, backend)}
+    groups = layer_groups(model, backend)
     bar = _bar(f"{recipe.name} [{backend}] seed {seed}", len(lrs)) if progress else None
 
     def batches():  # one batch at a time: a whole epoch of inputs is never copied at once

@@ -41,17 +41,17 @@ def body_float64(ctx, name: str):
     return ctx.memo(("body64", name), copy)
 
 
-def model(ctx, body_name: str, head: str, backend: str, dtype: str = "float32"):
-    """body + head in `backend` with dropout off, from the same torch weights everywhere, built once per run
-    (a case that trains it holds it with `restored`)."""
-    return ctx.memo(("classifier", body_name, head, backend, dtype), lambda: classifier.build_model(
-        body_name, head, N_CLASSES, models.CHECK_WEIGHTS[body_name], backend, dropout=False, seed=ctx.seed,
+def model(ctx, body_name: str, head: str, backend: str, dtype: str = "float32", dropout: bool = False):
+    """body + head in `backend`, by default with dropout off, from the same torch weights everywhere, built once
+    per run (a case that trains it holds it with `restored`)."""
+    return ctx.memo(("classifier", body_name, head, backend, dtype, dropout), lambda: classifier.build_model(
+        body_name, head, N_CLASSES, models.CHECK_WEIGHTS[body_name], backend, dropout=dropout, seed=ctx.seed,
         dtype=dtype))
 
 
-def model_float64(ctx, body_name: str, head: str):
+def model_float64(ctx, body_name: str, head: str, dropout: bool = False):
     """body + head in float64 in the reference process: the reference of the gradient and training cases."""
-    return model(ctx, body_name, head, REFERENCE, "float64")
+    return model(ctx, body_name, head, REFERENCE, "float64", dropout)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from parity.case import Case, Output, Sides
 from parity.cases._shared import N_CLASSES, body_input, model, model_float64, restored
 
 BODY, SIZE = "resnet18", 64
-LAYERWISE = ("fastai_v1", "fastai_v2", "keras_thread")
+LAYERWISE = ("fastai_v1", "fastai_v2", "keras_thread", "fastai_v1_square")
 IMAGES = 8  # thumbnails beside the two photos: batch statistics over 10, as in the training cases
 DROPOUT_PASSES = 16  # training-mode passes over 10 images: >= 80k draws per dropout slot (see dropout_rate)
 
@@ -84,6 +84,40 @@ def _literal_thread_head(ctx) -> Sides:
                  layers=[("probabilities", ours, literal, None)] + [(k, a, b, None) for k, (a, b) in found.items()])
 
 
+def _state_to_port(head: str, ctx) -> dict:
+    """The torch model's state with the head's BN running statistics drawn at random (fresh ones are all 0 and
+    1, which a wrong conversion such as var -> sqrt(var) leaves unchanged)."""
+    def draw():
+        rng = np.random.default_rng(ctx.seed)
+        state = classifier.model_state(model(ctx, BODY, head, "torch"), "torch")
+        for name in [n for n in state if n.startswith("head.") and n.endswith(("running_mean", "running_var"))]:
+            value = rng.gamma(2.0, 0.5, state[name].shape) if name.endswith("var") else rng.normal(size=state[name].shape)
+            state[name] = value.astype(np.float32)
+        return state
+
+    return ctx.memo(("state to port", head), draw)
+
+
+def _head_names(state: dict) -> list[str]:
+    return [n for n in state if n.startswith("head.") and not n.endswith("num_batches_tracked")]
+
+
+def _ported(head: str, backend: str, ctx) -> Output:
+    """The head's tensors as the backend holds them after the state is ported in, before any pass, read back
+    through the table's other direction (torch names, torch layout), tensor by tensor."""
+    state = _state_to_port(head, ctx)
+    handle = model(ctx, BODY, head, backend)
+    with restored(ctx, handle, backend):
+        classifier.load_model_state(handle, state, backend)
+        back = classifier.model_state(handle, backend)
+    return Output(layers=[(name, back[name]) for name in _head_names(state)])
+
+
+def _to_port(head: str, ctx) -> Output:
+    state = _state_to_port(head, ctx)
+    return Output(layers=[(name, state[name].astype(np.float64)) for name in _head_names(state)])
+
+
 def _title(head: str, training: bool) -> str:
     return f"{head} on {BODY} layer by layer, {'train-mode BN' if training else 'inference'}"
 
@@ -100,6 +134,11 @@ CASES = [
            "Dropout(rate)); the masks are each framework's own draws, so the fractions are compared "
            "statistically", across=True, reference=partial(_dropout_reference, head))
       for head in ("fastai_v1", "keras_thread")],
+    *[Case("head", f"{head} on {BODY}: every head tensor after porting, before any pass", "matched",
+           partial(_ported, head), "exact", "the torch state (its head BN statistics drawn at random) ported into "
+           "every backend and read back: each weight, bias, running mean and running variance is the value "
+           "ported, so a wrong conversion is named at its tensor, not at the logits", across=True,
+           reference=partial(_to_port, head)) for head in LAYERWISE],
     Case("head", "keras_thread = the thread's Keras head as its code reads", "matched", _literal_thread_head,
          "spec_defaults", "the spec head claims to be the thread's code: the same pool order, layer kinds, Keras "
          "default settings and, with its weights copied over, the same probabilities"),

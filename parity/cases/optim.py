@@ -9,6 +9,7 @@ from functools import partial
 import numpy as np
 
 from parity import optim as spec
+from parity.models import PORTABLE_BODIES
 from parity.case import Case, Output, Sides
 
 STEPS = 100
@@ -18,6 +19,7 @@ SHAPES = {"body.layer1.0.conv1.weight": (8, 4, 3, 3), "body.layer1.0.bn1.weight"
 GRAD_SCALES = {"body.layer1.0.conv1.weight": 1e-2, "body.layer1.0.bn1.weight": 1e-3,
                "body.layer4.0.bn1.bias": 1e-6, "head.4.weight": 1e-2, "head.4.bias": 1e-4}
 SLICE_LR = (3e-3,)  # fastai 1's default lr=slice(3e-3) -> [3e-4, 3e-4, 3e-3]
+DISTINCT_LR = (1e-4, 1e-2)  # slice(1e-4, 1e-2) -> [1e-4, 1e-3, 1e-2]: a swap of the two body groups shows
 
 
 def problem(seed: int):
@@ -47,15 +49,54 @@ def _steps_as_layers(history: list[dict]) -> Output:
                   layers=[(f"step {s + 1} {k}", history[s][k]) for s in range(STEPS) for k in SHAPES])
 
 
-def _matched(name: str, backend: str, ctx) -> Output:
+def _matched(name: str, backend: str, ctx, lr=SLICE_LR) -> Output:
     params, grads, groups = problem(ctx.seed)
-    return _steps_as_layers(spec.run_steps(name, params, grads, [spec.group_lrs(SLICE_LR, 3)] * STEPS, backend,
-                                           groups))
+    return _steps_as_layers(spec.run_steps(name, params, grads, [spec.group_lrs(lr, 3)] * STEPS, backend, groups))
 
 
-def _reference(name: str, ctx) -> Output:
+def _reference(name: str, ctx, lr=SLICE_LR) -> Output:
     params, grads, groups = problem(ctx.seed)
-    return _steps_as_layers(reference_run(name, params, grads, [spec.group_lrs(SLICE_LR, 3)] * STEPS, groups))
+    return _steps_as_layers(reference_run(name, params, grads, [spec.group_lrs(lr, 3)] * STEPS, groups))
+
+
+# --- which layer group every tensor of a real model lands in, per backend ------------------------------------
+
+GROUP_HEAD, GROUP_SIZE, GROUP_OPTIMIZER = "fastai_v1", 64, "torch_adam"
+
+
+def _applied_lrs(body: str, backend: str, ctx) -> Output:
+    """One train_bn step of the real training loop (groups from the backend's own tensor names, as a run makes
+    them) with torch Adam, no weight decay, over slice(1e-4, 1e-2): Adam's first step moves an element by
+    lr * g / (|g| + eps), so each tensor's largest move is the learning rate applied to it (0: not trained)."""
+    from parity import classifier, training
+    from parity.cases._shared import N_CLASSES, body_input, model, restored
+
+    handle = model(ctx, body, GROUP_HEAD, backend)
+    x = body_input(ctx, body, GROUP_SIZE)
+    with restored(ctx, handle, backend):
+        before = classifier.model_state(handle, backend)
+        classifier.train_steps(handle, [(x, np.arange(len(x)) % N_CLASSES)], GROUP_OPTIMIZER,
+                               [spec.group_lrs(DISTINCT_LR, 3)], "train_bn", backend,
+                               training.layer_groups(handle, backend))
+        after = classifier.model_state(handle, backend)
+    return Output(layers=[(name, np.array([np.abs(after[name].astype(np.float64) - before[name]).max()]))
+                          for name in before if name.endswith((".weight", ".bias"))])
+
+
+def _fastai_rule(body: str, ctx) -> Output:
+    """What fastai's split gives: the group LR of every tensor train_bn trains (the trainable names of the
+    float64 reference model), 0 for the others."""
+    from parity import classifier
+    from parity.backends import REFERENCE
+    from parity.cases._shared import model_float64, restored
+
+    handle = model_float64(ctx, body, GROUP_HEAD)
+    lrs = spec.group_lrs(DISTINCT_LR, 3)
+    with restored(ctx, handle, REFERENCE, passes_only=True):
+        trained = set(classifier.apply_bn_policy(handle, "train_bn", REFERENCE))
+        names = classifier.model_state(handle, REFERENCE)
+    return Output(layers=[(name, np.array([lrs[spec.layer_group(name)] if name in trained else 0.0]))
+                          for name in names if name.endswith((".weight", ".bias"))])
 
 
 def _curve(history_a, history_b) -> list[float]:
@@ -97,6 +138,15 @@ CASES = [
     *[Case("optim", f"{name} {STEPS} steps", "matched", partial(_matched, name), "optim_f32",
            f"{spec.OPTIMIZERS[name].source}; group LRs {spec.group_lrs(SLICE_LR, 3)}", across=True,
            reference=partial(_reference, name)) for name in spec.OPTIMIZERS],
+    *[Case("optim", f"{name} {STEPS} steps, lr slice(1e-4, 1e-2)", "matched", partial(_matched, name,
+           lr=DISTINCT_LR), "optim_f32", f"{spec.OPTIMIZERS[name].source}; three different group LRs "
+           f"{spec.group_lrs(DISTINCT_LR, 3)}, so no two groups can stand in for each other", across=True,
+           reference=partial(_reference, name, lr=DISTINCT_LR)) for name in spec.OPTIMIZERS],
+    *[Case("optim", f"layer groups of {body}: the LR each tensor is stepped with", "matched",
+           partial(_applied_lrs, body), "applied_lr", "every tensor of the real model trained one train_bn step "
+           "over slice(1e-4, 1e-2) with the backend's own grouping: each gets the LR of its fastai layer group "
+           "(stem to layer2 | layer3, layer4 | head; Lite0 blocks 0-7 | the rest | head), or none",
+           across=True, reference=partial(_fastai_rule, body)) for body in PORTABLE_BODIES],
     *[Case("optim", title, "divergence", partial(_divergence, a, b, lr_a, lr_b), "optim_f32", reason,
            figure="divergence_curves/optimizers")
       for title, a, b, lr_a, lr_b, reason in DIVERGENCES],

@@ -22,6 +22,9 @@ RECIPES = [
     ("efficientnet_lite0", "keras_thread", "frozen", "keras_adam", 3e-3),
 ]
 TRAIN_BN = ("resnet18", "fastai_v1", "train_bn", "fastai_v1_adamw_l2", (3e-3,))
+# slice(3e-3) gives both body groups 3e-4, so a swap between them is invisible: the same run over slice(1e-4,
+# 1e-2), whose three group LRs differ (1e-4, 1e-3, 1e-2)
+TRAIN_BN_DISTINCT = (*TRAIN_BN[:4], (1e-4, 1e-2))
 
 
 def _schedule(ctx, body_name: str, lr, names):
@@ -112,6 +115,29 @@ def _evaluated(recipe, dtype, backend: str, ctx) -> Output:
     return Output(value=logits, layers=[("logits", logits), ("accuracy", np.array([accuracy]))])
 
 
+def _evaluated_with_dropout(recipe, dtype, backend: str, ctx) -> Output:
+    """The model built with its head's real dropout layers, then the backend's evaluate: inference mode must
+    switch them off (the matched evaluate case above builds heads without them)."""
+    handle = model(ctx, *recipe[:2], backend, "float32", dropout=True) if dtype == np.float32 else \
+        model_float64(ctx, *recipe[:2], dropout=True)
+    x = body_input(ctx, recipe[0], SIZE, thumbnails=8).astype(dtype)
+    logits, accuracy = classifier.evaluate(handle, x, np.arange(len(x)) % N_CLASSES, backend)
+    return Output(value=logits, layers=[("logits", logits), ("accuracy", np.array([accuracy]))])
+
+
+# The step plan a run follows, computed in each backend's worker as run_here computes it: the same orders and
+# step counts everywhere, a Keras recipe with drop_last included (model.fit itself has no drop_last).
+PLAN_RECIPES, PLAN_IMAGES = ("fastai_v1_fit", "keras_thread_64"), 150  # batch 64: 2 steps an epoch, 22 dropped
+
+
+def _plan(name: str, backend: str, ctx) -> Output:
+    from parity import recipes, workers
+
+    recipe = recipes.with_knobs(recipes.get_recipe(name), framework=backend, drop_last=True)
+    plan = workers.call(backend, "parity.training:plan_here", recipe, PLAN_IMAGES, ctx.seed)
+    return Output(layers=list(plan.items()))
+
+
 def _title(recipe) -> str:
     body, head, policy, optimizer, lr = recipe
     return f"{body} + {head}, {policy}, {optimizer} lr={lr}"
@@ -145,14 +171,18 @@ FLOAT64_FLOOR_FACTOR = 10.0
 # the last partial one or never applies the per-step LRs is named at the step where it starts.
 LOOP = ("resnet18", "fastai_v1", "frozen", "fastai_v1_adamw_l2", (1e-3, 3e-3))
 LOOP_IMAGES, LOOP_BATCH, LOOP_EPOCHS, LOOP_SCHEDULE = 10, 4, 3, "fastai_v1_one_cycle"
+# The same loop long enough (40 steps) for Keras on TensorFlow to trace its step (keras_impl.classifier.
+# _TRACE_FROM_STEPS), with a momentum that changes every step: a bug of the traced path alone (a momentum read
+# once at trace time) is named at its step.
+TRACED_EPOCHS = 20
 
 
-def _loop_plan(ctx, names) -> tuple:
+def _loop_plan(ctx, names, epochs: int = LOOP_EPOCHS) -> tuple:
     """(batches, per-step group LRs, per-step momentum, groups): the float64 schedule, shared orders."""
     x = body_input(ctx, LOOP[0], SIZE, thumbnails=LOOP_IMAGES - 2)
     labels = np.arange(len(x)) % N_CLASSES
     orders = [data.batch_order(len(x), LOOP_BATCH, ctx.seed * 1000 + epoch, drop_last=True)
-              for epoch in range(LOOP_EPOCHS)]
+              for epoch in range(epochs)]
     batches = [(x[i], labels[i]) for order in orders for i in order]
     shape, moms = schedules.schedule_values(LOOP_SCHEDULE, len(batches), 1.0)
     base = optim.group_lrs(LOOP[4], 3)
@@ -160,13 +190,13 @@ def _loop_plan(ctx, names) -> tuple:
             {name: optim.layer_group(name) for name in names})
 
 
-def _loop(backend: str, ctx, reorder: bool = False) -> Output:
+def _loop(backend: str, ctx, reorder: bool = False, epochs: int = LOOP_EPOCHS) -> Output:
     """The traced run in `backend` with float64 everywhere: 'step k loss' (computed before update k) and every
     head tensor after update k, in step order (running variances aside: a recorded divergence)."""
     body_name, head, policy, optimizer, _ = LOOP
     handle = model(ctx, body_name, head, backend, "float64")
     with restored(ctx, handle, backend):
-        batches, lrs, moms, groups = _loop_plan(ctx, classifier.model_state(handle, backend))
+        batches, lrs, moms, groups = _loop_plan(ctx, classifier.model_state(handle, backend), epochs)
         batches = _as_run(batches, np.float64, reorder)
         trace = classifier.traced_steps(handle, batches, optimizer, lrs, policy, backend, groups, "ce_logits", moms)
     losses = trace.pop("losses")
@@ -191,7 +221,7 @@ CASES = [
            "reversed), which measures each tensor's own float64 noise", across=True,
            requires=(("dtype", "float64"),), reference=partial(_float64_twins, r, REFERENCE, reorder=True),
            floor_factor=FLOAT64_FLOOR_FACTOR)
-      for r in [*RECIPES, TRAIN_BN]],
+      for r in [*RECIPES, TRAIN_BN, TRAIN_BN_DISTINCT]],
     Case("train", f"epoch loop {LOOP_EPOCHS} epochs x {LOOP_IMAGES // LOOP_BATCH} steps ({LOOP_IMAGES} images, "
          f"batch {LOOP_BATCH}, drop_last), {LOOP_SCHEDULE} {_title(LOOP)}, float64 in both, step by step",
          "matched", _loop, "train_f64", "both training loops fed the same per-epoch orders, per-step LRs and "
@@ -199,6 +229,18 @@ CASES = [
          "never applied is named at its step; the reference is torch's rounding-order twin (each batch "
          "reversed)", across=True, requires=(("dtype", "float64"),),
          reference=partial(_loop, REFERENCE, reorder=True), floor_factor=FLOAT64_FLOOR_FACTOR),
+    Case("train", f"epoch loop {TRACED_EPOCHS} epochs x {LOOP_IMAGES // LOOP_BATCH} steps ({LOOP_IMAGES} images, "
+         f"batch {LOOP_BATCH}, drop_last), {LOOP_SCHEDULE} {_title(LOOP)}, float64 in both, step by step, "
+         f"long enough to trace", "matched", partial(_loop, epochs=TRACED_EPOCHS), "train_f64",
+         "the epoch loop run for 40 steps, where Keras on TensorFlow switches to its traced step: every step's "
+         "loss and head tensors agree while the momentum changes every step; the reference is torch's "
+         "rounding-order twin (each batch reversed)", across=True, requires=(("dtype", "float64"),),
+         reference=partial(_loop, REFERENCE, reorder=True, epochs=TRACED_EPOCHS),
+         floor_factor=FLOAT64_FLOOR_FACTOR),
+    *[Case("train", f"step plan of {name} with drop_last ({PLAN_IMAGES} images)", "matched", partial(_plan, name),
+           "exact", "every backend's worker plans a run's steps as run_here does there: the same step count and, "
+           "epoch by epoch, the same images in the same batch order with the last partial batch dropped",
+           across=True) for name in PLAN_RECIPES],
     Case("train", f"BN running_var after 3 steps ({_title(TRAIN_BN)})", "divergence",
          partial(_running_var, TRAIN_BN), "train_f32",
          "torch updates running_var with the unbiased batch variance (x n/(n-1) = 1.5 at batch 3), Keras with "
@@ -208,6 +250,11 @@ CASES = [
            "torch's weights after 3 steps (BN statistics included) loaded into every backend, then each backend's "
            "evaluate: inference mode, the same logits and accuracy", across=True,
            reference=partial(_evaluated, r, np.float64, REFERENCE)) for r in RECIPES],
+    *[Case("train", f"evaluate with the head's dropout layers in place ({_title(r)})", "matched",
+           partial(_evaluated_with_dropout, r, np.float32), "features_f32",
+           "a model built with its head's real dropout layers: each backend's evaluate runs inference, where "
+           "dropout is the identity, so the logits are those of the float64 reference built the same way",
+           across=True, reference=partial(_evaluated_with_dropout, r, np.float64, REFERENCE)) for r in RECIPES],
     Case("train", f"eval logits after 3 steps ({_title(RECIPES[1])})", "divergence", partial(_eval_logits, RECIPES[1]),
          "train_f32", "trained the same (matched above), the thread's head evaluates differently: its BatchNorm1d "
          "running_var was updated with n/(n-1) = 10/9 in torch and 1 in Keras", across=True),
