@@ -233,8 +233,9 @@ def split_shapes(spec: DataSpec, path: Path | None) -> dict[str, tuple]:
     with zipfile.ZipFile(path) as archive:
         for split in ("train", "test"):
             with archive.open(f"{split}_images.npy") as fh:
-                version = np.lib.format.read_magic(fh)
-                shapes[split] = np.lib.format._read_array_header(fh, version)[0]
+                read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                               (2, 0): np.lib.format.read_array_header_2_0}[np.lib.format.read_magic(fh)]
+                shapes[split] = read_header(fh)[0]
     return shapes
 
 

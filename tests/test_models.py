@@ -231,7 +231,8 @@ def test_head_class_count_must_fit_the_labels(backend):
 
 
 def test_unknown_head_policy_and_dtype():
-    with pytest.raises(ParityError, match=r"head 'fastai_v3' is not one of: fastai_v1, fastai_v2, keras_thread"):
+    with pytest.raises(ParityError, match=r"head 'fastai_v3' is not one of: fastai_v1, fastai_v1_square, fastai_v2, "
+                                          r"keras_thread"):
         classifier.build_model("resnet18", "fastai_v3", 3, "resnet18.init", "torch")
     with pytest.raises(ParityError, match=r"model dtype 'float16' is not one of: float32, float64"):
         classifier.build_model("resnet18", "linear", 3, "resnet18.init", "torch", dtype="float16")
