@@ -35,7 +35,7 @@ BOUNDS = {
     "--permutations": Bound(1, 1000, "orderings sampled for Shapley values beyond 8 factors; each ordering adds "
                                      "up to one run per factor and seed"),
     "--workers": Bound(1, 1024, "runs at once; with --executor processes each is a process holding a framework, "
-                                "and at most twice the machine's cores (see parity.executors.make)"),
+                                "and at most twice the machine's cores (parity.executors.check_workers)"),
     "--train-per-class": Bound(1, 10**6, "images per class; at most what every class of the data holds"),
     "--test-per-class": Bound(1, 10**6, "images per class; at most what every class of the data holds"),
     "--margin": Bound(0, 1, "an accuracy difference, as a fraction (0.03 = 3 points), above 0 and below 1",

@@ -105,9 +105,9 @@ def check_per_class(spec: DataSpec) -> None:
 
 def _digits(spec: DataSpec):
     """sklearn digits: one fixed split, train picks first, test picks from the rest of each class."""
+    check_per_class(spec)  # also when a DataSpec is used directly, not through a command
     images, labels = data.digits_rgb()
     counts = {int(c): int((labels == c).sum()) for c in np.unique(labels)}
-    check_per_class(spec)
     train_n = _digits_train_n(spec, counts)
     train = per_class_subset(labels, train_n)
     test = per_class_subset(labels, spec.test_per_class, skip={c: train_n for c in counts})

@@ -6,7 +6,7 @@ seed from the same weights, takes the same batches (parity.data.batch_order) and
 LRs; what differs between them is the framework itself. A body that is a pure function of its input (frozen,
 BN in inference mode, no augmentation: bn_policy 'frozen') is run once per dataset and preprocessing inside
 the worker: the head then trains on cached features (runs after the one that made them build the head alone),
-with results identical to the uncached path.
+with results equal to the uncached path's within float32 noise (the tolerance cache_f32).
 """
 
 from __future__ import annotations
