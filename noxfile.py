@@ -52,7 +52,7 @@ def parity(session: nox.Session) -> None:
 
 
 FASTAI1 = ROOT / ".nox" / "fastai1"
-FRAMEWORKS_ENV = "PARITY_TEST_FRAMEWORKS"  # parity.plantedtests: 'torch' leaves TensorFlow out of a test process
+FRAMEWORKS_ENV = "PARITY_TEST_FRAMEWORKS"  # parity.selftest.plantedtests: 'torch' leaves TensorFlow out of a test process
 
 
 def _oracle_v1(session: nox.Session, env: dict, *args) -> tuple[list[str], dict]:
@@ -139,6 +139,6 @@ def selftest(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
     """Whole-process timings to compare changes by: parity check, the test suite, a bisect per executor, the
-    feature cache (args go to `python -m parity.bench`, e.g. --only check --runs 3; --only tests-by-file: the
+    feature cache (args go to `python -m benchmarks.bench`, e.g. --only check --runs 3; --only tests-by-file: the
     tests' CPU per file)."""
-    session.run(str(BIN / "python"), "-m", "parity.bench", *session.posargs, env=_heavy_env(session), external=True)
+    session.run(str(BIN / "python"), "-m", "benchmarks.bench", *session.posargs, env=_heavy_env(session), external=True)

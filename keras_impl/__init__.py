@@ -1,6 +1,6 @@
-"""Keras 3 side of every component: modules satisfy parity.protocols. The same code serves two backends,
+"""Keras 3 side of every component: modules satisfy parity.runtime.protocols. The same code serves two backends,
 `keras_tf` (KERAS_BACKEND=tensorflow, the default) and `keras_torch` (KERAS_BACKEND=torch); code that only
-TensorFlow can run is marked where it sits, and parity.backends declares what keras_torch cannot express.
+TensorFlow can run is marked where it sits, and parity.runtime.backends declares what keras_torch cannot express.
 
 In a process that also uses torchvision, import it before this package: torchvision after TensorFlow
 segfaults (torch 2.14.1, TF 2.21). Backend workers never mix the two.

@@ -1,12 +1,12 @@
-"""Walk a Keras model with parity.porting's table: (torch name, conversion, variable) for every weight, and
+"""Walk a Keras model with parity.components.porting's table: (torch name, conversion, variable) for every weight, and
 the two directions of the port, each asserting every shape and the key count."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from parity.errors import ParityError
-from parity.porting import CONVERSIONS, IGNORED_TORCH_SUFFIXES, LAYER_TABLE
+from parity.core.errors import ParityError
+from parity.components.porting import CONVERSIONS, IGNORED_TORCH_SUFFIXES, LAYER_TABLE
 
 # Keras layers carry torch module names, with '-' for '.': Keras' torch backend registers layers as torch
 # modules, whose names cannot contain '.'. No torch name here contains '-', so the mapping is one to one.

@@ -15,9 +15,9 @@ from keras_impl.heads import build_head
 from keras_impl.loss import per_sample_loss
 from keras_impl.models import build_body
 from keras_impl.optim import build_optimizer, set_lrs
-from parity import models as body_spec
-from parity.classifier import step_tracer
-from parity.porting import CONVERSIONS
+from parity.components import models as body_spec
+from parity.components.classifier import step_tracer
+from parity.components.porting import CONVERSIONS
 
 if ON_TF:
     import tensorflow as tf

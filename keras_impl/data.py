@@ -14,8 +14,8 @@ import numpy as np
 
 from keras_impl._backend import ON_TF
 from keras_impl.resize import resize
-from parity import data as spec
-from parity.errors import ParityError
+from parity.components import data as spec
+from parity.core.errors import ParityError
 
 DECODERS = ("pil", "tf_fast") if ON_TF else ("pil",)
 

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import initializers, layers
 
-from parity import heads as spec
+from parity.components import heads as spec
 
 
 def _initializers(init: str, fan_in: int, seed: int):

@@ -1,4 +1,4 @@
-"""Keras side of parity.loss: sparse_categorical_crossentropy from logits, on a softmax output (the thread's
+"""Keras side of parity.components.loss: sparse_categorical_crossentropy from logits, on a softmax output (the thread's
 code), and on probabilities without Keras' cached logits (the clipped path)."""
 
 from __future__ import annotations

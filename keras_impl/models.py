@@ -12,11 +12,11 @@ from keras import layers
 
 from keras_impl._backend import inference, to_numpy
 from keras_impl._porting import keras_name, load_state, state_of, torch_name
-from parity import models as spec
-from parity.errors import ParityError
+from parity.components import models as spec
+from parity.core.errors import ParityError
 
-# A portable body's kernels are always the torch ones, ported in after the build (parity.models.build_body,
-# parity.classifier.build_model): drawing Keras' glorot init first took half of a ResNet-50 build.
+# A portable body's kernels are always the torch ones, ported in after the build (parity.components.models.build_body,
+# parity.components.classifier.build_model): drawing Keras' glorot init first took half of a ResNet-50 build.
 _PLACEHOLDER = "zeros"
 
 
@@ -107,7 +107,7 @@ def body_state(model: keras.Model) -> dict[str, np.ndarray]:
 
 
 def load_body_state(model: keras.Model, state: dict[str, np.ndarray]) -> int:
-    """Port a torch-named numpy state in through parity.porting's table (every shape and key asserted)."""
+    """Port a torch-named numpy state in through parity.components.porting's table (every shape and key asserted)."""
     return load_state(model, state)
 
 
@@ -139,7 +139,7 @@ def classify(model: keras.Model, images) -> np.ndarray:
 
 
 def float64_copy(model: keras.Model) -> keras.Model:
-    """Not offered: float64 references are torch's (parity.backends declares it)."""
+    """Not offered: float64 references are torch's (parity.runtime.backends declares it)."""
     raise ParityError("float64 reference copies come from the torch backend")
 
 

@@ -1,4 +1,4 @@
-"""Keras side of every parity.optim optimizer: keras.optimizers.Adam / AdamW where they express it, and a
+"""Keras side of every parity.components.optim optimizer: keras.optimizers.Adam / AdamW where they express it, and a
 torch-formula Adam (eps on the bias-corrected sqrt(v), optional coupled L2) as a Keras Optimizer. Keras has
 no parameter groups: one optimizer per (layer group, decays or not) bucket, as Keras users do."""
 
@@ -9,7 +9,7 @@ import numpy as np
 from keras import ops
 
 from keras_impl._backend import ON_TF
-from parity import optim as spec
+from parity.components import optim as spec
 
 
 class _TorchFormulaAdam(keras.optimizers.Optimizer):

@@ -1,8 +1,8 @@
-"""Every resize method of parity.resize.RESIZE_METHODS that Keras expresses, computed as a Keras user would.
+"""Every resize method of parity.components.resize.RESIZE_METHODS that Keras expresses, computed as a Keras user would.
 
 Bilinear and nearest resizes (with and without antialias) are keras.ops.image.resize / keras.layers.Resizing
 on either backend. The torch-only methods (grid_sample, floor-nearest, align_corners, PIL) are rebuilt from
-TensorFlow ops, so they exist on keras_tf only; parity.backends declares them unsupported on keras_torch.
+TensorFlow ops, so they exist on keras_tf only; parity.runtime.backends declares them unsupported on keras_torch.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from keras_impl._backend import ON_TF
-from parity import resize as spec
+from parity.components import resize as spec
 
 
 def _ops(images: np.ndarray, out_hw, interpolation: str, antialias: bool = False) -> np.ndarray:

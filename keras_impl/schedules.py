@@ -1,4 +1,4 @@
-"""Keras side of parity.schedules: a LearningRateSchedule computing fastai's cosines in keras.ops float32, and
+"""Keras side of parity.components.schedules: a LearningRateSchedule computing fastai's cosines in keras.ops float32, and
 Keras' own nearest schedule (CosineDecay with warm-up)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from keras import ops
 
 class _Cosines(keras.optimizers.schedules.LearningRateSchedule):
     """fastai's cosine between consecutive points, evaluated from the optimizer's step counter: batch i sits at
-    positions[i] of phase phases[i] (parity.schedules decides both)."""
+    positions[i] of phase phases[i] (parity.components.schedules decides both)."""
 
     def __init__(self, phases, positions, points):
         self.phases, self.positions, self.points = list(phases), list(positions), tuple(points)

@@ -1,5 +1,5 @@
 """`python -m parity` is the `parity` console script."""
 
-from parity.cli import main
+from parity.cli.app import main
 
 raise SystemExit(main())

@@ -16,8 +16,8 @@ os.environ.setdefault("PARITY_WORKER_THREADS", "1")  # backend workers: one comp
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from parity.plantedtests import ALL_FRAMEWORKS, FRAMEWORKS_ENV  # noqa: E402
-from parity.testcpu import runs_tests  # noqa: E402
+from parity.selftest.plantedtests import ALL_FRAMEWORKS, FRAMEWORKS_ENV  # noqa: E402
+from benchmarks.testcpu import runs_tests  # noqa: E402
 
 torch = tf = None  # loaded by pytest_configure in every process that runs tests (TensorFlow unless left out)
 
@@ -66,7 +66,7 @@ BACKENDS = pytest.mark.parametrize("backend", ["torch", "keras_tf"])  # the defa
 
 @pytest.fixture(scope="session")
 def check_context():
-    from parity.context import CheckContext
+    from parity.check.context import CheckContext
 
     ctx = CheckContext(seed=0)
     yield ctx

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from parity import cases
-from parity.backends import BACKENDS, FRAMEWORKS, parse_backends, versions
-from parity.cli import main
-from parity.errors import ParityError
+from parity.check import cases
+from parity.runtime.backends import BACKENDS, frameworks, parse_backends, versions
+from parity.cli.app import main
+from parity.core.errors import ParityError
 
 CHOSEN = ("loss/", "resize/fastai_v1 32x32->64", "resize/tf_resize 32x32->64",
           "grad/BN running_var after one train-mode step (resnet18)")
@@ -50,7 +50,7 @@ def test_backend_choice_is_checked():
     assert parse_backends(None) == ("torch", "keras_tf")
     with pytest.raises(ParityError, match="at least two different backends"):
         parse_backends("torch,torch")
-    assert set(FRAMEWORKS) == {"torch", "keras_tf", "keras_torch"}
+    assert set(frameworks()) == {"torch", "keras_tf", "keras_torch"}
     assert {n for n, b in BACKENDS.items() if b.reference_only} == {"torch_reference"}
     with pytest.raises(ParityError, match="torch_reference"):
         parse_backends("torch,torch_reference")
@@ -60,7 +60,7 @@ def test_versions_come_from_package_metadata_without_imports():
     import subprocess
     import sys
 
-    script = ("import sys; from parity.backends import versions; v = versions(); "
+    script = ("import sys; from parity.runtime.backends import versions; v = versions(); "
               "assert {'torch', 'tensorflow', 'keras'} <= set(v), v; "
               "assert not {'torch', 'tensorflow', 'keras'} & set(sys.modules), 'versions() imported a framework'")
     subprocess.run([sys.executable, "-c", script], check=True)
@@ -74,7 +74,7 @@ def test_a_worker_keeps_freed_memory_for_the_next_tensor():
     import subprocess
     import sys
 
-    from parity import workers
+    from parity.runtime import workers
 
     probe = "from tests.worker_probe import from_heap; print(from_heap())"
     plain = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
@@ -95,18 +95,19 @@ def test_seeded_dropout_passes_ignore_draws_made_before_them():
     when built, which no other case touches.)"""
     import numpy as np
 
-    from parity import classifier, models, workers
+    from parity.components import classifier, models
+    from parity.runtime import workers
 
     backend = "torch"
 
-    model = classifier.build_model("resnet18", "fastai_v1", 10, models.CHECK_WEIGHTS["resnet18"], backend,
-                                   dropout=True, seed=0)
-    head = classifier.head_only(model, backend)
+    model = classifier.build_model("resnet18", "fastai_v1", 10, models.CHECK_WEIGHTS["resnet18"],
+                                   dropout=True, seed=0, on=backend)
+    head = classifier.head_only(model)
     features = np.abs(np.random.default_rng(0).standard_normal((4, 2, 2, 512))).astype(np.float32)
     try:
-        first = classifier.seeded_passes(head, features, 0, 2, backend)
-        drawn = classifier.build_model("resnet18", "fastai_v1", 10, "resnet18.init", backend, dropout=True, seed=7)
-        again = classifier.seeded_passes(head, features, 0, 2, backend)
+        first = classifier.seeded_passes(head, features, 0, 2)
+        drawn = classifier.build_model("resnet18", "fastai_v1", 10, "resnet18.init", dropout=True, seed=7, on=backend)
+        again = classifier.seeded_passes(head, features, 0, 2)
     finally:
         workers.release((model, head))
     workers.release(drawn)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import BACKENDS
-from parity import data, resize
-from parity.backends import Unsupported
-from parity.cli import main
-from parity.errors import ParityError
+from parity.components import data, resize
+from parity.runtime.backends import Unsupported
+from parity.cli.app import main
+from parity.core.errors import ParityError
 
 
 @pytest.fixture
@@ -25,35 +25,35 @@ def tree(tmp_path, check_context):
 @BACKENDS
 def test_missing_folder(backend, tmp_path):
     with pytest.raises(ParityError, match=r"data folder '.*nope' does not exist"):
-        data.read_image_folder(tmp_path / "nope", "train", "pil", backend)
+        data.read_image_folder(tmp_path / "nope", "train", "pil", on=backend)
 
 
 @BACKENDS
 def test_missing_split(backend, tree):
     shutil.rmtree(tree / "test")
     with pytest.raises(ParityError, match=r"has no 'test' subfolder"):
-        data.read_image_folder(tree, "test", "pil", backend)
+        data.read_image_folder(tree, "test", "pil", on=backend)
 
 
 @BACKENDS
 def test_empty_class_folder(backend, tree):
     (tree / "train" / "horse").mkdir()
     with pytest.raises(ParityError, match=r"class folder '.*horse' holds no image files"):
-        data.read_image_folder(tree, "train", "pil", backend)
+        data.read_image_folder(tree, "train", "pil", on=backend)
 
 
 @BACKENDS
 def test_corrupt_image(backend, tree):
     (tree / "train" / "dog" / "0000.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
     with pytest.raises(ParityError, match=r"cannot decode image file '.*dog/0000.jpg'"):
-        data.read_image_folder(tree, "train", "pil", backend)
+        data.read_image_folder(tree, "train", "pil", on=backend)
 
 
 @BACKENDS
 def test_non_image_file(backend, tree):
     (tree / "train" / "cat" / "notes.txt").write_text("hello")
     with pytest.raises(ParityError, match=r"file '.*notes.txt' is not an image type both frameworks read"):
-        data.read_image_folder(tree, "train", "pil", backend)
+        data.read_image_folder(tree, "train", "pil", on=backend)
 
 
 def test_different_class_sets(tree):
@@ -65,7 +65,7 @@ def test_different_class_sets(tree):
 
 def test_unknown_resize_method():
     with pytest.raises(ParityError, match=r"resize method 'bicubic2' is not one of: fastai_v1, "):
-        resize.resize(np.zeros((1, 4, 4, 3), np.float32), 8, "bicubic2", "torch")
+        resize.resize(np.zeros((1, 4, 4, 3), np.float32), 8, "bicubic2", on="torch")
     with pytest.raises(ParityError, match=r"resize method 'bicubic2'"):
         resize.reference_resize(np.zeros((1, 4, 4, 3)), 8, "bicubic2")
 
@@ -73,30 +73,30 @@ def test_unknown_resize_method():
 def test_unimplemented_method_names_the_backend_and_the_method():
     """keras.ops cannot express fastai 1's grid_sample: an error, never a silent half-pixel bilinear."""
     with pytest.raises(Unsupported, match=r"backend 'keras_torch' does not implement resize 'fastai_v1': keras.ops"):
-        resize.resize(np.zeros((1, 4, 4, 3), np.float32), 8, "fastai_v1", "keras_torch")
+        resize.resize(np.zeros((1, 4, 4, 3), np.float32), 8, "fastai_v1", on="keras_torch")
     with pytest.raises(ParityError, match=r"backend 'tensorflow' is not one of: keras_tf, keras_torch, torch"):
-        resize.resize(np.zeros((1, 4, 4, 3), np.float32), 8, "tf_resize", "tensorflow")
+        resize.resize(np.zeros((1, 4, 4, 3), np.float32), 8, "tf_resize", on="tensorflow")
 
 
 @pytest.mark.parametrize("size", [0, (4,), "64", (3, -1)])
 def test_bad_resize_size(size):
     with pytest.raises(ParityError, match=r"resize size .* is not a positive int"):
-        resize.resize(np.zeros((1, 4, 4, 3), np.float32), size, "tf_resize", "torch")
+        resize.resize(np.zeros((1, 4, 4, 3), np.float32), size, "tf_resize", on="torch")
 
 
 def test_bad_image_shape():
     with pytest.raises(ParityError, match=r"images must be NHWC with 1 or 3 channels, got shape \(4, 4, 3\)"):
-        resize.resize(np.zeros((4, 4, 3), np.float32), 8, "tf_resize", "keras_tf")
+        resize.resize(np.zeros((4, 4, 3), np.float32), 8, "tf_resize", on="keras_tf")
 
 
 def test_unknown_normalisation_mode():
     with pytest.raises(ParityError, match=r"normalisation mode 'imagenet' is not one of: caffe, none, tf, torch"):
-        data.normalize(np.zeros((1, 2, 2, 3), np.float32), "imagenet", "torch")
+        data.normalize(np.zeros((1, 2, 2, 3), np.float32), "imagenet", on="torch")
 
 
 def test_decoder_torch_cannot_express():
     with pytest.raises(Unsupported, match=r"backend 'torch' does not implement decoder 'tf_fast'"):
-        data.decode_image(data.sample_photo_paths()[0], "tf_fast", "torch")
+        data.decode_image(data.sample_photo_paths()[0], "tf_fast", on="torch")
 
 
 @pytest.mark.parametrize("module", ["torch_impl.data", "keras_impl.data"])
@@ -142,7 +142,7 @@ def test_cli_unknown_option_exits_2(capsys):
 def test_loader_checks_knobs_before_the_first_batch(backend, knobs, message):
     images = np.zeros((4, 4, 4, 3), np.float32)
     with pytest.raises(ParityError, match=message):
-        data.loader_batches(images, np.arange(4), data.batch_order(4, 2, 0), *knobs, backend)
+        data.loader_batches(images, np.arange(4), data.batch_order(4, 2, 0), *knobs, on=backend)
 
 
 # --- every numeric option and knob at 0, negative, huge, NaN and non-numeric: exit 2 naming it, nothing written
@@ -213,7 +213,8 @@ def test_a_run_that_would_not_fit_in_memory_is_refused_with_the_figure(tmp_path,
 
 
 def test_a_run_out_of_memory_is_one_line_naming_the_run(monkeypatch):
-    from parity import datasets, recipes, training
+    from parity.components import datasets
+    from parity.train import recipes, training
 
     class ResourceExhaustedError(Exception):  # TensorFlow's name for it
         pass

@@ -5,9 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from parity import recipes
-from parity.bisect import Bisection, ddmin, factors, interactions, one_at_a_time, run_bisect, shapley
-from parity.errors import ParityError
+from parity.train import recipes
+from parity.train.bisect import Bisection, ddmin, factors, interactions, one_at_a_time, run_bisect, shapley
+from parity.core.errors import ParityError
 
 A, B = recipes.get_recipe("fastai_v1_fit"), recipes.get_recipe("keras_thread_64")
 EFFECT = {"bn_policy": 0.10, "optimizer": -0.02, "lr": 0.03, "head": 0.0}
@@ -101,7 +101,7 @@ def three_backend_eval(recipe, seed):
 
 
 def test_framework_factor_splits_through_a_middle_backend():
-    from parity.bisect import FRAMEWORK_API, FRAMEWORK_KERNELS, between
+    from parity.train.bisect import FRAMEWORK_API, FRAMEWORK_KERNELS, between
 
     bis = between(A, B, ["framework", "bn_policy"], [0, 1, 2], three_backend_eval, middle="keras_torch")
     assert bis.factors == ["bn_policy", FRAMEWORK_API, FRAMEWORK_KERNELS]
@@ -119,7 +119,7 @@ def test_framework_factor_splits_through_a_middle_backend():
 
 
 def test_a_middle_backend_needs_a_framework_factor():
-    from parity.bisect import between
+    from parity.train.bisect import between
 
     with pytest.raises(ParityError, match="splits the framework factor"):
         between(A, B, ["bn_policy"], [0], three_backend_eval, middle="keras_torch")

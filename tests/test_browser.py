@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parity import cases
-from parity.cli import main
-from parity.case import Case, Sides
+from parity.check import cases
+from parity.cli.app import main
+from parity.check.case import Case, Sides
 
 VIEWPORT = {"width": 1400, "height": 900}
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
@@ -89,8 +89,8 @@ def check_report(tmp_path_factory):
 @pytest.fixture(scope="module")
 def bisect_report(tmp_path_factory):
     """A bisect report from the synthetic known-answer bisection (no training)."""
-    from parity import attribution
-    from parity.bisect import run_bisect
+    from parity.reports import attribution
+    from parity.train.bisect import run_bisect
     from test_bisect import make
 
     result = run_bisect(make(), permutations=4)
@@ -148,7 +148,7 @@ def test_bisect_report_in_a_browser(browser, bisect_report):
 @pytest.fixture(scope="module")
 def sweep_report(tmp_path_factory):
     """A sweep report from known numbers (no training), with a gap whose sign flips along the sweep."""
-    from parity import sweep
+    from parity.reports import sweep
     from test_sweep import _fake_sweep
 
     sw, results = _fake_sweep([-0.10, -0.02, 0.05])

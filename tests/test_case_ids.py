@@ -3,7 +3,7 @@ registered, under the name it has now."""
 
 from pathlib import Path
 
-from parity.cases import all_cases
+from parity.check.cases import all_cases
 
 BEFORE = Path(__file__).parent / "data" / "case_ids_b29de59.txt"
 # Cases that moved to the component named after their file: model/init ... -> init/...,

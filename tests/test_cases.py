@@ -4,8 +4,8 @@ are run by the slow CIFAR tests instead."""
 
 import pytest
 
-from parity.compare import run_case
-from parity.cases import all_cases
+from parity.check.compare import run_case
+from parity.check.cases import all_cases
 
 CASES = all_cases()
 
@@ -44,7 +44,7 @@ def _close_the_last_context():
 def component_context(request):
     """One check context per component, closed when the next component starts: the models a component's cases
     share stay in the workers only while those cases run."""
-    from parity.context import CheckContext
+    from parity.check.context import CheckContext
 
     component = request.node.callspec.params["case"].component
     if component not in _CONTEXTS:

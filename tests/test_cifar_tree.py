@@ -2,10 +2,10 @@
 
 import pytest
 
-from parity import data
-from parity.compare import run_case
-from parity.context import CheckContext
-from parity.cases import all_cases
+from parity.components import data
+from parity.check.compare import run_case
+from parity.check.context import CheckContext
+from parity.check.cases import all_cases
 
 pytestmark = pytest.mark.slow
 DATA_DIR_CASES = [c for c in all_cases() if "(data-dir" in c.name]

@@ -14,9 +14,11 @@ import time
 import numpy as np
 import pytest
 
-from parity import cases, executors, report
-from parity.cli import _parser, main
-from parity.case import Case, Sides
+from parity.check import cases
+from parity.train import executors
+from parity.reports import report
+from parity.cli.app import _parser, main
+from parity.check.case import Case, Sides
 
 REQUIRED = {"id", "component", "case", "kind", "max_abs", "max_rel", "tol", "passed", "status"}
 TF_LOG = ("I0000", "W0000", "E0000", "oneDNN", "tensorflow/core", "cpu_feature_guard", "absl::InitializeLog")
@@ -173,7 +175,7 @@ def test_a_check_stopped_midway_ends_at_once_cleans_up_and_writes_no_report(stop
     do not start (measured on a full check stopped at case 103 of 174: it ended 21.4 s later, having run the
     rest, before; 0.9 s now), the check's temporary folder goes, no report is written, and the exit code says
     which (before, a SIGTERM ended the process at once and left the folder behind)."""
-    from parity import compare
+    from parity.check import compare
 
     ran, folders, lock = [], [], threading.Lock()
 

@@ -1,12 +1,12 @@
-"""The verdict rules of parity.compare on small synthetic layers: the rounding-order floor of float64 twins."""
+"""The verdict rules of parity.check.compare on small synthetic layers: the rounding-order floor of float64 twins."""
 
 import numpy as np
 import pytest
 
-from parity.case import Case
-from parity.compare import BLOCK, floor_of, measure_layers, measure_pair
-from parity.errors import ParityError
-from parity.tolerances import Tolerance
+from parity.check.case import Case
+from parity.check.compare import BLOCK, floor_of, measure_layers, measure_pair
+from parity.core.errors import ParityError
+from parity.check.tolerances import Tolerance
 
 TOL = Tolerance(1e-9, "relative", "test", relative=True)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import BACKENDS
-from parity import data
+from parity.components import data
 
 
 def test_batch_order_is_seeded_and_covers_every_index():
@@ -40,7 +40,7 @@ def test_reference_normalize_caffe_flips_to_bgr():
 def test_a_check_context_leaves_no_folder_behind():
     """Its generated files live in a folder made when a case first needs one and removed when it closes (every
     test run used to leave two empty folders in the temp dir: contexts that never made a file)."""
-    from parity.context import CheckContext
+    from parity.check.context import CheckContext
 
     unused, used = CheckContext(seed=0), CheckContext(seed=0)
     folder = used.small_tree.parent
@@ -60,8 +60,7 @@ def test_folder_listing_is_sorted(check_context):
 @pytest.mark.parametrize("backend", ["torch", "keras_tf", "keras_torch"])
 def test_loader_batches_cross_the_boundary_as_nhwc(backend, check_context):
     images, labels = check_context.thumbnails, np.arange(len(check_context.thumbnails))
-    batches = data.loader_batches(images, labels, data.batch_order(len(images), 3, 0), 16, "tf_resize", "tf",
-                                  backend)
+    batches = data.loader_batches(images, labels, data.batch_order(len(images), 3, 0), 16, "tf_resize", "tf", on=backend)
     x, y = batches[0]
     assert x.shape == (3, 16, 16, 3) and x.dtype == np.float32 and y.dtype == np.int64
     assert sum(len(b[1]) for b in batches) == len(images)
@@ -82,7 +81,7 @@ def test_the_embedded_data_is_what_sklearn_loads():
 
 
 def test_a_missing_embedded_file_is_a_clear_error():
-    from parity.errors import ParityError
+    from parity.core.errors import ParityError
 
     with pytest.raises(ParityError, match=r"datasets/data/no_such\.csv\.gz is missing: the embedded offline data"):
         data._sklearn_file("datasets", "data", "no_such.csv.gz")

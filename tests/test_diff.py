@@ -5,10 +5,11 @@ import json
 
 import pytest
 
-from parity import attribution, tolerances
-from parity.bisect import Bisection, run_bisect
-from parity.cli import main
-from parity import workers
+from parity.reports import attribution
+from parity.check import tolerances
+from parity.train.bisect import Bisection, run_bisect
+from parity.cli.app import main
+from parity.runtime import workers
 from test_bisect import A, B, fake_eval, make
 
 
@@ -38,11 +39,11 @@ def test_identical_runs_report_no_change(baseline, tmp_path, capsys):
 def keras_loss_off_by(request):
     """Plant a relative error in the keras_tf worker's per-sample loss for one loss; undone afterwards."""
     def plant(name: str, factor: float):
-        workers.call("keras_tf", "parity.faults:apply_here", "keras_impl.loss", "per_sample_loss", "scale_when",
+        workers.call("keras_tf", "parity.selftest.faults:apply_here", "keras_impl.loss", "per_sample_loss", "scale_when",
                      name, factor)
 
     yield plant
-    workers.call("keras_tf", "parity.faults:undo_here")
+    workers.call("keras_tf", "parity.selftest.faults:undo_here")
 
 
 def test_a_broken_mirror_is_exactly_the_changed_case(baseline, tmp_path, keras_loss_off_by):

@@ -5,11 +5,12 @@ import time
 
 import pytest
 
-from parity import executors, recipes, workers
-from parity.bisect import between, run_bisect
-from parity.datasets import DataSpec
-from parity.store import ResultStore
-from parity.runner import Runner
+from parity.train import executors, recipes
+from parity.runtime import workers
+from parity.train.bisect import between, run_bisect
+from parity.components.datasets import DataSpec
+from parity.train.store import ResultStore
+from parity.train.runner import Runner
 
 TINY = DataSpec("digits", train_per_class=12, test_per_class=8)
 
@@ -67,17 +68,17 @@ def test_a_worker_that_dies_loses_only_its_run(tmp_path):
     runner = Runner(TINY, "efficientnet_lite0", ResultStore(tmp_path / "store"), progress=False, executor=executor,
                     announce=False)
     for lane in range(2):
-        workers.call_on("torch", "parity.faults:apply_here", ("parity.training", "run_here", "exit_once", 1,
+        workers.call_on("torch", "parity.selftest.faults:apply_here", ("parity.train.training", "run_here", "exit_once", 1,
                                                               str(tmp_path / "died")), lane=lane)
     results = runner.map([(recipe, s) for s in (0, 1, 2)])
     assert (tmp_path / "died").exists() and all(r["accuracy"] is not None for r in results)
     assert len(list((tmp_path / "store").glob("*.json"))) == 3
     for lane in range(2):
-        workers.call_on("torch", "parity.faults:undo_here", lane=lane)
+        workers.call_on("torch", "parity.selftest.faults:undo_here", lane=lane)
 
 
 COORDINATOR = """
-from parity import workers
+from parity.runtime import workers
 worker = workers.worker("torch")
 print(worker.process.pid, flush=True)
 workers.call("torch", "time:sleep", 120)  # busy when its coordinator dies
@@ -111,7 +112,7 @@ def test_a_worker_ends_soon_after_its_coordinator_is_killed_even_mid_call():
 def test_the_plan_estimates_the_wall_time_within_a_factor_of_three(tmp_path):
     """Within 3x, not 2x: at this size a run is a few seconds of mostly fixed cost, and the other pytest worker
     (-n 2) loads the cores differently during the calibration and the runs (measured 2.05x apart once in CI)."""
-    from parity import planner
+    from parity.train import planner
 
     runner = Runner(TINY, "efficientnet_lite0", ResultStore(tmp_path / "store"), progress=False,
                     executor=executors.Processes(2), announce=False)
@@ -126,7 +127,7 @@ def test_the_plan_estimates_the_wall_time_within_a_factor_of_three(tmp_path):
 
 
 def test_bad_executor_and_device_are_clear_errors():
-    from parity.errors import ParityError
+    from parity.core.errors import ParityError
 
     with pytest.raises(ParityError, match=r"executor 'dask' is not one of: processes, ray, serial"):
         executors.make("dask")
@@ -149,7 +150,7 @@ def test_auto_device_is_the_cpu_without_a_gpu():
 
 
 def test_device_cuda_without_a_gpu_exits_2_naming_the_backend_before_any_run(tmp_path, capsys):
-    from parity.cli import main
+    from parity.cli.app import main
 
     if _has_cuda():
         pytest.skip("this machine has a CUDA GPU")
@@ -178,7 +179,7 @@ def test_a_run_records_the_device_its_framework_computed_on():
 
 def test_a_result_computed_elsewhere_than_asked_is_an_error_and_not_stored(tmp_path):
     """A run asked for cuda whose framework computed on the CPU is refused, never stored as a cuda result."""
-    from parity.errors import ParityError
+    from parity.core.errors import ParityError
 
     class Lying:  # an executor whose runs all computed on the CPU, whatever was asked
         name, workers = "lying", 1
@@ -239,12 +240,12 @@ def test_runs_that_share_features_make_one_feature_pass(tmp_path):
     """Four seeds of a frozen-body recipe on two lanes: the features are computed once, by one lane."""
     recipe = recipes.with_knobs(B, framework="torch", epochs=1)
     for lane in range(2):
-        workers.call_on("torch", "parity.training:forget_here", lane=lane)
+        workers.call_on("torch", "parity.train.training:forget_here", lane=lane)
     runner = Runner(TINY, "efficientnet_lite0", ResultStore(None), progress=False,
                     executor=executors.Processes(2), announce=False)
     results = runner.map([(recipe, s) for s in range(4)])
     assert all(r["cached_features"] and r["accuracy"] is not None for r in results)
-    passes = [workers.call_on("torch", "parity.training:feature_passes_here", lane=lane) for lane in range(2)]
+    passes = [workers.call_on("torch", "parity.train.training:feature_passes_here", lane=lane) for lane in range(2)]
     assert sorted(passes) == [0, 2], passes  # train and test features, on one lane
 
 
@@ -252,21 +253,21 @@ def test_a_spread_sends_each_lane_to_its_worker_and_handles_to_the_worker_keepin
     """Within spread({'torch': 2}) a call without handles goes to the caller's lane (in_lane) and a call with a
     handle to the worker that keeps it, whatever the caller's lane; objects of two workers never meet in one call;
     after the spread every call goes to the first worker again."""
-    from parity import models
-    from parity.errors import ParityError
+    from parity.components import models
+    from parity.core.errors import ParityError
 
     weights = models.CHECK_WEIGHTS["resnet18"]
     with workers.spread({"torch": 2}):
         with workers.in_lane(1):
-            one = models.build_body(weights, "torch")
+            one = models.build_body(weights, on="torch")
         with workers.in_lane(0):
-            zero = models.build_body(weights, "torch")
-            from_one = models.body_state(one, "torch")  # kept by worker 1, called from lane 0
+            zero = models.build_body(weights, on="torch")
+            from_one = models.body_state(one)  # kept by worker 1, called from lane 0
         assert (one.lane, zero.lane) == (1, 0)
-        assert from_one.keys() == models.body_state(zero, "torch").keys()
+        assert from_one.keys() == models.body_state(zero).keys()
         with pytest.raises(ParityError, match="objects kept by torch workers \\[0, 1\\]"):
             workers.call("torch", "models.load_body_state", zero, one)
     with workers.in_lane(1):
-        after = models.build_body(weights, "torch")
+        after = models.build_body(weights, on="torch")
     assert after.lane == 0
     workers.release((one, zero, after))

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import BACKENDS
-from parity import classifier, forkserver, workers
-from parity.workers import RemoteError
+from parity.components import classifier
+from parity.runtime import forkserver, workers
+from parity.runtime.workers import RemoteError
 
 FORKED, FRESH = 5, 6  # lanes no other test uses: each test closes what it started
 
@@ -51,7 +52,7 @@ def test_a_fork_ignores_ctrl_c_and_knows_how_its_server_took_it_at_start():
 
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        server = forkserver.ForkServer(dict(os.environ), "parity.forkserver:available", ())
+        server = forkserver.ForkServer(dict(os.environ), "parity.runtime.forkserver:available", ())
     finally:
         signal.signal(signal.SIGINT, previous)
     read, write = os.pipe()
@@ -71,7 +72,7 @@ def test_a_worker_whose_parent_died_before_it_began_to_watch_ends_at_once():
     in CI, in the server-death test below)."""
     import os
 
-    server = forkserver.ForkServer(dict(os.environ), "parity.forkserver:available", ())
+    server = forkserver.ForkServer(dict(os.environ), "parity.runtime.forkserver:available", ())
     read, write = os.pipe()
     os.close(read)
     try:
@@ -100,8 +101,8 @@ def test_a_forked_worker_computes_what_a_fresh_one_does(backend, monkeypatch):
         for lane in (FORKED, FRESH):
             frozen.append(workers.call_on(backend, "gc:get_freeze_count", lane=lane))
             with workers.spread({backend: FRESH + 1}), workers.in_lane(lane):
-                model = classifier.build_model("resnet18", "fastai_v1", 10, "resnet18.init", backend, seed=0)
-            results.append(classifier.gradients(model, images, labels, "train_bn", backend))
+                model = classifier.build_model("resnet18", "fastai_v1", 10, "resnet18.init", seed=0, on=backend)
+            results.append(classifier.gradients(model, images, labels, "train_bn"))
             workers.release(model)
     finally:
         _close((backend, FORKED), (backend, FRESH))
@@ -117,7 +118,7 @@ def test_a_forked_worker_that_dies_says_how():
     """... and its coordinator removes the temp folder it could not remove itself."""
     import os
 
-    workers.call_on("torch", "parity.backends:current", lane=FORKED)  # started: serve has made its folder
+    workers.call_on("torch", "parity.runtime.backends:current", lane=FORKED)  # started: serve has made its folder
     pid = workers.worker("torch", FORKED).process.pid
     assert os.path.isdir(workers.worker_temp("torch", pid))
     with pytest.raises(RemoteError, match=r"the torch worker died \(exit code 9\) while running os:_exit"):
@@ -139,7 +140,7 @@ def test_when_a_fork_server_dies_its_workers_end_and_the_next_call_starts_both_a
         pytest.fail("the worker outlived its fork server")
     assert process.returncode == -1  # its exit code went with the server
     try:
-        assert workers.call_on("torch", "parity.backends:current", lane=FORKED) == "torch"
+        assert workers.call_on("torch", "parity.runtime.backends:current", lane=FORKED) == "torch"
         assert workers.worker("torch", FORKED).process.server is not server
     finally:
         _close(("torch", FORKED))

@@ -1,4 +1,4 @@
-"""Every backend package against the contract (parity.protocols): the same modules, exactly the Protocol's
+"""Every backend package against the contract (parity.runtime.protocols): the same modules, exactly the Protocol's
 public names, the same parameter names, kinds and defaults, the declared constants; dispatch tables that
 cover what the registry lists minus what the backend declares unsupported; and no imports between backends."""
 
@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from parity import resize, workers
-from parity.backends import BACKENDS
-from parity.protocols import PROTOCOLS
+from parity.components import resize
+from parity.runtime import workers
+from parity.runtime.backends import BACKENDS
+from parity.runtime.protocols import PROTOCOLS
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = sorted({b.package for b in BACKENDS.values()})
@@ -118,6 +119,6 @@ def test_core_does_not_import_frameworks_at_module_level():
 
 def test_the_coordinating_process_imports_no_framework():
     """`parity list` and a check of numpy-only cases run without torch or TensorFlow in the parity process."""
-    script = ("import sys; from parity.cli import main; main(['list']); "
+    script = ("import sys; from parity.cli.app import main; main(['list']); "
               "assert not {'torch', 'tensorflow', 'keras'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)

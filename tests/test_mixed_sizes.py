@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from parity import data
-from parity.cli import main
-from parity.recipefiles import EXAMPLES_DIR
+from parity.components import data
+from parity.cli.app import main
+from parity.train.recipefiles import EXAMPLES_DIR
 
 SIZES = [(300, 500), (387, 320), (48, 80), (120, 90)]
 
@@ -47,7 +47,7 @@ def test_a_mixed_size_folder_trains_in_both_frameworks(framework, mixed_tree, tm
 
 @pytest.mark.parametrize("method", ["fastai_v2", "tf_resize", "keras_smart_resize"])
 def test_the_decoded_file_holds_every_image_at_the_load_size(method, mixed_tree):
-    from parity import datasets
+    from parity.components import datasets
 
     spec = datasets.DataSpec("folder", str(mixed_tree))
     path = datasets.decoded_file(spec, "pil", (method, 48))
@@ -57,7 +57,7 @@ def test_the_decoded_file_holds_every_image_at_the_load_size(method, mixed_tree)
 
 
 def test_a_random_crop_keeps_training_items_as_decoded_and_crops_the_test_split(mixed_tree):
-    from parity import datasets
+    from parity.components import datasets
 
     spec = datasets.DataSpec("folder", str(mixed_tree))
     train, test = datasets.load(spec, datasets.decoded_file(spec, "pil", ("fastai_v2", 48, "random")))
@@ -70,8 +70,9 @@ def test_random_crop_epochs_differ_and_frameworks_agree(mixed_tree):
     rounding) in torch and keras_tf for one seed and epoch."""
     from dataclasses import replace
 
-    from parity import datasets, training
-    from parity import recipefiles
+    from parity.components import datasets
+    from parity.train import training
+    from parity.train import recipefiles
 
     recipe = recipefiles.load(EXAMPLES_DIR / "photo_folder.toml")
     spec = datasets.DataSpec("folder", str(mixed_tree))

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from conftest import BACKENDS
-from parity import classifier, models, porting, workers
-from parity.cases import all_cases
-from parity.compare import run_case
-from parity.context import CheckContext
-from parity.errors import ParityError
+from parity.components import classifier, models, porting
+from parity.runtime import workers
+from parity.check.cases import all_cases
+from parity.check.compare import run_case
+from parity.check.context import CheckContext
+from parity.core.errors import ParityError
 
 
 def test_lite0_block_table_matches_the_package():
@@ -113,8 +114,8 @@ def test_porting_table_names_its_layouts():
 def test_body_output_channels_match_the_spec(backend, name):
     if backend == "torch" and name not in models.PORTABLE_BODIES:
         pytest.skip("keras.applications only")
-    body = models.build_body(models.CHECK_WEIGHTS[name], backend)
-    features = models.forward_features(body, np.zeros((1, 32, 32, 3), np.float32), backend)
+    body = models.build_body(models.CHECK_WEIGHTS[name], on=backend)
+    features = models.forward_features(body, np.zeros((1, 32, 32, 3), np.float32))
     workers.release([body])
     assert features.shape == (1, 1, 1, models.BODIES[name].features)
 
@@ -123,14 +124,14 @@ def test_unknown_body_and_weights():
     with pytest.raises(ParityError, match=r"body 'resnet51' is not one of: efficientnet_lite0, resnet18"):
         models.get_body("resnet51")
     with pytest.raises(ParityError, match=r"weights 'resnet18.DEFAULT' is not one of"):
-        models.build_body("resnet18.DEFAULT", "torch")
+        models.build_body("resnet18.DEFAULT", on="torch")
 
 
 @BACKENDS
 def test_wrong_channel_count(backend):
-    body = models.build_body("resnet18.init", backend)
+    body = models.build_body("resnet18.init", on=backend)
     with pytest.raises(ParityError, match=r"body input must be NHWC with 3 channels, got shape \(1, 8, 8, 1\)"):
-        models.forward_features(body, np.zeros((1, 8, 8, 1), np.float32), backend)
+        models.forward_features(body, np.zeros((1, 8, 8, 1), np.float32))
 
 
 def test_resnet_weights_offline_is_a_clear_error(monkeypatch):
@@ -147,11 +148,11 @@ def test_resnet_weights_offline_is_a_clear_error(monkeypatch):
 @BACKENDS
 def test_lite0_classifies_the_sample_photos(backend, check_context):
     """The ported ImageNet head gives the upstream-documented classes: china.jpg 442, flower.jpg 985."""
-    from parity import data
-    from parity.cases.model import imagenet_input
+    from parity.components import data
+    from parity.check.cases.model import imagenet_input
 
-    net = models.imagenet_classifier("efficientnet_lite0", backend)
-    top1 = models.classify(net, imagenet_input(check_context), backend).argmax(axis=1)
+    net = models.imagenet_classifier("efficientnet_lite0", on=backend)
+    top1 = models.classify(net, imagenet_input(check_context)).argmax(axis=1)
     names = [p.rsplit("/", 1)[-1] for p in data.sample_photo_paths()]
     assert dict(zip(names, top1.tolist())) == {"china.jpg": 442, "flower.jpg": 985}
 
@@ -162,12 +163,12 @@ def _case(name: str):
 
 def test_layerwise_names_the_first_layer_that_parts():
     """Break one Keras BN layer on purpose (its gamma x 1.001): the case fails and names exactly that layer."""
-    from parity.cases._shared import body
+    from parity.check.cases._shared import body
 
     ctx = CheckContext(seed=0)
     try:
         keras_body = body(ctx, "resnet18", "keras_tf")
-        state = models.body_state(keras_body, "keras_tf")
+        state = models.body_state(keras_body)
         state["layer3.0.bn1.weight"] = state["layer3.0.bn1.weight"] * 1.001
         workers.call("keras_tf", "models.load_body_state", keras_body, state)
         row = run_case(_case("resnet18 64px inference"), ctx)
@@ -179,14 +180,14 @@ def test_layerwise_names_the_first_layer_that_parts():
 
 def test_gradient_case_catches_a_wrong_keras_weight():
     """Scale one Keras head weight by 1%: the gradient case fails, first at the logits."""
-    from parity.cases._shared import model
+    from parity.check.cases._shared import model
 
     ctx = CheckContext(seed=0)
     try:
         keras_model = model(ctx, "resnet18", "keras_thread", "keras_tf")
-        state = classifier.model_state(keras_model, "keras_tf")
+        state = classifier.model_state(keras_model)
         state["head.8.weight"] = state["head.8.weight"] * 1.01
-        classifier.load_model_state(keras_model, state, "keras_tf")
+        classifier.load_model_state(keras_model, state)
         row = run_case(_case("resnet18 + keras_thread head, frozen"), ctx)
     finally:
         ctx.close()
@@ -204,11 +205,11 @@ def test_gradient_cases_fail_on_a_planted_gradient_error(case_name, tensor):
     ctx = CheckContext(seed=0)
     try:
         clean = run_case(case, ctx)
-        workers.call("keras_tf", "parity.faults:apply_here", "keras_impl.classifier", "gradients", "scale_tensor",
+        workers.call("keras_tf", "parity.selftest.faults:apply_here", "keras_impl.classifier", "gradients", "scale_tensor",
                      tensor, 1.01)
         row = run_case(case, ctx)
     finally:
-        workers.call("keras_tf", "parity.faults:undo_here")
+        workers.call("keras_tf", "parity.selftest.faults:undo_here")
         ctx.close()
     assert clean["status"] == "pass"
     assert row["status"] == "FAIL" and row["detail"]["first_over_tol"] == tensor
@@ -225,46 +226,45 @@ def test_train_bn_gradients_float32_cannot_judge_are_left_to_the_float64_twin():
 
 @BACKENDS
 def test_head_class_count_must_fit_the_labels(backend):
-    model = classifier.build_model("resnet18", "linear", 3, "resnet18.init", backend)
+    model = classifier.build_model("resnet18", "linear", 3, "resnet18.init", on=backend)
     with pytest.raises(ParityError, match=r"class count mismatch: labels span 0..7, the head has 3 classes"):
-        classifier.gradients(model, np.zeros((2, 32, 32, 3), np.float32), np.array([0, 7]), "frozen", backend)
+        classifier.gradients(model, np.zeros((2, 32, 32, 3), np.float32), np.array([0, 7]), "frozen")
 
 
 def test_unknown_head_policy_and_dtype():
     with pytest.raises(ParityError, match=r"head 'fastai_v3' is not one of: fastai_v1, fastai_v1_square, fastai_v2, "
                                           r"keras_thread"):
-        classifier.build_model("resnet18", "fastai_v3", 3, "resnet18.init", "torch")
+        classifier.build_model("resnet18", "fastai_v3", 3, "resnet18.init", on="torch")
     with pytest.raises(ParityError, match=r"model dtype 'float16' is not one of: float32, float64"):
-        classifier.build_model("resnet18", "linear", 3, "resnet18.init", "torch", dtype="float16")
-    model = classifier.build_model("resnet18", "linear", 3, "resnet18.init", "torch")
+        classifier.build_model("resnet18", "linear", 3, "resnet18.init", dtype="float16", on="torch")
+    model = classifier.build_model("resnet18", "linear", 3, "resnet18.init", on="torch")
     with pytest.raises(ParityError, match=r"BN policy 'train' is not one of: frozen, stats_only, train_bn"):
-        classifier.apply_bn_policy(model, "train", "torch")
+        classifier.apply_bn_policy(model, "train")
 
 
 @BACKENDS
 def test_weights_with_missing_keys_do_not_load(backend):
     state = classifier.torch_model_state("resnet18", "fastai_v1", 3, "resnet18.init")
     state = {k: v for k, v in state.items() if k != "head.4.weight"}
-    model = classifier.build_model("resnet18", "fastai_v1", 3, "resnet18.init", backend)
+    model = classifier.build_model("resnet18", "fastai_v1", 3, "resnet18.init", on=backend)
     with pytest.raises(ParityError, match=r"missing"):
-        classifier.load_model_state(model, state, backend)
+        classifier.load_model_state(model, state)
 
 
 def test_head_weights_port_keras_to_torch():
     """The Keras -> torch direction: a Keras-initialised head (glorot) loads into torch, the same logits."""
     keras_model = workers.call("keras_tf", "classifier.build_model", "resnet18", "keras_thread", 5, None, False, 3)
-    torch_model = classifier.build_model("resnet18", "keras_thread", 5, "resnet18.init", "torch", dropout=False)
-    assert classifier.load_model_state(torch_model, workers.call("keras_tf", "classifier.model_state", keras_model),
-                                       "torch") > 0
+    torch_model = classifier.build_model("resnet18", "keras_thread", 5, "resnet18.init", dropout=False, on="torch")
+    assert classifier.load_model_state(torch_model, workers.call("keras_tf", "classifier.model_state", keras_model)) > 0
     x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype(np.float32)
-    logits_torch = classifier.evaluate(torch_model, x, [0, 4], "torch")[0]
+    logits_torch = classifier.evaluate(torch_model, x, [0, 4])[0]
     logits_keras = workers.call("keras_tf", "classifier.evaluate", keras_model, x)
     np.testing.assert_allclose(logits_torch, logits_keras, rtol=1e-4, atol=1e-4)
 
 
 def test_keras_only_body_is_a_clear_error_in_torch():
     with pytest.raises(ParityError, match=r"body 'resnet50v2_keras' exists only in keras.applications"):
-        models.build_body("resnet50v2_keras.init", "torch")
+        models.build_body("resnet50v2_keras.init", on="torch")
 
 
 def test_keras_applications_weights_offline_is_a_clear_error(monkeypatch):
@@ -296,10 +296,10 @@ def test_keras_float64_build_restores_the_global_dtype():
 
 
 def test_keras_torch_refuses_float64_models():
-    from parity.backends import Unsupported
+    from parity.runtime.backends import Unsupported
 
     with pytest.raises(Unsupported, match=r"backend 'keras_torch' does not implement dtype 'float64'"):
-        classifier.build_model("resnet18", "linear", 3, "resnet18.init", "keras_torch", dtype="float64")
+        classifier.build_model("resnet18", "linear", 3, "resnet18.init", dtype="float64", on="keras_torch")
 
 
 def test_a_repeated_torch_build_is_a_fresh_build():
@@ -328,7 +328,7 @@ def test_a_repeated_torch_build_is_a_fresh_build():
 
 def test_a_planted_fault_is_not_hidden_by_a_kept_torch_build():
     """A build made before a fault was planted (or after it was undone) is not reused under other code."""
-    from parity import faults
+    from parity.selftest import faults
 
     torch_models = importlib.import_module("torch_impl.models")
     assert "bn1.weight" in torch_models.build_body("resnet18", None, 0).state_dict()
@@ -344,16 +344,16 @@ def test_a_planted_fault_is_not_hidden_by_a_kept_torch_build():
 def test_a_train_mode_pass_gives_back_its_snapshot(backend):
     """`restored` snapshots a shared model (one Handle per tensor) and must free all of them in the worker,
     or every train-mode case leaks a copy of its model's weights for the rest of the run."""
-    from parity.cases._shared import restored
+    from parity.check.cases._shared import restored
 
-    handle = classifier.build_model("resnet18", "fastai_v1", 10, models.CHECK_WEIGHTS["resnet18"], backend,
-                                    dropout=False)
+    handle = classifier.build_model("resnet18", "fastai_v1", 10, models.CHECK_WEIGHTS["resnet18"],
+                                    dropout=False, on=backend)
     ctx = CheckContext(seed=0)
     try:
-        before = workers.call_on(backend, "parity.workers:kept")
+        before = workers.call_on(backend, "parity.runtime.workers:kept")
         with restored(ctx, handle, backend):
-            assert workers.call_on(backend, "parity.workers:kept") > before  # the snapshot is held meanwhile
-        assert workers.call_on(backend, "parity.workers:kept") == before
+            assert workers.call_on(backend, "parity.runtime.workers:kept") > before  # the snapshot is held meanwhile
+        assert workers.call_on(backend, "parity.runtime.workers:kept") == before
     finally:
         workers.release(handle)
         ctx.close()
@@ -363,16 +363,16 @@ def test_a_train_mode_pass_gives_back_its_snapshot(backend):
 def test_a_statistics_snapshot_gives_back_what_a_pass_moves(backend):
     """`restored(..., passes_only=True)` copies the BN statistics alone: a train-mode forward and backward moves
     them, and giving the snapshot back restores the whole model state bit for bit."""
-    handle = classifier.build_model("resnet18", "fastai_v1", 10, models.CHECK_WEIGHTS["resnet18"], backend,
-                                    dropout=False)
+    handle = classifier.build_model("resnet18", "fastai_v1", 10, models.CHECK_WEIGHTS["resnet18"],
+                                    dropout=False, on=backend)
     x = np.random.default_rng(0).normal(size=(4, 64, 64, 3)).astype(np.float32)
     try:
-        before = classifier.model_state(handle, backend)
-        saved = classifier.snapshot(handle, backend, statistics_only=True)
-        classifier.gradients(handle, x, np.arange(4), "train_bn", backend)
-        moved = classifier.model_state(handle, backend)
-        classifier.restore(handle, saved, backend)
-        after = classifier.model_state(handle, backend)
+        before = classifier.model_state(handle)
+        saved = classifier.snapshot(handle, statistics_only=True)
+        classifier.gradients(handle, x, np.arange(4), "train_bn")
+        moved = classifier.model_state(handle)
+        classifier.restore(handle, saved)
+        after = classifier.model_state(handle)
     finally:
         workers.release(handle)
     statistics = [k for k in before if k.endswith(("running_mean", "running_var"))]
@@ -388,13 +388,13 @@ def test_a_statistics_snapshot_gives_back_what_a_pass_moves(backend):
 def test_a_body_runs_at_its_declared_smallest_input(body, backend):
     """models.Body.min_size, which training refuses smaller images against, is where each backend's body
     starts to run: at min_size every backend computes features; torch's body refuses one pixel less."""
-    net = models.build_body(models.CHECK_WEIGHTS[body], backend)
+    net = models.build_body(models.CHECK_WEIGHTS[body], on=backend)
     smallest = models.get_body(body).min_size
     try:
-        features = models.forward_features(net, np.zeros((2, smallest, smallest, 3), np.float32), backend)
+        features = models.forward_features(net, np.zeros((2, smallest, smallest, 3), np.float32))
         assert features.shape[0] == 2 and np.isfinite(features).all()
         if smallest > 1 and backend == "torch":
             with pytest.raises(Exception):
-                models.forward_features(net, np.zeros((2, smallest - 1, smallest - 1, 3), np.float32), backend)
+                models.forward_features(net, np.zeros((2, smallest - 1, smallest - 1, 3), np.float32))
     finally:
         workers.release(net)

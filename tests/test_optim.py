@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import BACKENDS
-from parity import loss, optim, schedules
-from parity.errors import ParityError
+from parity.components import loss, optim, schedules
+from parity.core.errors import ParityError
 PARAMS = {"head.4.weight": np.ones((2, 3), np.float32), "head.4.bias": np.zeros(2, np.float32)}
 
 
@@ -35,7 +35,7 @@ def test_reference_adam_first_step_is_lr_sized():
 
 def test_unknown_optimizer():
     with pytest.raises(ParityError, match=r"optimizer 'adam' is not one of: fastai_v1_adamw"):
-        optim.run_steps("adam", PARAMS, [PARAMS], [[1e-3]], "torch")
+        optim.run_steps("adam", PARAMS, [PARAMS], [[1e-3]], on="torch")
 
 
 @pytest.mark.parametrize("where", ["parameter", "gradient"])
@@ -43,18 +43,18 @@ def test_non_finite_values_are_reported(where):
     bad = {**PARAMS, "head.4.bias": np.array([0.0, np.nan], np.float32)}
     params, grads = (bad, PARAMS) if where == "parameter" else (PARAMS, bad)
     with pytest.raises(ParityError, match=rf"{where} 'head.4.bias' holds 1 non-finite values"):
-        optim.run_steps("torch_adam", params, [grads], [[1e-3]], "keras_tf")
+        optim.run_steps("torch_adam", params, [grads], [[1e-3]], on="keras_tf")
 
 
 @BACKENDS
 def test_run_steps_moves_by_about_lr(backend):
-    after = optim.run_steps("torch_adam", PARAMS, [PARAMS], [[1e-3]], backend)[0]
+    after = optim.run_steps("torch_adam", PARAMS, [PARAMS], [[1e-3]], on=backend)[0]
     np.testing.assert_allclose(after["head.4.weight"], PARAMS["head.4.weight"] - 1e-3, rtol=1e-5)
 
 
 def test_fastai_v1_one_cycle_discretisation():
     """fastai 1's Scheduler: batch 0 at the phase start, the peak after int(0.3 n) steps, momentum inverse."""
-    from parity import schedules
+    from parity.components import schedules
 
     lr, mom = schedules.schedule_values("fastai_v1_one_cycle", 100, 1e-2)
     assert lr[0] == pytest.approx(1e-2 / 25) and mom[0] == pytest.approx(0.95)
@@ -65,11 +65,11 @@ def test_fastai_v1_one_cycle_discretisation():
 
 def test_unknown_schedule():
     with pytest.raises(ParityError, match=r"schedule 'one_cycle' is not one of: constant, fastai_v1_one_cycle"):
-        schedules.lr_schedule("one_cycle", 10, 1e-3, "torch")
+        schedules.lr_schedule("one_cycle", 10, 1e-3, on="torch")
 
 
 def test_unknown_loss_and_labels_that_do_not_fit():
     with pytest.raises(ParityError, match=r"loss 'mse' is not one of: ce_logits, keras_clipped, keras_softmax"):
-        loss.loss_and_grad("mse", np.zeros((1, 2), np.float32), np.array([0]), "keras_tf")
+        loss.loss_and_grad("mse", np.zeros((1, 2), np.float32), np.array([0]), on="keras_tf")
     with pytest.raises(ParityError, match=r"labels \[2\] do not fit logits of shape \(1, 2\)"):
-        loss.loss_and_grad("ce_logits", np.zeros((1, 2), np.float32), np.array([2]), "torch")
+        loss.loss_and_grad("ce_logits", np.zeros((1, 2), np.float32), np.array([2]), on="torch")

@@ -5,7 +5,7 @@ import importlib
 import numpy as np
 import torch
 
-from parity import heads, optim, schedules
+from parity.components import heads, optim, schedules
 
 import fastai.callback.schedule as fastai_schedule  # a test dependency: missing fastai fails, never skips
 
@@ -35,7 +35,7 @@ def test_adam_matches_fastai_optimizer_adam():
         for k, p in tensors.items():
             p.grad = torch.from_numpy(step_grads[k])
         opt.step()
-    ours = optim.run_steps("fastai_v2_adam", params, grads, [[3e-3]] * len(grads), "torch")[-1]
+    ours = optim.run_steps("fastai_v2_adam", params, grads, [[3e-3]] * len(grads), on="torch")[-1]
     for k in params:
         np.testing.assert_allclose(ours[k], tensors[k].detach().numpy(), rtol=1e-5, atol=1e-7)
 

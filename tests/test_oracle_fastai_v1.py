@@ -29,7 +29,8 @@ with warnings.catch_warnings():
     from fastai.vision import Image, create_head
 
 import parity  # noqa: E402
-from parity import data, heads, optim, recipes, schedules  # noqa: E402
+from parity.components import data, heads, optim, schedules
+from parity.train import recipes  # noqa: E402
 from torch_impl import heads as torch_heads  # noqa: E402
 from torch_impl import resize as torch_resize  # noqa: E402
 
@@ -140,10 +141,11 @@ def test_optim_wrapper_steps_are_the_fastai_v1_rows(row, true_wd):
 
 def test_the_self_test_catches_every_fastai_v1_spec_fault_with_this_oracle():
     """`parity selftest` plants each spec fault this file is declared to catch in a pytest run of the declared
-    test (parity.plantedtests): each is DETECTED+LOCALISED, and the same tests pass with nothing planted. Where
+    test (parity.selftest.plantedtests): each is DETECTED+LOCALISED, and the same tests pass with nothing planted. Where
     forks are available, every run is a fork of one server (the runs differ only in what they plant)."""
-    from parity import faultlist, forkserver, plantedtests, selftest
-    from parity.plantedtests import run_nodes
+    from parity.selftest import faultlist, plantedtests, run as selftest
+    from parity.runtime import forkserver
+    from parity.selftest.plantedtests import run_nodes
 
     mine = [f for f in faultlist.FAULTS.values() if f.oracle and f.detect.startswith("tests/test_oracle_fastai_v1.py")]
     assert len(mine) >= 3

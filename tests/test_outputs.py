@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from parity import executors, outputs
-from parity.cli import main
-from parity.outputs import MARKER, report_dir
+from parity.train import executors
+from parity.core import outputs
+from parity.cli.app import main
+from parity.core.outputs import MARKER, report_dir
 
 QUICK = ["--quiet", "--seeds", "1", "--train-per-class", "5", "--test-per-class", "3"]
 
@@ -153,7 +154,7 @@ def _curve_rows(n: int, broken: bool = False) -> list[dict]:
 
 
 def test_figures_drawn_in_processes_equal_those_drawn_here(tmp_path):
-    from parity import plots
+    from parity.reports import plots
 
     rows = _curve_rows(3)
     drawn = plots.draw_case_figures(rows, tmp_path)  # three figures: one process per core
@@ -165,14 +166,14 @@ def test_figures_drawn_in_processes_equal_those_drawn_here(tmp_path):
 
 
 def test_an_interrupt_while_figures_are_drawn_ends_their_processes(tmp_path, monkeypatch):
-    """Ctrl-C or SIGTERM (parity.cli raises both as KeyboardInterrupt) while the figure processes draw: they
+    """Ctrl-C or SIGTERM (parity.cli.app raises both as KeyboardInterrupt) while the figure processes draw: they
     end with the interrupted process. Left running, they wrote into the report folder being removed and
     printed tracebacks after parity's last line (seen on a check terminated while it drew)."""
     import signal
     import subprocess
     import threading
 
-    from parity import plots
+    from parity.reports import plots
 
     started = []
 
@@ -197,7 +198,7 @@ def test_an_interrupt_while_figures_are_drawn_ends_their_processes(tmp_path, mon
 
 
 def test_a_figure_that_cannot_be_drawn_fails_the_report(tmp_path):
-    from parity import plots
+    from parity.reports import plots
 
     with pytest.raises(RuntimeError, match="drawing the report's figures failed"):
         plots.draw_case_figures(_curve_rows(3, broken=True), tmp_path)

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from parity import recipefiles, recipes
-from parity.cli import main
-from parity.datasets import DataSpec
-from parity.runner import run_identity
-from parity.store import run_key
+from parity.train import recipefiles, recipes
+from parity.cli.app import main
+from parity.components.datasets import DataSpec
+from parity.train.runner import run_identity
+from parity.train.store import run_key
 
 EXAMPLES = recipefiles.EXAMPLES_DIR
 QUICK = ["--seeds", "1", "--train-per-class", "12", "--test-per-class", "8", "--quiet"]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from parity import resize as spec
+from parity.components import resize as spec
 
 
 def _row(values) -> np.ndarray:

@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
-from parity import faultlist, faults, plantedtests, selftest, workers
-from parity.cases import all_cases
-from parity.cli import main
+from parity.selftest import faultlist, faults, plantedtests, run as selftest
+from parity.runtime import workers
+from parity.check.cases import all_cases
+from parity.cli.app import main
 
 CASE_IDS = {c.id: c for c in all_cases()}
 
@@ -132,7 +133,7 @@ def test_no_fault_leaks_into_a_later_clean_check(tmp_path, capsys):
     assert main(["selftest", "--faults", ids, "--out", str(tmp_path / "selftest")]) == 0
     assert "3 of 3 planted faults detected" in capsys.readouterr().out
     assert faults.patched_here() == 0
-    assert all(workers.call(b, "parity.faults:patched_here") == 0 for b, *_ in workers.started())
+    assert all(workers.call(b, "parity.selftest.faults:patched_here") == 0 for b, *_ in workers.started())
     assert main(["check", "--only", "spec,data,loss", "--out", str(tmp_path / "check")]) == 0
     report = (tmp_path / "selftest" / "report.html").read_text()
     assert "DETECTED+LOCALISED" in report and "optim-keras-eps-spec" in report

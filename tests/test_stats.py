@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from parity.errors import ParityError
-from parity.stats import mean_ci, tost_paired
+from parity.core.errors import ParityError
+from parity.core.stats import mean_ci, tost_paired
 
 
 def test_mean_ci_is_the_student_t_interval():
@@ -47,7 +47,7 @@ def test_tost_needs_two_seeds_and_a_positive_margin():
 
 def test_accuracy_interval_stays_within_0_and_1():
     """Two seeds at 5% and 70%: the t-interval reaches below 0; the reported interval is clipped and says so."""
-    from parity.stats import ACCURACY_CI, accuracy_ci
+    from parity.core.stats import ACCURACY_CI, accuracy_ci
 
     raw = mean_ci([0.05, 0.70])
     assert raw[1] < 0 and raw[2] > 1

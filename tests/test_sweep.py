@@ -6,10 +6,11 @@ import math
 
 import pytest
 
-from parity import recipes, sweep
-from parity.cli import main
-from parity.datasets import DataSpec
-from parity.errors import ParityError
+from parity.train import recipes
+from parity.reports import sweep
+from parity.cli.app import main
+from parity.components.datasets import DataSpec
+from parity.core.errors import ParityError
 
 
 def test_parse_over_reads_knobs_and_data_sizes():

@@ -1,13 +1,17 @@
-"""parity.testcpu, the plugin behind `python -m parity.bench --only tests-by-file`: a test is charged the CPU of
+"""benchmarks.testcpu, the plugin behind `python -m benchmarks.bench --only tests-by-file`: a test is charged the CPU of
 the processes it keeps busy, its own and its children's, and the lines sum per file."""
 
 import subprocess
 import sys
+from pathlib import Path
 
-from parity import bench, testcpu
+from benchmarks import bench, testcpu
+
+ROOT = Path(__file__).resolve().parents[1]  # benchmarks/ is not installed: the child finds it here
 
 BUSY = '''
-import subprocess, sys
+import subprocess
+from pathlib import Path, sys
 
 CHILD = []
 
@@ -31,9 +35,9 @@ def test_a_test_is_charged_the_cpu_of_the_child_it_keeps_busy(tmp_path):
     then moves into the reaper's own figures, and that test is not charged it again)."""
     (tmp_path / "test_probe.py").write_text(BUSY)
     log = tmp_path / "cpu.tsv"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "parity.testcpu",
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "benchmarks.testcpu",
                            "test_probe.py"], cwd=tmp_path, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", testcpu.ENV: str(log)})
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), testcpu.ENV: str(log)})
     assert proc.returncode == 0, proc.stdout[-1000:]
     cpu = {row["test"].split("::")[1]: row["cpu"] for row in testcpu.summary(log)["tests"]}
     assert cpu["test_busy_in_a_child_that_stays"] > 0.2, cpu

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import parity
-from parity import heads, optim, recipes
+from parity.components import heads, optim
+from parity.train import recipes
 from thread_capture import changed, image_tree, mismatches, pipelines_that_reproduce, run_until_training, stop_here
 
 SCRIPT = Path(parity.__file__).parent / "examples" / "thread" / "keras_thread.py"

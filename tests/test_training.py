@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from parity import classifier, datasets, recipes, runner, training, workers
-from parity.cli import main
-from parity.store import ResultStore
+from parity.components import classifier, datasets
+from parity.train import recipes, runner, training
+from parity.runtime import workers
+from parity.cli.app import main
+from parity.train.store import ResultStore
 
 TINY = datasets.DataSpec("digits", train_per_class=12, test_per_class=8)
 BODY = "efficientnet_lite0"
@@ -21,11 +23,11 @@ def test_feature_cache_agrees_with_the_whole_model_within_float32_noise(framewor
     computation: equal bit for bit on any CPU. The run without the cache computes the frozen body over other
     batches, which some CPUs' kernels round differently: its logits agree within the cache_f32 tolerance and
     it predicts the same class for every image whose top-2 margin is above it (the store shares their key)."""
-    from parity.tolerances import get_tolerance
+    from parity.check.tolerances import get_tolerance
 
     recipe = recipes.with_knobs(recipes.get_recipe("keras_thread_64"), framework=framework, epochs=2)
     spec = datasets.DataSpec("digits", train_per_class=4, test_per_class=4)  # TINY's third: keras_torch took 10 s
-    workers.call_on(framework, "parity.training:forget_here")
+    workers.call_on(framework, "parity.train.training:forget_here")
     made = runner.run(recipe, spec, 3, BODY, use_cache=True, keep_logits=True)
     reused = runner.run(recipe, spec, 3, BODY, use_cache=True, keep_logits=True)
     direct = runner.run(recipe, spec, 3, BODY, use_cache=False, keep_logits=True)
@@ -161,7 +163,7 @@ def test_traced_keras_training_equals_eager_bit_for_bit(monkeypatch):
     kernels as eager calls (Grappler's rewrites are off), so the same weights to the last bit."""
     import importlib
 
-    from parity import optim
+    from parity.components import optim
 
     keras_classifier = importlib.import_module("keras_impl.classifier")
     torch_state = importlib.import_module("torch_impl.classifier").model_state(

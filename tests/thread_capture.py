@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from parity import recipes
+from parity.train import recipes
 
 CLASSES, PER_CLASS, SIDE = 10, 7, 32  # 70 images a split: one batch of 64 and a partial one
 
@@ -76,10 +76,10 @@ def changed(recipe: recipes.Recipe, knob: str) -> recipes.Recipe:
 
 
 def _choices(knob: str) -> list[str]:
-    from parity import data, heads, loss, models, optim, resize, schedules
-    from parity.backends import FRAMEWORKS
+    from parity.components import data, heads, loss, models, optim, resize, schedules
+    from parity.runtime.backends import frameworks
 
-    return list({"framework": FRAMEWORKS, "decoder": data.DECODERS, "resize": resize.RESIZE_METHODS,
+    return list({"framework": frameworks(), "decoder": data.DECODERS, "resize": resize.RESIZE_METHODS,
                  "norm": data.NORMALIZATIONS, "body": models.BODIES, "head": heads.HEADS, "init": heads.INITS,
                  "bn_policy": heads.BN_POLICIES, "optimizer": optim.OPTIMIZERS, "schedule": schedules.SCHEDULES,
                  "loss": loss.LOSSES}[knob])
@@ -98,21 +98,21 @@ def pipelines_that_reproduce(paths, batch: np.ndarray, size: int, backend: str, 
     run by `backend`, whose images equal the program's own `batch` (the same files, in order) within `tol` of
     its scale. Several methods can give the same pixels (a square upsample is the same for tf_resize and
     keras_resizing): a knob matches when the recipe's value is among them."""
-    from parity import data, resize
-    from parity.backends import why_unsupported
+    from parity.components import data, resize
+    from parity.runtime.backends import why_unsupported
 
     found = {"decoder": set(), "resize": set(), "norm": set()}
     scale = float(np.abs(batch).max())
     for decoder in data.DECODERS:
         if why_unsupported(backend, "decoder", decoder):
             continue
-        decoded = np.stack([data.decode_image(p, decoder, backend) for p in paths]).astype(np.float32)
+        decoded = np.stack([data.decode_image(p, decoder, on=backend) for p in paths]).astype(np.float32)
         for method in resize.RESIZE_METHODS:
             if why_unsupported(backend, "resize", method):
                 continue
-            resized = resize.resize(decoded, size, method, backend)
+            resized = resize.resize(decoded, size, method, on=backend)
             for norm in data.NORMALIZATIONS:
-                ours = data.normalize(resized, norm, backend)
+                ours = data.normalize(resized, norm, on=backend)
                 if ours.shape == batch.shape and np.abs(ours - batch).max() <= tol * scale:
                     for knob, value in (("decoder", decoder), ("resize", method), ("norm", norm)):
                         found[knob].add(value)

@@ -22,7 +22,7 @@ def resize_methods() -> list[str]:
     """The resize methods this worker's backend package dispatches (its METHODS table)."""
     import importlib
 
-    from parity.backends import current, get_backend
+    from parity.runtime.backends import current, get_backend
 
     return sorted(importlib.import_module(f"{get_backend(current()).package}.resize").METHODS)
 
@@ -53,7 +53,7 @@ def write_ctrl_c(fd: int) -> None:
     import os
     import signal
 
-    from parity import forkserver
+    from parity.runtime import forkserver
 
     def name(handler) -> str:
         return {signal.SIG_IGN: "ignored", signal.default_int_handler: "default"}.get(handler, "other")
@@ -68,7 +68,7 @@ def outlive(fd: int, parent: int) -> None:
     import os
     import time
 
-    from parity import workers
+    from parity.runtime import workers
 
     os.close(fd)
     workers._exit_with_parent(parent)

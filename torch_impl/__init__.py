@@ -1,4 +1,4 @@
-"""PyTorch / torchvision side of every component (the `torch` backend): modules satisfy parity.protocols."""
+"""PyTorch / torchvision side of every component (the `torch` backend): modules satisfy parity.runtime.protocols."""
 
 import torch
 import torchvision  # noqa: F401  (before anything imports TensorFlow in a shared process: the reverse segfaults)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from parity.errors import ParityError
+from parity.core.errors import ParityError
 
 
 def state_of(model: nn.Module) -> dict[str, np.ndarray]:

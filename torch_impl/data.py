@@ -10,8 +10,8 @@ import torchvision
 import torchvision.transforms.v2.functional as TF
 from PIL import Image, UnidentifiedImageError
 
-from parity import data as spec
-from parity.errors import ParityError
+from parity.components import data as spec
+from parity.core.errors import ParityError
 from torch_impl.resize import resize
 
 DECODERS = ("pil",)  # PIL cannot run libjpeg's IFAST DCT, so 'tf_fast' has no torch form

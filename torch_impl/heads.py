@@ -1,4 +1,4 @@
-"""Torch heads (fastai's create_head layout) and initialisers, built from parity.heads."""
+"""Torch heads (fastai's create_head layout) and initialisers, built from parity.components.heads."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from parity import heads as spec
+from parity.components import heads as spec
 
 
 class _ConcatPool(nn.Module):

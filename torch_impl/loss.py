@@ -1,4 +1,4 @@
-"""Torch side of parity.loss: F.cross_entropy on logits, and Keras' clipped-probability formula."""
+"""Torch side of parity.components.loss: F.cross_entropy on logits, and Keras' clipped-probability formula."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from parity import loss as spec
+from parity.components import loss as spec
 
 
 def per_sample_loss(name: str, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

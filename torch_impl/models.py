@@ -11,10 +11,10 @@ import torch
 import torchvision
 from torch import nn
 
-from parity import faults
-from parity import models as spec
-from parity.errors import ParityError
-from parity.memo import BoundedMemo
+from parity.selftest import faults
+from parity.components import models as spec
+from parity.core.errors import ParityError
+from parity.core.memo import BoundedMemo
 from torch_impl._state import load_state, state_of
 
 

@@ -1,4 +1,4 @@
-"""Torch side of every parity.optim optimizer: torch.optim.Adam / AdamW where they express it, and an
+"""Torch side of every parity.components.optim optimizer: torch.optim.Adam / AdamW where they express it, and an
 epsilon-hat Adam for Keras' formula. Parameter groups follow fastai: (layer group, decays or not)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import torch
 
-from parity import optim as spec
+from parity.components import optim as spec
 
 
 class _EpsHatAdam(torch.optim.Optimizer):

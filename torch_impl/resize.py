@@ -1,4 +1,4 @@
-"""Every resize method of parity.resize.RESIZE_METHODS, computed with the torch-side call a user makes."""
+"""Every resize method of parity.components.resize.RESIZE_METHODS, computed with the torch-side call a user makes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from PIL import Image
 
-from parity import resize as spec
+from parity.components import resize as spec
 
 
 def _nchw(x: np.ndarray) -> torch.Tensor:
@@ -68,7 +68,7 @@ def _interpolate(images: np.ndarray, out_hw, **kwargs) -> np.ndarray:
     return _nhwc(F.interpolate(_nchw(images), size=out_hw, **kwargs))
 
 
-# Every method of parity.resize.RESIZE_METHODS, each with the call a torch user writes for it.
+# Every method of parity.components.resize.RESIZE_METHODS, each with the call a torch user writes for it.
 METHODS = {
     "fastai_v1": partial(_fastai_v1, align_corners=True),
     "fastai_v1_legacy": partial(_fastai_v1, align_corners=False),
@@ -90,6 +90,6 @@ def resize(images, out_hw, method: str, pcts=None) -> np.ndarray:
     """NHWC float32 images (0-255) resized to out_hw with `method`; NHWC float32. `pcts`: per-item crop
     positions of fastai_v2's training-time crop."""
     with torch.no_grad():
-        if pcts is not None:  # only fastai_v2 takes crop positions (parity.resize.check_pcts)
+        if pcts is not None:  # only fastai_v2 takes crop positions (parity.components.resize.check_pcts)
             return METHODS[method](images, tuple(out_hw), pcts)
         return METHODS[method](images, tuple(out_hw))

@@ -1,4 +1,4 @@
-"""Torch side of parity.schedules: LambdaLR with fastai's cosine computed in torch float32, and torch's own
+"""Torch side of parity.components.schedules: LambdaLR with fastai's cosine computed in torch float32, and torch's own
 OneCycleLR (a different discretisation of the same idea)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def _cos(start: float, end: float, pos: float) -> float:
 
 def lr_schedule(phases, positions, lr_points, mom_points) -> tuple[np.ndarray, np.ndarray]:
     """(lr, momentum) per batch, read back from a LambdaLR stepping a real optimizer; batch i sits at
-    `positions[i]` of phase `phases[i]` (parity.schedules decides both)."""
+    `positions[i]` of phase `phases[i]` (parity.components.schedules decides both)."""
     lr_max = max(lr_points)
     optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=lr_max)
     scheduler = torch.optim.lr_scheduler.LambdaLR(

@@ -1,0 +1,1 @@
+"""Benchmarks and test-CPU tooling, outside the installed package: `nox -s bench` runs `python -m benchmarks.bench`."""

@@ -1,0 +1,404 @@
+"""`parity recipes | train | equivalence | bisect | thread`: the training side of the command line.
+
+Every argument and every path a command will write is checked before the first run trains.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+from parity.train import recipefiles, recipes
+from parity.cli.args import (check_bounds, check_data_dir, check_out_arg, check_store_arg, default_data_dir,
+                         parse_seeds, parse_set)
+from parity.runtime.backends import DEFAULT_BACKENDS, frameworks, parse_backends
+from parity.core.errors import Interrupted, ParityError, unknown
+from parity.reports.render import pct
+
+DEFAULT_BODY = "efficientnet_lite0"  # the ImageNet-pretrained body available offline
+
+
+def _data_options(p) -> None:
+    p.add_argument("--data", choices=("digits", "cifar10", "folder"),
+                   help="data source (default: folder when --data-dir is given, else sklearn digits)")
+    p.add_argument("--data-dir", type=Path, default=default_data_dir(),
+                   help="image-folder tree train/<class>/*, test/<class>/* (env PARITY_DATA_DIR)")
+    p.add_argument("--train-per-class", type=int, help="training images per class (default: all)")
+    p.add_argument("--test-per-class", type=int, help="test images per class (default: all)")
+    p.add_argument("--body", default=DEFAULT_BODY,
+                   help=f"body for every recipe (default {DEFAULT_BODY}; resnet50 needs its weights downloaded once)")
+    p.add_argument("--seeds", default="3", help="a count (3 = seeds 0,1,2) or a comma-separated list")
+    p.add_argument("--store", type=Path, help="result store folder (default ~/.cache/parity/runs, env PARITY_STORE)")
+    p.add_argument("--no-store", action="store_true", help="keep results in memory only")
+    p.add_argument("--no-cache", action="store_true", help="never use cached body features")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (one line per finished run remains)")
+    p.add_argument("--out", type=Path, help="report folder (default: a new folder under ./reports/)")
+    p.add_argument("--executor", default="processes", help="serial, processes (default) or ray")
+    p.add_argument("--workers", type=int, help="runs at once with --executor processes (default: the cores)")
+    p.add_argument("--ray-address", help="a Ray cluster (default with --executor ray: a local Ray on this machine)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda (an error when a backend of the command sees no "
+                   "GPU), or auto (cuda when every backend of the command sees one)")
+    p.add_argument("--plan", action="store_true",
+                   help="print the runs this would make, how many are stored, and the estimated wall time; run none")
+
+
+def add_parsers(sub) -> None:
+    rec = sub.add_parser("recipes", help="list the training recipes, show one (as a TOML file to start from), or "
+                                         "diff two; a recipe is a built-in name or a path to a .toml file")
+    rec.add_argument("--diff", nargs=2, metavar=("A", "B"), help="show the knobs that differ between A and B")
+    rec.add_argument("--show", metavar="RECIPE", help="print every knob of RECIPE")
+    rec.add_argument("--format", choices=("text", "toml"), default="text",
+                     help="--show as a table (text, default) or as a recipe file (toml)")
+    train = sub.add_parser("train", help="train a recipe over seeds; accuracy per seed and mean with 95%% CI")
+    train.add_argument("--recipe", required=True, help="a built-in recipe name or a recipe .toml file")
+    train.add_argument("--framework", choices=frameworks(),
+                       help="override the recipe's framework (its backend)")
+    train.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE", help="override a knob")
+    _data_options(train)
+    eq = sub.add_parser("equivalence", help="torch vs Keras end accuracy of one recipe: paired TOST")
+    eq.add_argument("--recipe", default="keras_matched", help="a built-in recipe name or a recipe .toml file")
+    eq.add_argument("--margin", type=float, default=0.03, help="equivalence margin in accuracy (0.03 = 3 points)")
+    eq.add_argument("--backends", default="torch,keras_tf", help="the two backends to compare (default torch,keras_tf)")
+    _data_options(eq)
+    bis = sub.add_parser("bisect", help="attribute the accuracy gap between two recipes to their differing knobs")
+    bis.add_argument("--from", dest="a", required=True, metavar="A", help="a built-in recipe name or a .toml file")
+    bis.add_argument("--to", dest="b", required=True, metavar="B", help="a built-in recipe name or a .toml file")
+    bis.add_argument("--set-from", action="append", default=[], metavar="KNOB=VALUE", help="override a knob of A")
+    bis.add_argument("--set-to", action="append", default=[], metavar="KNOB=VALUE", help="override a knob of B")
+    bis.add_argument("--factors", help="comma-separated knobs to attribute (the other differing knobs stay at A's)")
+    bis.add_argument("--methods", default="oat,ddmin,shapley,interactions")
+    bis.add_argument("--permutations", type=int, default=8, help="orderings sampled beyond 8 factors")
+    bis.add_argument("--top", type=int, default=4, help="leading factors whose pairwise interactions are run")
+    bis.add_argument("--via", metavar="BACKEND", help="split the framework factor through this backend (e.g. "
+                     "keras_torch between torch and keras_tf: Keras' API part, then TensorFlow's kernels part)")
+    _data_options(bis)
+    sw = sub.add_parser("sweep", help="one knob or data size over a list of values for one or more recipes: "
+                                      "accuracy per value with CIs, paired gaps to the first recipe, a plot")
+    sw.add_argument("--recipes", required=True, help="comma-separated built-in names or .toml files; gaps are "
+                                                     "measured from the first")
+    sw.add_argument("--over", required=True, metavar="KNOB=V1,V2,...",
+                    help="a recipe knob (e.g. epochs=1,3,6, lr=1e-3,3e-3) or train_per_class / test_per_class")
+    sw.add_argument("--bisect-at", metavar="V1,V2,...", help="also attribute the gap between the first two recipes "
+                                                             "at these values (one-at-a-time and Shapley)")
+    sw.add_argument("--factors", help="with --bisect-at: comma-separated knobs to attribute (default: all that differ)")
+    sw.add_argument("--permutations", type=int, default=8, help="with --bisect-at: orderings sampled beyond 8 factors")
+    _data_options(sw)
+    thread = sub.add_parser("thread", help="the forum thread: fastai_v1_fit vs the thread's Keras code, the 2x2, "
+                                           "and torch-vs-Keras equivalence of fastai's recipe")
+    thread.add_argument("--permutations", type=int, default=4)
+    thread.add_argument("--top", type=int, default=3)
+    thread.add_argument("--equivalence-seeds", type=int, default=5)
+    _data_options(thread)
+
+
+def _spec(args):
+    from parity.components.datasets import DataSpec
+
+    from parity.components.datasets import check_per_class
+
+    source = args.data or ("folder" if args.data_dir else "digits")
+    if source == "folder":
+        check_data_dir(args.data_dir)
+    spec = DataSpec(source, str(args.data_dir) if args.data_dir else None, args.train_per_class, args.test_per_class)
+    check_per_class(spec)
+    return spec
+
+
+def _prepare(args, to_run: list = (), least_seeds: int = 1) -> dict:
+    """Check everything a training command will need, before any work: returns seeds and the data spec.
+    `to_run`: recipes whose data (class count, image sizes) is checked here, not in the middle of the runs."""
+    from parity.train import executors, training
+    from parity.components import models
+
+    check_bounds(args)
+    seeds = parse_seeds(args.seeds, least=least_seeds)
+    spec = _spec(args)
+    if args.body not in models.PORTABLE_BODIES:
+        raise unknown("--body (portable to both frameworks)", args.body, models.PORTABLE_BODIES)
+    if args.executor not in executors.EXECUTORS:
+        raise unknown("--executor", args.executor, executors.EXECUTORS)
+    if args.device not in executors.DEVICES:
+        raise unknown("--device", args.device, executors.DEVICES)
+    executors.check_workers(args.executor, args.workers)
+    if not args.plan:
+        check_out_arg(args.out)
+    check_store_arg(args.store, args.no_store)
+    for recipe in to_run:
+        try:
+            training.prepare(recipe, spec, args.body)
+        except ParityError as exc:  # e.g. n_classes against the data: name the file the knob came from
+            raise ParityError(f"recipe file {_FROM_FILE[recipe.name]!r}: {exc}" if recipe.name in _FROM_FILE
+                              else str(exc)) from None
+    return {"seeds": seeds, "spec": spec}
+
+
+def _runner(args, spec, backends):
+    from parity.train import executors
+    from parity.train.store import ResultStore, default_store_dir
+    from parity.train.runner import Runner
+
+    device = executors.resolve_device(args.device, backends)  # before the store folder is made
+    store = ResultStore(None if args.no_store else (args.store or default_store_dir()))
+    executor = executors.make(args.executor, args.workers, args.ray_address, progress=not args.quiet)
+    return Runner(spec, args.body, store, use_cache=not args.no_cache, progress=not args.quiet, executor=executor,
+                  device=device)
+
+
+@contextmanager
+def interruptible(runner):
+    """Ctrl-C during runs: one line saying how many finished runs are kept, and no report."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        kept = (f"kept in the store {str(runner.store.directory)!r}" if runner.store.directory is not None
+                else "not kept (--no-store)")
+        raise Interrupted(f"interrupted: {runner.trained} run(s) finished in this session and are {kept}; "
+                          f"no report written") from None
+
+
+def _show_plan(runner, requests: list, note: str = "") -> int:
+    from parity.train import planner
+
+    print(planner.text(planner.plan(runner, requests, note)))
+    return 0
+
+
+def _common(runner, seeds) -> dict:
+    return {"data": runner.spec.key(), "body": runner.body, "seeds": seeds, "versions": runner.versions,
+            "execution": {"executor": runner.executor.name, "workers": runner.executor.workers,
+                          "device": runner.device}}
+
+
+_FROM_FILE: dict[str, str] = {}  # recipe name -> the file it came from, for errors found later (the data)
+
+
+def recipe_arg(ref: str, overrides: dict | None = None) -> recipes.Recipe:
+    """A command's recipe: a built-in name or a .toml file, with --set overrides applied."""
+    recipe = recipefiles.resolve(ref)
+    if recipefiles.is_file_ref(ref):
+        _FROM_FILE[recipe.name] = ref
+    return recipes.with_knobs(recipe, **overrides) if overrides else recipe
+
+
+def cmd_recipes(args) -> int:
+    if args.show:
+        recipe = recipe_arg(args.show)
+        if args.format == "toml":
+            print(recipefiles.dumps(recipe), end="")
+        else:
+            print(f"{recipe.name}: {recipe.source}")
+            for knob, value in recipe.knobs().items():
+                print(f"  {knob.ljust(11)} {recipes.fmt_value(value)}")
+        return 0
+    if args.diff:
+        a, b = (recipe_arg(n) for n in args.diff)
+        diff = recipes.diff(a, b)
+        if not diff:
+            print(f"{a.name} and {b.name} have the same knobs")
+            return 0
+        width = max(len(k) for k in diff)
+        print(f"{'knob'.ljust(width)}  {a.name}  ->  {b.name}")
+        for knob, (va, vb) in diff.items():
+            print(f"{knob.ljust(width)}  {recipes.fmt_value(va)}  ->  {recipes.fmt_value(vb)}")
+        return 0
+    for r in recipes.RECIPES.values():
+        print(f"{r.name:24s} {r.framework:11s} {r.source}")
+    for path in recipefiles.examples():  # shipped recipe files: run them by path
+        r = recipefiles.load(path)
+        print(f"{r.name:24s} {r.framework:11s} {path}")
+    return 0
+
+
+def _print_summary(s: dict, seeds) -> None:
+    for seed, acc in zip(seeds, s["per_seed"]):
+        print(f"  seed {seed}: " + ("diverged (non-finite loss)" if acc is None else f"{100 * acc:.2f}%"))
+    print(f"{s['recipe']} [{s['framework']}]: {pct(s['accuracy'])}" +
+          (f"; {s['diverged']} diverged" if s["diverged"] else ""))
+
+
+def _trained_line(runner, total: int, out: Path) -> str:
+    return (f"{runner.trained} runs trained, {total - runner.trained} read from the store. "
+            f"Report: {out}/report.html")
+
+
+def cmd_train(args) -> int:
+    from parity.reports import attribution
+    from parity.train.equivalence import summarize
+
+    overrides = parse_set(args.set)
+    if args.framework:
+        overrides["framework"] = args.framework
+    recipe = recipe_arg(args.recipe, overrides)
+    ready = _prepare(args, [recipe])
+    runner = _runner(args, ready["spec"], [recipe.framework])
+    if args.plan:
+        return _show_plan(runner, [(recipe, s) for s in ready["seeds"]])
+    with interruptible(runner):
+        results = runner.map([(recipe, s) for s in ready["seeds"]])
+    summary = summarize(recipe.name, recipe.framework, results)
+    _print_summary(summary, ready["seeds"])
+    knobs = {**recipes.as_dict(recipe), "body": runner.body}  # the body this run used, not the recipe's original
+    out = attribution.write(args.out, "train", f"parity train {recipe.name}", {
+        "summaries": [summary], "verdict": {"ok": None, "text": f"{recipe.name} [{recipe.framework}] on "
+                                            f"{runner.body}: {pct(summary['accuracy'])}"},
+        "recipe": knobs, "runs": results, **_common(runner, ready["seeds"])})
+    print(_trained_line(runner, len(results), out))
+    return 0
+
+
+def cmd_equivalence(args) -> int:
+    from parity.reports import attribution
+    from parity.train.equivalence import equivalence, sentence
+
+    recipe = recipe_arg(args.recipe)
+    backends = parse_backends(args.backends)
+    if len(backends) != 2:
+        raise ParityError(f"--backends: an equivalence test compares two backends, got {args.backends!r}")
+    ready = _prepare(args, [recipe], least_seeds=2)  # a paired test needs two differences
+    runner = _runner(args, ready["spec"], backends)
+    if args.plan:
+        return _show_plan(runner, [(recipes.with_knobs(recipe, framework=b), s) for b in backends
+                                   for s in ready["seeds"]])
+    with interruptible(runner):
+        result = equivalence(runner, recipe, ready["seeds"], args.margin, backends)
+    for s in result["summary"]:
+        _print_summary(s, ready["seeds"])
+    print(sentence(result))
+    out = attribution.write(args.out, "equivalence", f"parity equivalence {args.recipe}", {
+        "equivalence": {**result, "sentence": sentence(result)},
+        "verdict": {"ok": bool(result["test"]["equivalent"]), "text": sentence(result)},
+        **_common(runner, ready["seeds"])})
+    print(f"Report: {out}/report.html")
+    return 0 if result["test"]["equivalent"] else 1
+
+
+def cmd_bisect(args) -> int:
+    from parity.reports import attribution
+    from parity.runtime.backends import get_backend
+    from parity.train.bisect import METHODS, between, planned, run_bisect
+
+    only = [f.strip() for f in args.factors.split(",")] if args.factors else None
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for m in methods:
+        if m not in METHODS:
+            raise unknown("bisect method", m, METHODS)
+    a = recipe_arg(args.a, parse_set(args.set_from, "--set-from"))
+    b = recipe_arg(args.b, parse_set(args.set_to, "--set-to"))
+    ready = _prepare(args, [a, b])
+    if args.via:
+        get_backend(args.via)
+    runner = _runner(args, ready["spec"], [a.framework, b.framework] + ([args.via] if args.via else []))
+    bis = between(a, b, only, ready["seeds"], runner,
+                  decoded=runner.spec.source == "folder", middle=args.via)
+    if args.plan:
+        sets, adaptive = planned(bis, methods, args.permutations, args.top)
+        return _show_plan(runner, [(bis.config(s), seed) for s in sets for seed in bis.seeds],
+                          f"Delta debugging and interactions may add up to {adaptive} configurations "
+                          f"({adaptive * len(bis.seeds)} runs), chosen as they go.")
+    with interruptible(runner):
+        result = run_bisect(bis, methods, args.permutations, args.top)
+    print(result["answer"])
+    print("\n".join(attribution.bisect_lines(result)[2:]))
+    held = [k for k in recipes.diff(bis.a, bis.b) if k not in bis.factors and not (k == "framework" and bis.middle)]
+    notes = [f"Knobs held at {bis.a.name}'s values (not attributed): {', '.join(held)}."] if held else []
+    if bis.middle:
+        notes.append(f"The framework factor is split through {bis.middle}: framework:api is {bis.a.framework} -> "
+                     f"{bis.middle} (Keras' API and defaults), framework:kernels is {bis.middle} -> {bis.b.framework} "
+                     f"(the kernels). The kernels part only ever follows the API part.")
+    if result["unsupported_runs"]:
+        notes.append("Configurations a backend cannot express (counted as missing): "
+                     + "; ".join(result["unsupported_runs"]))
+    out = attribution.write(args.out, "bisect", f"parity bisect {args.a} -> {args.b}", {
+        "bisect": result, "notes": notes, "verdict": {"ok": None, "text": result["answer"]},
+        **_common(runner, ready["seeds"])})
+    print(_trained_line(runner, result["runs"], out))
+    return 0
+
+
+def _sweep_setup(args):
+    """The sweep, its bisect points and attributed factors, every value and path checked before any run."""
+    from parity.reports import sweep
+    from parity.train import training
+
+    over, values = sweep.parse_over(args.over)
+    chosen = [recipe_arg(r.strip()) for r in args.recipes.split(",") if r.strip()]
+    if not chosen:
+        raise ParityError(f"--recipes names no recipe: {args.recipes!r}")
+    if len({r.name for r in chosen}) != len(chosen):
+        raise ParityError(f"--recipes lists a recipe name twice: {args.recipes!r}")
+    at = sweep.parse_at(args.bisect_at, over, values)
+    if at and len(chosen) < 2:
+        raise ParityError("--bisect-at attributes the gap between the first two --recipes; give at least two")
+    if over in sweep.DATA_SIZES and getattr(args, over) is not None:
+        raise ParityError(f"--over {over} sweeps what --{over.replace('_', '-')} sets; give one of them")
+    ready = _prepare(args)
+    sw = sweep.Sweep(over, values, tuple(chosen), tuple(ready["seeds"]), ready["spec"])
+    checked = set()
+    for recipe, _, spec in sw.requests():  # class counts and image sizes of every point, before any run
+        if (recipe, spec) not in checked:
+            checked.add((recipe, spec))
+            training.prepare(recipe, spec, args.body)
+    only = [f.strip() for f in args.factors.split(",")] if args.factors else None
+    return sw, at, only
+
+
+def cmd_sweep(args) -> int:
+    from parity.reports import sweep
+    from parity.train.bisect import between, planned, run_bisect
+    from parity.train.runner import AtSpec
+
+    sw, at, only = _sweep_setup(args)
+    runner = _runner(args, sw.spec, [r.framework for r in sw.recipes])
+    points = []
+    for value in at:
+        (a, spec), (b, _) = sw.point(sw.recipes[0], value), sw.point(sw.recipes[1], value)
+        bis = between(a, b, only, list(sw.seeds), AtSpec(runner, spec), decoded=spec.source == "folder")
+        points.append((value, bis, spec))
+    if args.plan:
+        extra = [(bis.config(c), s, spec) for _, bis, spec in points
+                 for c in planned(bis, ("oat", "shapley"), args.permutations, 0)[0] for s in bis.seeds]
+        return _show_plan(runner, sw.requests() + extra)
+    with interruptible(runner):
+        result = sweep.summarise(sw, runner.map(sw.requests()))
+        bisects = [(value, run_bisect(bis, ("oat", "shapley"), args.permutations)) for value, bis, _ in points]
+    if bisects:
+        result["bisects"] = [{"at": recipes.fmt_value(v), **r} for v, r in bisects]
+        result["shapley_along"] = sweep.shapley_along(bisects)
+    text = (result["sentences"][0] if result["sentences"] else
+            f"{sw.recipes[0].name} along {sw.over}: " + ", ".join(
+                f"{p['label']}: {100 * p['accuracy'][sw.recipes[0].name]['mean']:.1f}%" for p in result["points"]))
+    for line in result["sentences"]:
+        print(line)
+    out = sweep.write(args.out, f"parity sweep {', '.join(r.name for r in sw.recipes)} over {sw.over}", {
+        "sweep": result, "verdict": {"ok": None, "text": text}, **_common(runner, list(sw.seeds))})
+    total = len(sw.requests()) + sum(r["runs"] for _, r in bisects)
+    print(_trained_line(runner, total, out))
+    return 0
+
+
+def cmd_thread(args) -> int:
+    from parity.train.bisect import between
+    from parity.reports.thread import GAP, run_thread
+
+    ready = _prepare(args)
+    eq_seeds = parse_seeds(str(args.equivalence_seeds), "--equivalence-seeds", least=2)
+    runner = _runner(args, ready["spec"], DEFAULT_BACKENDS)
+    bis = between(recipes.get_recipe(GAP[0]), recipes.get_recipe(GAP[1]), None, ready["seeds"], runner,
+                  decoded=runner.spec.source == "folder")
+    if args.plan:
+        from parity.train.bisect import planned
+        from parity.reports.thread import KERAS, TWO_BY_TWO
+
+        sets, adaptive = planned(bis, ("oat", "shapley", "ddmin", "interactions"), args.permutations, args.top)
+        matched = recipes.get_recipe("keras_matched")
+        requests = ([(recipes.get_recipe(n), s) for n in TWO_BY_TWO + KERAS for s in bis.seeds]
+                    + [(bis.config(c), s) for c in sets for s in bis.seeds]
+                    + [(recipes.with_knobs(matched, framework=b), s) for b in DEFAULT_BACKENDS for s in eq_seeds])
+        return _show_plan(runner, requests, f"Delta debugging and interactions may add up to {adaptive} "
+                                            f"configurations.")
+    with interruptible(runner):
+        return run_thread(runner, bis, eq_seeds, args.permutations, args.top, args.out)
+
+
+HANDLERS = {"recipes": cmd_recipes, "train": cmd_train, "equivalence": cmd_equivalence, "bisect": cmd_bisect,
+            "sweep": cmd_sweep, "thread": cmd_thread}

@@ -1,0 +1,133 @@
+"""Reports of training runs and gap attributions (kinds train, equivalence, bisect, thread): results.json,
+report.md and report.html (template training.html) with the waterfall plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from parity.reports.render import clear, pct, pts, share
+from parity.core.stats import ACCURACY_CI
+
+VERDICT_WORDS = {"train": "accuracy", "bisect": "answer", "thread": "answer"}
+TWO_BY_TWO = {"columns": ("size=64", "no size (32 px)"),
+              "rows": (("default lr = slice(3e-3)", ("fastai_v1_fit", "fastai_v1_nosize")),
+                       ("lr = 0.003", ("fastai_v1_fit_lr003", "fastai_v1_nosize_lr003")))}
+
+
+def bisect_lines(result: dict) -> list[str]:
+    lines = [f"**{result['answer']}**", "",
+             f"{result['configurations']} configurations x {len(result['seeds'])} seeds = {result['runs']} runs "
+             f"({result['diverged_runs']} diverged).", "",
+             f"- from `{result['from']}`: {pct(result['accuracy_from'])}",
+             f"- to `{result['to']}`: {pct(result['accuracy_to'])}",
+             f"- gap (points, paired by seed): {pts(result['gap'])}", "", "### Factors (knobs that differ)", "",
+             "| factor | from | to | Shapley (pts) [95% CI] | share of gap | alone at A's end | alone at B's end |",
+             "|---|---|---|---|---|---|---|"]
+    for f in factor_rows(result):
+        lines.append(f"| {f['name']} | {f['a']} | {f['b']} | {pts(f['value'])} | {share(f['share'])} | "
+                     f"{pts(f['from_a'])} | {pts(f['from_b'])} |")
+    if "shapley" in result:
+        lines += ["", f"Shapley: {result['shapley']['method']}."]
+    if "ddmin" in result:
+        d = result["ddmin"]
+        lines += ["", "### Delta debugging", "",
+                  f"A 1-minimal set closing at least {100 * d['share_target']:.0f}% of the mean gap: "
+                  f"**{', '.join(d['set'])}** (closes {share(d['closes'])} of it per seed; {d['tests']} tests)."]
+    if "interactions" in result:
+        lines += ["", "### Pairwise interactions (at A's end)", "", "| pair | interaction (pts) [95% CI] | matters |",
+                  "|---|---|---|"]
+        lines += [f"| {k} | {pts(v)} | {'yes' if v['matters'] else 'no'} |" for k, v in result["interactions"].items()]
+    return lines
+
+
+def factor_rows(result: dict) -> list[dict]:
+    """Factors, largest |Shapley| first, with their values at both ends and every figure measured."""
+    shap = result.get("shapley", {}).get("factors", {})
+    oat = result.get("oat", {})
+    order = sorted(result["factors"], key=lambda f: -abs(shap.get(f, {}).get("value", {}).get("mean", 0.0)))
+    rows = []
+    for f in order:
+        a, b = result["diff"][f]
+        value = shap.get(f, {}).get("value")
+        rows.append({"name": f, "a": a, "b": b, "value": value, "share": shap.get(f, {}).get("share"),
+                     "from_a": oat.get(f, {}).get("from_a"), "from_b": oat.get(f, {}).get("from_b"),
+                     "distinct": clear(value)})
+    return rows
+
+
+def runs_lines(summaries: list[dict]) -> list[str]:
+    lines = ["| recipe | framework | accuracy | per seed | diverged |", "|---|---|---|---|---|"]
+    for s in summaries:
+        seeds = ", ".join("diverged" if a is None else f"{100 * a:.1f}" for a in s["per_seed"])
+        lines.append(f"| {s['recipe']} | {s['framework']} | {pct(s['accuracy'])} | {seeds} | {s['diverged']} |")
+    return lines + ["", f"Accuracy CIs: {ACCURACY_CI}."]
+
+
+def _sections(results: dict) -> list[tuple[str, list[str]]]:
+    """(heading, markdown lines) in report order, from whatever the results hold."""
+    sections = [("", [f"**{results['verdict']['text']}**"])]
+    if results.get("summaries"):
+        sections.append((results.get("runs_heading", "Runs"), runs_lines(results["summaries"])))
+    if results.get("equivalence"):
+        eq = results["equivalence"]
+        sections.append(("Is it the framework?", [eq["sentence"], ""] + runs_lines(eq["summary"])))
+    if results.get("bisect"):
+        b = results["bisect"]
+        sections.append((f"Attribution {b['from']} -> {b['to']}", bisect_lines(b)[2:]))
+    if results.get("notes"):
+        sections.append(("Notes", [n for note in results["notes"] for n in (note, "")]))
+    return sections
+
+
+def markdown(results: dict, figures: list[dict]) -> str:
+    md = [f"# {results['title']}", ""]
+    for heading, lines in _sections(results):
+        md += ([f"## {heading}", ""] if heading else []) + lines + [""]
+    md += [f"![{f['caption']}]({f['file']})" for f in figures]
+    return "\n".join(md + provenance_lines(results)) + "\n"
+
+
+def provenance_lines(results: dict) -> list[str]:
+    """The Markdown provenance of a training-side report (train, bisect, thread, sweep)."""
+    md = ["", "## Provenance", "", f"- command: `{results.get('command')}`",
+          f"- wall time: {results.get('wall_seconds')} s", f"- data: {results.get('data')}",
+          f"- body: {results.get('body')}", f"- seeds: {results.get('seeds')}"]
+    return md + [f"- {k}: {v}" for k, v in results.get("versions", {}).items()]
+
+
+def _two_by_two(summaries: list[dict]) -> dict | None:
+    by_recipe = {s["recipe"]: s for s in summaries}
+    names = [n for _, pair in TWO_BY_TWO["rows"] for n in pair]
+    if not all(n in by_recipe for n in names):
+        return None
+    return {"columns": TWO_BY_TWO["columns"],
+            "rows": [{"label": label, "cells": [{"recipe": n, "accuracy": by_recipe[n]["accuracy"]} for n in pair]}
+                     for label, pair in TWO_BY_TWO["rows"]]}
+
+
+def html_context(results: dict, figures: list[dict]) -> dict:
+    kind = results["kind"]
+    ok = results["verdict"]["ok"]
+    word = VERDICT_WORDS.get(kind) or ("equivalent" if ok else "not shown equivalent")
+    eq = results.get("equivalence")
+    return {"title": results["title"], "results": results, "verdict_word": word, "figures": figures,
+            "summaries": results.get("summaries"), "runs_heading": results.get("runs_heading", "Runs"),
+            "equivalence": eq, "equivalence_sentence": eq["sentence"] if eq else "",
+            "bisect": results.get("bisect"), "factors": factor_rows(results["bisect"]) if results.get("bisect") else [],
+            "two_by_two": _two_by_two(results.get("summaries") or []) if kind == "thread" else None,
+            "notes": results.get("notes", []), "ci_method": ACCURACY_CI}
+
+
+def write(out: Path | None, kind: str, title: str, results: dict) -> Path:
+    """One report of a training kind; `results` holds summaries / equivalence / bisect / notes as it has them,
+    a verdict {ok, text}, data, body, seeds and versions."""
+    from parity.reports.plots import waterfall
+    from parity.reports.publish import publish
+
+    def draw(folder: Path) -> list[dict]:
+        if results.get("bisect") and waterfall(results["bisect"], folder / "waterfall.png"):
+            return [{"file": "waterfall.png", "caption": "Shapley waterfall: from A's accuracy through each factor's "
+                     "share to B's, with 95% CIs"}]
+        return []
+
+    return publish(out, kind, {"title": title, **results}, markdown, "training.html", html_context, draw)

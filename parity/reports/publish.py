@@ -1,0 +1,38 @@
+"""Write one report folder of any kind: results.json (with the common envelope), report.md, report.html and
+its figures, all or nothing; then refresh the reports index next to it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from parity.core import runinfo
+from parity.core.outputs import report_dir
+from parity.reports.render import SCHEMA, dumps, html
+
+
+def envelope(kind: str, results: dict) -> dict:
+    """What every results.json carries first: schema, kind, when, the command line and its wall time."""
+    from parity import __version__
+
+    return {"schema": SCHEMA, "kind": kind, "parity_version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **runinfo.snapshot(), **results}
+
+
+def publish(out: Path | None, kind: str, results: dict, markdown: Callable[[dict, list], str], template: str,
+            context: Callable[[dict, list], dict], draw: Callable[[Path], list] | None = None) -> Path:
+    """`draw(folder)` writes the figures and returns [{file, caption, ...}]; `markdown` and `context` get the
+    results and those figures. Returns where the report landed."""
+    from parity.reports.index import refresh_after
+
+    results = envelope(kind, results)
+    with report_dir(out, kind) as pending:
+        figures = draw(pending.tmp) if draw else []
+        results["figures"] = [f["file"] for f in figures]
+        results["wall_seconds"] = runinfo.snapshot()["wall_seconds"]
+        (pending.tmp / "results.json").write_text(dumps(results))
+        (pending.tmp / "report.md").write_text(markdown(results, figures))
+        (pending.tmp / "report.html").write_text(html(template, **context(results, figures)))
+    refresh_after(pending.path)
+    return pending.path
