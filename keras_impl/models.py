@@ -94,11 +94,19 @@ def build_body(name: str, weights: str | None = None, seed: int = 0) -> keras.Mo
     kernels (_PLACEHOLDER: the caller ports the torch weights in), the keras.applications body with its own."""
     keras.utils.set_random_seed(seed)
     body = spec.get_body(name)
-    if body.family == "keras_applications":
-        return _keras_applications(weights)
-    inputs = keras.Input((None, None, 3))
-    outputs = _resnet(body, inputs) if body.family == "resnet" else _lite0(body, inputs)
-    return keras.Model(inputs, outputs, name=name)
+    return spec.family_builder(FAMILIES, body, "keras_impl")(body, weights)
+
+
+def _functional(layers):
+    def build(body, weights) -> keras.Model:
+        inputs = keras.Input((None, None, 3))
+        return keras.Model(inputs, layers(body, inputs), name=body.name)
+
+    return build
+
+
+FAMILIES = {"resnet": _functional(_resnet), "efficientnet_lite": _functional(_lite0),
+            "keras_applications": lambda body, weights: _keras_applications(weights)}
 
 
 def body_state(model: keras.Model) -> dict[str, np.ndarray]:

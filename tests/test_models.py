@@ -398,3 +398,13 @@ def test_a_body_runs_at_its_declared_smallest_input(body, backend):
                 models.forward_features(net, np.zeros((2, smallest - 1, smallest - 1, 3), np.float32))
     finally:
         workers.release(net)
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras_tf", "keras_torch"])
+def test_an_unknown_body_family_is_an_error_never_another_family(backend):
+    """A body whose family a backend's FAMILIES table lacks is refused by name, not built as Lite0; every family
+    of the spec is in the table (torch has no keras.applications bodies)."""
+    message = workers.call_on(backend, "tests.worker_probe:build_unknown_family")
+    assert "'vit_tiny'" in message and "'vit'" in message, message
+    expected = set(models.FAMILIES) - ({"keras_applications"} if backend == "torch" else set())
+    assert set(workers.call_on(backend, "tests.worker_probe:body_families")) == expected

@@ -73,3 +73,28 @@ def outlive(fd: int, parent: int) -> None:
     os.close(fd)
     workers._exit_with_parent(parent)
     time.sleep(60)
+
+
+def build_unknown_family() -> str:
+    """This backend's body builder given a body of a family it has no entry for: the error it raises."""
+    import importlib
+
+    from parity.components import models
+    from parity.core.errors import ParityError
+    from parity.runtime.backends import current, get_backend
+
+    backend = importlib.import_module(f"{get_backend(current()).package}.models")
+    body = models.Body("vit_tiny", "vit", 224, 192)
+    try:
+        models.family_builder(backend.FAMILIES, body, get_backend(current()).package)
+    except ParityError as exc:
+        return str(exc)
+    return "built"
+
+
+def body_families() -> list[str]:
+    import importlib
+
+    from parity.runtime.backends import current, get_backend
+
+    return sorted(importlib.import_module(f"{get_backend(current()).package}.models").FAMILIES)

@@ -86,6 +86,10 @@ def _lite0(weights: str | None) -> nn.Module:
 _BUILT = BoundedMemo(4)
 
 
+FAMILIES = {"resnet": lambda body, weights: _ResNetBody(_resnet(body, weights)),
+            "efficientnet_lite": lambda body, weights: _LiteBody(_lite0(weights))}
+
+
 def build_body(name: str, weights: str | None = None, seed: int = 0) -> nn.Module:
     """A body in eval mode; `weights` None (a fresh init drawn from torch's generator seeded with `seed`),
     'imagenet' (Lite0) or torchvision's enum names.
@@ -97,7 +101,7 @@ def build_body(name: str, weights: str | None = None, seed: int = 0) -> nn.Modul
 
     def build() -> tuple:
         body = spec.get_body(name)
-        net = _ResNetBody(_resnet(body, weights)) if body.family == "resnet" else _LiteBody(_lite0(weights))
+        net = spec.family_builder(FAMILIES, body, "torch_impl")(body, weights)
         return net.eval(), torch.get_rng_state()
 
     # keyed by the fault generation too: a build made under other planted faults is not this one

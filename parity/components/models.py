@@ -104,6 +104,17 @@ LITE0_STAGES = (
 LITE0_STEM, LITE0_HEAD = 32, 1280
 
 
+FAMILIES = ("resnet", "efficientnet_lite", "keras_applications")  # each backend's FAMILIES table builds these
+
+
+def family_builder(table: dict, body: Body, package: str):
+    """A backend's builder of `body`'s family: a family its table lacks is an error, never another family."""
+    if body.family not in table:
+        raise ParityError(f"{package} cannot build body {body.name!r}: its family {body.family!r} is not in its "
+                          f"table (families it builds: {', '.join(table)})")
+    return table[body.family]
+
+
 def get_body(name: str) -> Body:
     if name not in BODIES:
         raise unknown("body", name, BODIES)
