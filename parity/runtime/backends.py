@@ -112,6 +112,8 @@ def with_api(api: str, among) -> list[str]:
 
 def get_backend(name: str) -> Backend:
     if name not in BACKENDS:
+        _load_plugins()  # a plugin named since this process started (a worker forked before the variable was set)
+    if name not in BACKENDS:
         raise unknown("backend", name, BACKENDS)
     return BACKENDS[name]
 
