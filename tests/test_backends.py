@@ -10,8 +10,8 @@ from parity.runtime.backends import BACKENDS, frameworks, parse_backends, versio
 from parity.cli.app import main
 from parity.core.errors import ParityError
 
-CHOSEN = ("loss/", "resize/fastai_v1 32x32->64", "resize/tf_resize 32x32->64",
-          "grad/BN running_var after one train-mode step (resnet18)")
+CHOSEN = ("loss.", "resize.fastai_v1.32x32-64", "resize.tf_resize.32x32-64",
+          "grad.bn_running_var.resnet18")
 
 
 @pytest.fixture(scope="module")
@@ -28,22 +28,22 @@ def three_way(tmp_path_factory):
 
 def test_every_pair_is_compared(three_way):
     rows = {r["id"]: r for r in three_way["cases"]}
-    pairs = [(p["a"], p["b"]) for p in rows["resize/tf_resize 32x32->64"]["detail"]["pairs"]]
+    pairs = [(p["a"], p["b"]) for p in rows["resize.tf_resize.32x32-64"]["detail"]["pairs"]]
     assert pairs == [("torch", "keras_tf"), ("torch", "keras_torch"), ("keras_tf", "keras_torch")]
     assert {p["pair"] for p in three_way["pairs"]} == {"torch vs keras_tf", "torch vs keras_torch",
                                                        "keras_tf vs keras_torch"}
 
 
 def test_what_a_backend_cannot_express_is_shown(three_way):
-    row = next(r for r in three_way["cases"] if r["id"] == "resize/fastai_v1 32x32->64")
+    row = next(r for r in three_way["cases"] if r["id"] == "resize.fastai_v1.32x32-64")
     assert row["status"] == "pass" and [(p["a"], p["b"]) for p in row["detail"]["pairs"]] == [("torch", "keras_tf")]
     assert "keras.ops has no such op" in row["detail"]["unsupported"]["keras_torch"]
 
 
 def test_differences_are_sorted_by_whether_they_persist_on_keras_torch(three_way):
     verdicts = {p["id"]: p["verdict"] for p in three_way["persistence"]}
-    assert verdicts["grad/BN running_var after one train-mode step (resnet18)"].startswith("persists")
-    assert verdicts["loss/keras_softmax"].startswith("appears only on keras_torch")
+    assert verdicts["grad.bn_running_var.resnet18"].startswith("persists")
+    assert verdicts["loss.keras_softmax"].startswith("appears only on keras_torch")
 
 
 def test_backend_choice_is_checked():

@@ -98,7 +98,7 @@ def _constant(a, b):
 
 def test_failed_matched_case_exits_1_and_is_listed_first(tmp_path, monkeypatch):
     _one_case_registry(monkeypatch, Case("data", "broken twin", "matched",
-                                         _constant(np.zeros(3), np.array([0, 0, 0.5])), "pixels_f32"))
+                                         _constant(np.zeros(3), np.array([0, 0, 0.5])), "pixels_f32", key="broken_twin"))
     out = tmp_path / "rep"
     assert main(["check", "--out", str(out)]) == 1
     row = json.loads((out / "results.json").read_text())["cases"][0]
@@ -109,7 +109,7 @@ def test_failed_matched_case_exits_1_and_is_listed_first(tmp_path, monkeypatch):
 
 def test_nan_is_never_equal(tmp_path, monkeypatch):
     nan = np.array([np.nan, 1.0])
-    _one_case_registry(monkeypatch, Case("data", "nan twin", "matched", _constant(nan, nan), "exact"))
+    _one_case_registry(monkeypatch, Case("data", "nan twin", "matched", _constant(nan, nan), "exact", key="nan_twin"))
     out = tmp_path / "rep"
     assert main(["check", "--out", str(out)]) == 1
     assert json.loads((out / "results.json").read_text())["cases"][0]["status"] == "NON-FINITE"
@@ -117,7 +117,7 @@ def test_nan_is_never_equal(tmp_path, monkeypatch):
 
 def test_stale_divergence_exits_1(tmp_path, monkeypatch):
     _one_case_registry(monkeypatch, Case("data", "gone", "divergence", _constant(np.ones(2), np.ones(2)), "exact",
-                                         reason="used to differ"))
+                                         reason="used to differ", key="gone"))
     assert main(["check", "--out", str(tmp_path / "rep")]) == 1
 
 

@@ -13,7 +13,7 @@ TOL = Tolerance(1e-9, "relative", "test", relative=True)
 
 def _case(factor: float) -> Case:
     return Case("train", "synthetic", "matched", lambda backend, ctx: None, "train_f64", across=True,
-                reference=lambda ctx: None, floor_factor=factor)
+                reference=lambda ctx: None, floor_factor=factor, key="synthetic")
 
 
 def _layers(rng, noise: float, fault: float = 0.0):
@@ -55,7 +55,7 @@ def test_floor_is_in_the_tolerance_units():
 
 def test_a_floor_needs_a_reference_to_measure_it():
     with pytest.raises(ParityError, match="floor_factor"):
-        Case("train", "no twin", "matched", lambda backend, ctx: None, "train_f64", across=True, floor_factor=10.0)
+        Case("train", "no twin", "matched", lambda backend, ctx: None, "train_f64", across=True, floor_factor=10.0, key="no_twin")
 
 
 @pytest.mark.parametrize("planted", [None, ("a", np.nan), ("b", np.inf), ("ref", np.nan)])

@@ -52,8 +52,8 @@ def test_a_broken_mirror_is_exactly_the_changed_case(baseline, tmp_path, keras_l
     assert main(["check", "--only", "loss", "--out", str(broken)]) == 1
     code, d = _diff(baseline, broken, tmp_path)
     assert code == 1
-    assert d["status_changed"] == [{"id": "loss/keras_clipped", "a": "pass", "b": "FAIL"}]
-    assert [m["id"] for m in d["moved"]] == ["loss/keras_clipped"]
+    assert d["status_changed"] == [{"id": "loss.keras_clipped", "a": "pass", "b": "FAIL"}]
+    assert [m["id"] for m in d["moved"]] == ["loss.keras_clipped"]
 
 
 def test_a_changed_tolerance_is_exactly_the_cases_that_use_it(baseline, tmp_path, monkeypatch):
@@ -72,7 +72,7 @@ def test_small_moves_are_listed_without_changing_verdicts(baseline, tmp_path, ke
     moved = tmp_path / "moved"
     assert main(["check", "--only", "loss", "--out", str(moved)]) == 0
     code, d = _diff(baseline, moved, tmp_path, "--factor", "2")
-    assert code == 0 and [m["id"] for m in d["moved"]] == ["loss/ce_logits"] and d["status_changed"] == []
+    assert code == 0 and [m["id"] for m in d["moved"]] == ["loss.ce_logits"] and d["status_changed"] == []
 
 
 def _bisect_report(path, effect_scale: float):

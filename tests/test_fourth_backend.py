@@ -9,7 +9,7 @@ from parity.check import cases
 from parity.cli.app import main
 from parity.runtime import backends
 
-CHOSEN = ("resize/tf_resize 32x32->64", "loss/ce_logits", "model/", "train/3 steps resnet18 + fastai_v1, frozen")
+CHOSEN = ("resize.tf_resize.32x32-64", "loss.ce_logits", "model.", "train.steps.resnet18.fastai_v1.frozen")
 PLUGIN = "tests.fourth_backend"
 
 

@@ -220,7 +220,7 @@ def test_train_bn_gradients_float32_cannot_judge_are_left_to_the_float64_twin():
     (rule,) = _case("resnet18 + fastai_v1 head, train_bn").exclude
     assert all(re.search(rule.match, name) for name in ("body.layer2.0.bn1.bias", "head.4.weight", "head.2.bias"))
     assert not re.search(rule.match, "logits")
-    assert rule.judged_by == "grad/resnet18 + fastai_v1 head, train_bn, float64 in both"
+    assert rule.judged_by == "grad.resnet18.fastai_v1.train_bn.f64"
     assert rule.judged_by in {c.id for c in all_cases()}
 
 

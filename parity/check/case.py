@@ -8,6 +8,8 @@ Sides. `parity check`, the pytest suite and the report all iterate over parity.c
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -70,8 +72,12 @@ class Case:
     # > 0: `reference` is a rounding-order twin (the same float64 computation summed in another order), and a
     # tensor may differ by this many times the rounding noise it measures (see parity.check.compare.floor_of)
     floor_factor: float = 0.0
+    key: str = ""  # the short stable id within the component: 'resnet18.64.infer' (the id: 'model.resnet18.64.infer')
 
     def __post_init__(self):
+        if not KEY.fullmatch(self.key):
+            raise ParityError(f"case {self.title!r} needs a key of lowercase letters, digits, '_', '-' and '.' "
+                              f"(got {self.key!r})")
         if self.kind not in KINDS:
             raise unknown("case kind", self.kind, KINDS)
         if self.floor_factor and self.reference is None:
@@ -81,7 +87,22 @@ class Case:
 
     @property
     def id(self) -> str:
+        """Short and stable: reports, --only, diff and the self-test key on it; rewording a title changes nothing."""
+        return f"{self.component}.{self.key}"
+
+    @property
+    def title(self) -> str:
+        """What a reader sees; also the id this case had before ids were short (OLD_IDS maps stored results)."""
         return f"{self.component}/{self.name}"
+
+
+KEY = re.compile(r"[a-z0-9_][a-z0-9_.-]*")
+
+
+def lr_key(lr) -> str:
+    """(1e-4, 1e-2) -> '1e-4_1e-2'; 3e-3 -> '3e-3': a learning rate or a slice's ends in a case key."""
+    values = lr if isinstance(lr, tuple) else (lr,)
+    return "_".join(f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e") for v in values)
 
 
 def as_output(value) -> Output:

@@ -286,7 +286,7 @@ def _pair_detail(pair: dict) -> dict:
 
 def run_case(case: Case, ctx, backends=DEFAULT_BACKENDS) -> dict:
     tol = get_tolerance(case.tol)
-    row = {"component": case.component, "case": case.name, "id": case.id, "kind": case.kind, "tol": tol.max_abs,
+    row = {"component": case.component, "case": case.name, "id": case.id, "title": case.title, "kind": case.kind, "tol": tol.max_abs,
            "tol_name": case.tol, "units": tol.units, "relative": tol.relative, "tol_source": tol.source,
            "reason": case.reason, "figure": case.figure, **{k: None for k in FIGURES},
            "passed": None, "status": "", "labels": None, "detail": {}}

@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         "verdicts; 2 bad usage or input; 130 interrupted. Reports go to ./reports/ unless --out says otherwise.")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="run parity cases, print a table, write a report")
-    check.add_argument("--only", help="comma-separated components (see `parity list`)")
+    check.add_argument("--only", help="comma-separated components, case ids or id patterns (see `parity list`)")
     check.add_argument("--out", type=Path, help="report folder (default: a new folder under ./reports/)")
     check.add_argument("--data-dir", type=Path, default=default_data_dir(),
                        help="image-folder tree (train/<class>/*, test/<class>/*); env PARITY_DATA_DIR")
@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--backends", help="comma-separated backends to compare pairwise: torch, keras_tf, keras_torch "
                                           "(default torch,keras_tf)")
     listing = sub.add_parser("list", help="list the registered parity cases")
-    listing.add_argument("--only", help="comma-separated components")
+    listing.add_argument("--only", help="comma-separated components, case ids or id patterns")
     reports = sub.add_parser("reports", help="write reports/index.html listing every report, newest first")
     reports.add_argument("--dir", type=Path, default=Path("reports"), help="the folder of reports (default ./reports)")
     st = sub.add_parser("selftest", help="plant each catalogued fault, run its component's cases, report which "
@@ -161,7 +161,7 @@ def cmd_list(args) -> int:
     from parity.check.cases import select
 
     for case in select(args.only):
-        print(f"{case.id:60s} {case.kind:10s} tol={case.tol}")
+        print(f"{case.id:58s} {case.kind:10s} {case.tol:22s} {case.name}")
     return 0
 
 

@@ -45,6 +45,8 @@ class Data(Protocol):
 
 
 class Models(Protocol):
+    FAMILIES: Mapping[str, Callable]  # body family -> its builder; a family the table lacks is an error
+
     def build_body(self, name: str, weights: str | None = None, seed: int = 0) -> Model: ...
 
     def body_state(self, model: Model) -> dict: ...

@@ -3,6 +3,9 @@ selection by component. A component is named after the module that declares it."
 
 from __future__ import annotations
 
+import fnmatch
+
+from parity.check.ids import current_id
 from parity.check.cases import accuracy, data, grad, head, init, loss, model, optim, resize, schedule, spec, train
 from parity.core.errors import unknown
 
@@ -19,12 +22,17 @@ def components() -> list[str]:
 
 
 def select(only: str | None) -> list:
-    """Cases of the comma-separated components in `only` (all when None)."""
+    """The cases `only` names, comma-separated: components ('resize'), case ids ('model.resnet18.64.infer'), id
+    patterns ('resize.fastai_v1.*') or earlier ids of a case (parity.check.ids); all when None. A name that
+    matches no case is an error."""
     cases = all_cases()
     if not only:
         return cases
-    wanted = [w.strip() for w in only.split(",") if w.strip()]
-    for name in wanted:
-        if name not in components():
-            raise unknown("component", name, components())
-    return [c for c in cases if c.component in wanted]
+    chosen = set()
+    for name in (w.strip() for w in only.split(",") if w.strip()):
+        name = current_id(name)
+        found = {c.id for c in cases if c.component == name or fnmatch.fnmatchcase(c.id, name)}
+        if not found:
+            raise unknown("component or case id", name, components())
+        chosen |= found
+    return [c for c in cases if c.id in chosen]

@@ -42,5 +42,5 @@ def _equivalence(ctx) -> Sides:
 CASES = [
     Case("accuracy", f"{RECIPE} end accuracy on digits, torch vs keras, 5 seeds (paired TOST)", "matched",
          _equivalence, "accuracy_tost", "same recipe, weights, batches and LRs per seed in both frameworks: only "
-         "float32 noise and the dropout masks (each framework's own RNG) differ"),
+         "float32 noise and the dropout masks (each framework's own RNG) differ", key=f"{RECIPE}.tost"),
 ]

@@ -81,7 +81,7 @@ def _float32_exclusions(body: str, head: str, policy: str) -> tuple[Exclusion, .
     if (body, policy) not in FLOAT32_UNJUDGEABLE:
         return ()
     match, reason = FLOAT32_UNJUDGEABLE[(body, policy)]
-    return (Exclusion(match, reason, judged_by=f"grad/{_title(body, head, policy)}, float64 in both"),)
+    return (Exclusion(match, reason, judged_by=f"grad.{body}.{head}.{policy}.f64"),)
 
 
 def _trained_counts(body_name: str, ctx) -> Sides:
@@ -115,24 +115,24 @@ def _stats_moved(body_name: str, policy: str, backend: str, ctx) -> np.ndarray:
 CASES = [
     Case("grad", "BN policy frozen leaves body running stats (resnet18)", "matched",
          partial(_stats_moved, "resnet18", "frozen"), "exact",
-         "torch body.eval() and Keras trainable=False both use and keep the running statistics", across=True),
+         "torch body.eval() and Keras trainable=False both use and keep the running statistics", across=True, key="bn_frozen_stats.resnet18"),
     *[Case("grad", _title(body, head, policy), "matched", partial(_gradients, body, head, policy),
            "logits_batch_stats_f32" if (body, policy) == ("efficientnet_lite0", "train_bn") else "grad_f32",
            f"{heads.BN_POLICIES[policy]}; dropout off; mean cross-entropy on logits; batch of 4 at {SIZE} px",
            exclude=_float32_exclusions(body, head, policy), across=True,
-           reference=partial(_reference_gradients, body, head, policy))
+           reference=partial(_reference_gradients, body, head, policy), key=f"{body}.{head}.{policy}")
       for body, head, policy in GRAD_CASES],
     *[Case("grad", f"{_title(body, head, policy)}, float64 in both", "matched",
            partial(_gradients_float64, body, head, policy), "grad_f64",
            "every trained tensor, body BN included, with both frameworks in float64: a formula difference cannot "
            "hide in float32's cancellation error", exclude=_float64_exclusions(body, policy), across=True,
-           requires=(("dtype", "float64"),))
+           requires=(("dtype", "float64"),), key=f"{body}.{head}.{policy}.f64")
       for body, head, policy in GRAD_CASES if (body, policy) in FLOAT32_UNJUDGEABLE],
     *[Case("grad", f"trained tensors, fastai vs keras recipe ({body})", "divergence", partial(_trained_counts, body),
            "exact", "fastai's freeze() keeps every body BN trainable (train_bn=True); the thread's Keras code "
-           "sets trainable=False on the whole body") for body in ("resnet50", "efficientnet_lite0")],
+           "sets trainable=False on the whole body", key=f"trained_tensors.{body}") for body in ("resnet50", "efficientnet_lite0")],
     *[Case("grad", f"BN running_var after one train-mode step ({body})", "divergence", partial(_running_var, body),
            "running_stats_f32", "torch updates running_var with the unbiased batch variance (n/(n-1)), Keras "
-           "with the biased one; momenta are matched (Keras 1 - torch)", across=True)
+           "with the biased one; momenta are matched (Keras 1 - torch)", across=True, key=f"bn_running_var.{body}")
       for body in models.PORTABLE_BODIES],
 ]

@@ -130,19 +130,19 @@ CASES = [
            "head_train_f32" if training else "head_f32",
            f"{heads.get_head(head).source}; the same torch weights in every backend, dropout off; each layer's "
            f"output on the same {BODY} features ({'batch statistics' if training else 'running statistics'})",
-           across=True, reference=partial(_reference_layers, head, training))
+           across=True, reference=partial(_reference_layers, head, training), key=f"{head}.{'train' if training else 'infer'}")
       for head in LAYERWISE for training in (False, True)],
     *[Case("head", f"{head} dropout rates and scaling", "matched", partial(_dropout, head), "dropout_rate",
            "each dropout slot zeroes p of its inputs and scales the rest by 1 / (1 - p) (torch nn.Dropout, Keras "
            "Dropout(rate)); the masks are each framework's own draws, so the fractions are compared "
-           "statistically", across=True, reference=partial(_dropout_reference, head))
+           "statistically", across=True, reference=partial(_dropout_reference, head), key=f"{head}.dropout")
       for head in ("fastai_v1", "keras_thread")],
     *[Case("head", f"{head} on {BODY}: every head tensor after porting, before any pass", "matched",
            partial(_ported, head), "exact", "the torch state (its head BN statistics drawn at random) ported into "
            "every backend and read back: each weight, bias, running mean and running variance is the value "
            "ported, so a wrong conversion is named at its tensor, not at the logits", across=True,
-           reference=partial(_to_port, head)) for head in LAYERWISE],
+           reference=partial(_to_port, head), key=f"{head}.ported") for head in LAYERWISE],
     Case("head", "keras_thread = the thread's Keras head as its code reads", "matched", _literal_thread_head,
          "spec_defaults", "the spec head claims to be the thread's code: the same pool order, layer kinds, Keras "
-         "default settings and, with its weights copied over, the same probabilities"),
+         "default settings and, with its weights copied over, the same probabilities", key="keras_thread.literal"),
 ]

@@ -53,9 +53,9 @@ def _clipping(ctx) -> Sides:
 
 CASES = [
     *[Case("loss", f"{name}", "matched", partial(_matched, name), "loss_f32", spec.LOSSES[name].source,
-           across=True, reference=partial(_reference, name), diverging_pairs=DIVERGING.get(name, {}))
+           across=True, reference=partial(_reference, name), diverging_pairs=DIVERGING.get(name, {}), key=f"{name}")
       for name in spec.LOSSES],
     Case("loss", "on logits vs keras clipped probabilities", "divergence", _clipping, "loss_f32",
          "a confidently wrong prediction costs -log(p) on logits (39.6 here) but at most -log(1e-7) = 16.1 once "
-         "clipped, and its gradient becomes 0: Keras without cached logits stops learning from such examples"),
+         "clipped, and its gradient becomes 0: Keras without cached logits stops learning from such examples", key="logits_vs_clipped"),
 ]

@@ -121,35 +121,35 @@ def _divergence(opt_a, opt_b, lr_a, lr_b, ctx) -> Sides:
 _ADAM = spec.OPTIMIZERS["torch_adam"]
 _V1 = spec.OPTIMIZERS["fastai_v1_adamw"]
 DIVERGENCES = [
-    ("epsilon: torch 1e-8 vs keras epsilon-hat 1e-7", "torch_adam", "keras_adam", 3e-3, 3e-3,
+    ("eps.torch_vs_keras", "epsilon: torch 1e-8 vs keras epsilon-hat 1e-7", "torch_adam", "keras_adam", 3e-3, 3e-3,
      "Keras adds epsilon to sqrt(v) before bias correction; equal to torch only with eps_t = eps/sqrt(1-b2^t), "
      "which changes every step (3.2e-6 at t=1); matters for tensors with tiny gradients (BN biases)"),
-    ("beta2 0.999 (torch, keras) vs 0.99 (fastai)", "torch_adam",
+    ("beta2.fastai", "beta2 0.999 (torch, keras) vs 0.99 (fastai)", "torch_adam",
      dataclasses.replace(_ADAM, name="adam_beta2_0.99", beta2=0.99), 3e-3, 3e-3,
      "fastai's AdamW uses betas (0.9, 0.99): a shorter second-moment memory"),
-    ("weight decay L2 (true_wd=False) vs decoupled (true_wd=True)", "fastai_v1_adamw_l2", "fastai_v1_adamw",
+    ("wd.l2_vs_decoupled", "weight decay L2 (true_wd=False) vs decoupled (true_wd=True)", "fastai_v1_adamw_l2", "fastai_v1_adamw",
      3e-3, 3e-3, "the thread's cnn_learner(true_wd=False) adds wd*p to the gradient, which Adam then rescales"),
-    ("decay on BN and bias (bn_wd=True) vs not (fastai 2)", "fastai_v1_adamw",
+    ("bn_wd", "decay on BN and bias (bn_wd=True) vs not (fastai 2)", "fastai_v1_adamw",
      dataclasses.replace(_V1, name="fastai_v1_adamw_no_bn_wd", decay_norm_bias=False), 3e-3, 3e-3,
      "fastai 1 decays BN weights and biases too; fastai 2 and torch practice exclude them"),
-    ("lr slice(3e-3) (fit(3)) vs 3e-3 everywhere (fit(3, lr=0.003))", "fastai_v1_adamw_l2", "fastai_v1_adamw_l2",
+    ("lr.slice_vs_flat", "lr slice(3e-3) (fit(3)) vs 3e-3 everywhere (fit(3, lr=0.003))", "fastai_v1_adamw_l2", "fastai_v1_adamw_l2",
      SLICE_LR, 3e-3, "the thread's 89% vs 73%: slice(3e-3) gives the body groups 3e-4"),
 ]
 
 CASES = [
     *[Case("optim", f"{name} {STEPS} steps", "matched", partial(_matched, name), "optim_f32",
            f"{spec.OPTIMIZERS[name].source}; group LRs {spec.group_lrs(SLICE_LR, 3)}", across=True,
-           reference=partial(_reference, name)) for name in spec.OPTIMIZERS],
+           reference=partial(_reference, name), key=f"{name}") for name in spec.OPTIMIZERS],
     *[Case("optim", f"{name} {STEPS} steps, lr slice(1e-4, 1e-2)", "matched", partial(_matched, name,
            lr=DISTINCT_LR), "optim_f32", f"{spec.OPTIMIZERS[name].source}; three different group LRs "
            f"{spec.group_lrs(DISTINCT_LR, 3)}, so no two groups can stand in for each other", across=True,
-           reference=partial(_reference, name, lr=DISTINCT_LR)) for name in spec.OPTIMIZERS],
+           reference=partial(_reference, name, lr=DISTINCT_LR), key=f"{name}.slice") for name in spec.OPTIMIZERS],
     *[Case("optim", f"layer groups of {body}: the LR each tensor is stepped with", "matched",
            partial(_applied_lrs, body), "applied_lr", "every tensor of the real model trained one train_bn step "
            "over slice(1e-4, 1e-2) with the backend's own grouping: each gets the LR of its fastai layer group "
            "(stem to layer2 | layer3, layer4 | head; Lite0 blocks 0-7 | the rest | head), or none",
-           across=True, reference=partial(_fastai_rule, body)) for body in PORTABLE_BODIES],
+           across=True, reference=partial(_fastai_rule, body), key=f"groups.{body}") for body in PORTABLE_BODIES],
     *[Case("optim", title, "divergence", partial(_divergence, a, b, lr_a, lr_b), "optim_f32", reason,
-           figure="divergence_curves/optimizers")
-      for title, a, b, lr_a, lr_b, reason in DIVERGENCES],
+           figure="divergence_curves/optimizers", key=key)
+      for key, title, a, b, lr_a, lr_b, reason in DIVERGENCES],
 ]

@@ -91,6 +91,11 @@ LOAD_SIZE = 64
 KERAS_READER_DEFAULT = 256  # image_dataset_from_directory(image_size=(256, 256)) unless told otherwise
 
 
+def _size_key(source: str, size: int) -> str:
+    hw = dict((s, hw) for s, hw, _ in SIZE_PAIRS)[source]
+    return f"{hw[0]}x{hw[1]}-{size}"
+
+
 def _mixed_label() -> str:
     return "mixed 300x500,387x320,48x80"
 
@@ -138,32 +143,32 @@ def _tolerance(method: str) -> str:
 CASES = [
     *[Case("resize", f"{m} {_label(src, size)}", "matched", partial(_matched, m, src, size), _tolerance(m),
            f"every backend's implementation of {spec.RESIZE_METHODS[m].origin}", across=True,
-           reference=partial(_reference, m, src, size), requires=(("resize", m),))
+           reference=partial(_reference, m, src, size), requires=(("resize", m),), key=f"{m}.{_size_key(src, size)}")
       for src, _, size in SIZE_PAIRS for m in spec.RESIZE_METHODS],
     *[Case("resize", f"{a} vs {b} {_label(SIZE_PAIRS[k][0], SIZE_PAIRS[k][2])}", kind,
            partial(_cross, a, b, fw, SIZE_PAIRS[k][0], SIZE_PAIRS[k][2]),
-           "pixels_uint8" if "fastai_v2" in (a, b) else "pixels_f32", reason)
+           "pixels_uint8" if "fastai_v2" in (a, b) else "pixels_f32", reason, key=f"{a}_vs_{b}.{_size_key(SIZE_PAIRS[k][0], SIZE_PAIRS[k][2])}")
       for a, b, fw, k, kind, reason in CROSS_METHOD],
     *[Case("resize", f"load {m} {_mixed_label()}->{LOAD_SIZE}", "matched", partial(_loaded, m, LOAD_SIZE),
            _tolerance(m), f"{reader} on images of three sizes, item by item, in every backend", across=True,
-           reference=partial(_loaded_reference, m, LOAD_SIZE), requires=(("resize", m),))
+           reference=partial(_loaded_reference, m, LOAD_SIZE), requires=(("resize", m),), key=f"load.{m}")
       for m, reader in LOAD_METHODS],
     Case("resize", f"load fastai_v2 training crop {_mixed_label()}->{LOAD_SIZE}, shared draws", "matched",
          _train_crop, "pixels_uint8", "fastai 2's Resize crops training items at a random position, a new one "
          "per item and epoch (Resize.before_call); the positions are drawn once (parity.components.resize.crop_pcts) and "
          "handed to every backend, so each crops the same box", across=True, reference=_train_crop_reference,
-         requires=(("resize", "fastai_v2"),)),
+         requires=(("resize", "fastai_v2"),), key="load.fastai_v2.train_crop"),
     Case("resize", f"load fastai_v2 training vs validation crop {_mixed_label()}->{LOAD_SIZE}", "divergence",
          _train_vs_valid_crop, "pixels_uint8", "fastai 2 crops the centre of validation items only; a training "
          "item's box slides over the room its aspect leaves (200 of 500 columns for the 300x500 item), so the two see "
-         "different pixels"),
+         "different pixels", key="load.fastai_v2.train_vs_valid"),
     Case("resize", f"load keras default vs fastai_v2 {_mixed_label()}->{KERAS_READER_DEFAULT}", "divergence",
          _reader_defaults, "pixels_uint8",
          "Keras' image_dataset_from_directory resizes every file to its default image_size=(256, 256) by "
          "stretching (bilinear, half-pixel, no antialias, aspect not kept); fastai 2's Resize(256) crops the "
-         "centre square first and resamples with PIL's antialiased filter"),
+         "centre square first and resamples with PIL's antialiased filter", key="load.keras_default_vs_fastai_v2"),
     *[Case("resize", f"matrix {_label(src, size)}", "divergence", partial(_matrix, src, size), "pixels_uint8",
            "methods differ in sample positions (align corners vs half-pixel), filters (antialias) and rounding; "
-           "the matrix gives every pair, the headline is the largest", figure=f"resize_matrix/{_label(src, size)}")
+           "the matrix gives every pair, the headline is the largest", figure=f"resize_matrix/{_label(src, size)}", key=f"matrix.{_size_key(src, size)}")
       for src, _, size in MATRIX_PAIRS],
 ]

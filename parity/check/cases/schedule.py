@@ -47,15 +47,15 @@ def _v1_vs_v2(ctx) -> Sides:
 CASES = [
     *[Case("schedule", f"{name}", "matched", partial(_schedule, name), "schedule_f32",
            "LR and momentum per batch: torch LambdaLR and a Keras LearningRateSchedule against float64",
-           across=True, reference=partial(_reference, name)) for name in schedules.SCHEDULES],
+           across=True, reference=partial(_reference, name), key=f"{name}") for name in schedules.SCHEDULES],
     Case("schedule", "torch OneCycleLR vs fastai 2 one-cycle", "divergence", partial(_native_one_cycle, TORCH),
          "schedule_f32", "torch's OneCycleLR with fastai 2's numbers places the peak at step pct*n - 1 and "
          "reaches the final LR on the last step; fastai evaluates its cosines at pct = i/n",
-         figure="divergence_curves/schedules"),
+         figure="divergence_curves/schedules", key="torch_one_cycle_vs_fastai_v2"),
     Case("schedule", "keras CosineDecay+warmup vs fastai 2 one-cycle", "divergence",
          partial(_native_one_cycle, KERAS), "schedule_f32",
          "Keras' own schedule warms up linearly, not by a cosine, and has no momentum cycle (beta_1 stays 0.9)",
-         figure="divergence_curves/schedules"),
+         figure="divergence_curves/schedules", key="keras_cosine_vs_fastai_v2"),
     Case("schedule", "fastai 1 vs fastai 2 one-cycle", "divergence", _v1_vs_v2, "schedule_f32",
-         "fastai 1 warms up for 30% of batches to a final LR of lr_max/25e4; fastai 2 for 25% to lr_max/1e5"),
+         "fastai 1 warms up for 30% of batches to a final LR of lr_max/25e4; fastai 2 for 25% to lr_max/1e5", key="fastai_v1_vs_v2"),
 ]

@@ -9,7 +9,7 @@ from functools import partial
 import numpy as np
 
 from parity.check import oracles
-from parity.check.case import Case, Sides, Skip
+from parity.check.case import Case, Sides, Skip, lr_key as _lr_key
 from parity.components import heads, optim, resize
 from parity.runtime.backends import native
 from parity.runtime.client import client
@@ -78,22 +78,22 @@ def _fastai_resize_training(size: int, ctx) -> Sides:
 CASES = [
     *[Case("spec", f"optimizer row {row} = {cls}() defaults", "matched", partial(_optimizer_row, row, backend,
                                                                                   oracle, cls),
-           "spec_defaults", f"the row claims to be {optim.get_optimizer(row).source}")
+           "spec_defaults", f"the row claims to be {optim.get_optimizer(row).source}", key=f"optimizer.{row}")
       for row, backend, oracle, cls in OPTIMIZER_ROWS],
     Case("spec", "head keras_thread BN = keras.layers.BatchNormalization() defaults", "matched",
          partial(_keras_bn, "keras_thread"), "spec_defaults",
-         "the thread's head uses BatchNormalization() as Keras builds it"),
+         "the thread's head uses BatchNormalization() as Keras builds it", key="keras_thread.bn_defaults"),
     *[Case("spec", f"lr slice({', '.join(f'{v:g}' for v in lr)}) over {N_GROUPS} groups = fastai", "matched",
            partial(_slice, lr), "spec_defaults",
            "fastai splits a slice over layer groups: slice(stop) -> stop/10 for all but the head, slice(start, stop) "
-           "-> geometric steps")
+           "-> geometric steps", key=f"slice.{_lr_key(lr)}")
       for lr in SLICES],
     Case("spec", "resize fastai_v2 427x640->64 = fastai Resize(64) (training crop)", "matched",
          partial(_fastai_resize_training, 64), "exact",
          "on training items fastai 2's Resize draws the box position from Python's random (Resize.before_call, "
-         "split_idx=0); at the positions it drew, parity's box and PIL call are fastai's, so bit-equal"),
+         "split_idx=0); at the positions it drew, parity's box and PIL call are fastai's, so bit-equal", key="resize.fastai_v2.train_crop"),
     Case("spec", "resize fastai_v2 427x640->64 = fastai Resize(64) (validation crop)", "matched",
          partial(_fastai_resize, 64), "exact",
          "fastai_v2 claims to be fastai 2's Resize item transform: the same crop box and the same PIL call, so "
-         "bit-equal"),
+         "bit-equal", key="resize.fastai_v2.valid_crop"),
 ]

@@ -12,7 +12,7 @@ from parity.components import classifier, data, optim, schedules
 from parity.runtime.backends import REFERENCE
 from parity.runtime.client import client
 from parity.train import recipes, training
-from parity.check.case import Case, Exclusion, Output
+from parity.check.case import Case, Exclusion, Output, lr_key
 from parity.check.cases._shared import N_CLASSES, TORCH, body_input, model, model_float64, restored
 
 BATCH, SIZE, STEPS = 10, 64, 3  # one shuffled batch of all 10 images per step: BN statistics over 10
@@ -138,6 +138,11 @@ def _plan(name: str, backend: str, ctx) -> Output:
     return Output(layers=list(plan.items()))
 
 
+def _key(recipe) -> str:
+    body, head, policy, _, lr = recipe
+    return f"{body}.{head}.{policy}.{lr_key(lr)}"
+
+
 def _title(recipe) -> str:
     body, head, policy, optimizer, lr = recipe
     return f"{body} + {head}, {policy}, {optimizer} lr={lr}"
@@ -147,7 +152,7 @@ def _float32_parameters(recipe) -> tuple[Exclusion, ...]:
     """Adam's first steps move each element by about lr * sign(gradient): where a gradient is float32 noise (a
     dead ReLU unit of the head, a near-cancelling sum) its sign, and so a whole lr-sized step, is noise. The
     running means of the head's later BN layers are computed through those parameters and inherit it."""
-    twin = f"train/3 steps {_title(recipe)}, float64 in both"
+    twin = f"train.steps.{_key(recipe)}.f64"
     return (Exclusion(r"\.(weight|bias)$", "learned parameters after Adam steps: an element whose gradient is "
                       "float32 noise moves a full lr-sized step in a random direction (measured up to 2.7% of "
                       "max |w| in head.4.weight, resnet18); the losses and the running statistics ahead of "
@@ -214,13 +219,13 @@ def _loop(backend: str, ctx, reorder: bool = False, epochs: int = LOOP_EPOCHS) -
 CASES = [
     *[Case("train", f"3 steps {_title(r)}", "matched", partial(_matched, r), "train_f32",
            "same weights, batches and group LRs; dropout off", exclude=_float32_parameters(r), across=True,
-           reference=partial(_reference, r)) for r in RECIPES],
+           reference=partial(_reference, r), key=f"steps.{_key(r)}") for r in RECIPES],
     *[Case("train", f"3 steps {_title(r)}, float64 in both", "matched", partial(_float64_twins, r), "train_f64",
            "every parameter after 3 steps with both frameworks in float64, where float32's sign flips in near-zero "
            "gradients cannot hide a formula difference; the reference is torch's rounding-order twin (each batch "
            "reversed), which measures each tensor's own float64 noise", across=True,
            requires=(("dtype", "float64"),), reference=partial(_float64_twins, r, REFERENCE, reorder=True),
-           floor_factor=FLOAT64_FLOOR_FACTOR)
+           floor_factor=FLOAT64_FLOOR_FACTOR, key=f"steps.{_key(r)}.f64")
       for r in [*RECIPES, TRAIN_BN, TRAIN_BN_DISTINCT]],
     Case("train", f"epoch loop {LOOP_EPOCHS} epochs x {LOOP_IMAGES // LOOP_BATCH} steps ({LOOP_IMAGES} images, "
          f"batch {LOOP_BATCH}, drop_last), {LOOP_SCHEDULE} {_title(LOOP)}, float64 in both, step by step",
@@ -228,7 +233,7 @@ CASES = [
          "momenta: every step's loss and every head tensor after it agree, so a skipped batch or a learning rate "
          "never applied is named at its step; the reference is torch's rounding-order twin (each batch "
          "reversed)", across=True, requires=(("dtype", "float64"),),
-         reference=partial(_loop, REFERENCE, reorder=True), floor_factor=FLOAT64_FLOOR_FACTOR),
+         reference=partial(_loop, REFERENCE, reorder=True), floor_factor=FLOAT64_FLOOR_FACTOR, key="loop"),
     Case("train", f"epoch loop {TRACED_EPOCHS} epochs x {LOOP_IMAGES // LOOP_BATCH} steps ({LOOP_IMAGES} images, "
          f"batch {LOOP_BATCH}, drop_last), {LOOP_SCHEDULE} {_title(LOOP)}, float64 in both, step by step, "
          f"long enough to trace", "matched", partial(_loop, epochs=TRACED_EPOCHS), "train_f64",
@@ -236,26 +241,26 @@ CASES = [
          "loss and head tensors agree while the momentum changes every step; the reference is torch's "
          "rounding-order twin (each batch reversed)", across=True, requires=(("dtype", "float64"),),
          reference=partial(_loop, REFERENCE, reorder=True, epochs=TRACED_EPOCHS),
-         floor_factor=FLOAT64_FLOOR_FACTOR),
+         floor_factor=FLOAT64_FLOOR_FACTOR, key="loop.traced"),
     *[Case("train", f"step plan of {name} with drop_last ({PLAN_IMAGES} images)", "matched", partial(_plan, name),
            "exact", "every backend's worker plans a run's steps as run_here does there: the same step count and, "
            "epoch by epoch, the same images in the same batch order with the last partial batch dropped",
-           across=True) for name in PLAN_RECIPES],
+           across=True, key=f"plan.{name}") for name in PLAN_RECIPES],
     Case("train", f"BN running_var after 3 steps ({_title(TRAIN_BN)})", "divergence",
          partial(_running_var, TRAIN_BN), "train_f32",
          "torch updates running_var with the unbiased batch variance (x n/(n-1) = 1.5 at batch 3), Keras with "
-         "the biased one: the models train alike but evaluate differently", across=True),
+         "the biased one: the models train alike but evaluate differently", across=True, key=f"bn_running_var.{_key(TRAIN_BN)}"),
     *[Case("train", f"evaluate the same trained weights ({_title(r)})", "matched",
            partial(_evaluated, r, np.float32), "features_f32",
            "torch's weights after 3 steps (BN statistics included) loaded into every backend, then each backend's "
            "evaluate: inference mode, the same logits and accuracy", across=True,
-           reference=partial(_evaluated, r, np.float64, REFERENCE)) for r in RECIPES],
+           reference=partial(_evaluated, r, np.float64, REFERENCE), key=f"evaluate.{_key(r)}") for r in RECIPES],
     *[Case("train", f"evaluate with the head's dropout layers in place ({_title(r)})", "matched",
            partial(_evaluated_with_dropout, r, np.float32), "features_f32",
            "a model built with its head's real dropout layers: each backend's evaluate runs inference, where "
            "dropout is the identity, so the logits are those of the float64 reference built the same way",
-           across=True, reference=partial(_evaluated_with_dropout, r, np.float64, REFERENCE)) for r in RECIPES],
+           across=True, reference=partial(_evaluated_with_dropout, r, np.float64, REFERENCE), key=f"evaluate.dropout.{_key(r)}") for r in RECIPES],
     Case("train", f"eval logits after 3 steps ({_title(RECIPES[1])})", "divergence", partial(_eval_logits, RECIPES[1]),
          "train_f32", "trained the same (matched above), the thread's head evaluates differently: its BatchNorm1d "
-         "running_var was updated with n/(n-1) = 10/9 in torch and 1 in Keras", across=True),
+         "running_var was updated with n/(n-1) = 10/9 in torch and 1 in Keras", across=True, key=f"eval_logits.{_key(RECIPES[1])}"),
 ]
