@@ -115,7 +115,7 @@ def test_cifar_download_offline_is_a_clear_error(module, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["check", "--only", "resize,bogus"], "component 'bogus' is not one of: accuracy, data, grad, head, init, loss, "
+    (["check", "--only", "resize,bogus"], "component or case id 'bogus' is not one of: accuracy, data, grad, head, init, loss, "
                                           "model, optim, resize, schedule, spec, train"),
     (["check", "--only", "data", "--data-dir", "/no/such/dir"], "data folder '/no/such/dir' does not exist"),
     (["check", "--only", "data", "--backends", "torch,jax"], "backend 'jax' is not one of"),

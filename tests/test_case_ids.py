@@ -1,10 +1,10 @@
 """No case is lost: every case id registered on main at b29de59 and every sentence id of d8eb99f maps, through
-parity.check.ids, to a case registered now; and today's ids are short and unique."""
+parity.core.ids, to a case registered now; and today's ids are short and unique."""
 
 from pathlib import Path
 
 from parity.check.cases import all_cases
-from parity.check.ids import current_id, sentence_ids
+from parity.core.ids import current_id, sentence_ids
 
 BEFORE = Path(__file__).parent / "data" / "case_ids_b29de59.txt"
 

@@ -102,6 +102,9 @@ def test_training_runs_flag_values_whose_cis_part(tmp_path):
     (lambda r: r.pop("schema"), "older parity (field 'schema' is missing)"),
     (lambda r: r.pop("cases"), "is missing field 'cases'"),
     (lambda r: r.update(kind="sweep"), "kind 'sweep' is not one parity diff compares"),
+    (lambda r: r.update(schema=1), "results.json has schema 1; this parity reads schema 2, 3"),
+    (lambda r: r["cases"][0].pop("status"), "case 0: a CaseResult is missing field 'status'"),
+    (lambda r: r["cases"][0].update(stauts="pass"), "case 0: a CaseResult has unknown field 'stauts'"),
 ])
 def test_results_it_cannot_read_are_clear_errors(baseline, tmp_path, mutate, message, capsys):
     results = json.loads((baseline / "results.json").read_text())
@@ -119,3 +122,19 @@ def test_folder_without_results_and_different_kinds_are_refused(baseline, tmp_pa
     other = _bisect_report(tmp_path / "bisect", 1.0)
     assert main(["diff", str(baseline), str(other)]) == 2
     assert "runs of different kinds" in capsys.readouterr().err
+
+
+def test_a_schema_2_run_is_read_with_its_sentence_ids_mapped(baseline, tmp_path, capsys):
+    """A check stored before ids were short (schema 2, sentence ids, no titles) compares case for case."""
+    from parity.core.ids import sentence_ids
+
+    results = json.loads((baseline / "results.json").read_text())
+    by_id = {v: k for k, v in sentence_ids().items()}
+    for row in results["cases"]:
+        row["id"] = by_id[row["id"]]
+        del row["title"]
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "results.json").write_text(json.dumps({**results, "schema": 2}))
+    assert main(["diff", str(tmp_path / "old"), str(baseline), "--out", str(tmp_path / "d")]) == 0
+    d = json.loads((tmp_path / "d" / "results.json").read_text())["diff"]
+    assert d["added"] == d["removed"] == d["status_changed"] == []

@@ -26,6 +26,7 @@ import numpy as np
 from parity.runtime.backends import DEFAULT_BACKENDS, Unsupported, get_backend, why_unsupported
 from parity.check.case import Case, Sides, Skip, as_output
 from parity.core.errors import ParityError
+from parity.core.results import CaseResult
 from parity.check.tolerances import Tolerance, get_tolerance
 
 FIGURES = ("max_abs", "max_rel", "mean_abs", "noise", "noise_rel", "noise_ratio")
@@ -299,6 +300,7 @@ def run_case(case: Case, ctx, backends=DEFAULT_BACKENDS) -> dict:
         row["passed"], row["status"] = False, "ERROR"
         row["detail"] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
     row["seconds"] = round(time.perf_counter() - start, 3)
+    CaseResult.from_json(row, f"case {case.id!r}")  # the row is a CaseResult: a field it lacks is an error here
     return row
 
 

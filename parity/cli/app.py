@@ -181,7 +181,7 @@ def cmd_diff(args) -> int:
     check_out_arg(args.out)
     result = diff.diff_runs(args.run_a, args.run_b, args.factor)
     out = diff.write(args.out, result)
-    print(diff.markdown({"diff": result, "verdict": {"text": diff.sentence(result)}}, []), end="")
+    print((out / "report.md").read_text(), end="")
     print(f"Report: {out}/report.html")
     return 1 if result["changed"] else 0
 

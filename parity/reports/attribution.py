@@ -26,14 +26,14 @@ def bisect_lines(result: dict) -> list[str]:
     for f in factor_rows(result):
         lines.append(f"| {f['name']} | {f['a']} | {f['b']} | {pts(f['value'])} | {share(f['share'])} | "
                      f"{pts(f['from_a'])} | {pts(f['from_b'])} |")
-    if "shapley" in result:
+    if result.get("shapley"):
         lines += ["", f"Shapley: {result['shapley']['method']}."]
-    if "ddmin" in result:
+    if result.get("ddmin"):
         d = result["ddmin"]
         lines += ["", "### Delta debugging", "",
                   f"A 1-minimal set closing at least {100 * d['share_target']:.0f}% of the mean gap: "
                   f"**{', '.join(d['set'])}** (closes {share(d['closes'])} of it per seed; {d['tests']} tests)."]
-    if "interactions" in result:
+    if result.get("interactions"):
         lines += ["", "### Pairwise interactions (at A's end)", "", "| pair | interaction (pts) [95% CI] | matters |",
                   "|---|---|---|"]
         lines += [f"| {k} | {pts(v)} | {'yes' if v['matters'] else 'no'} |" for k, v in result["interactions"].items()]
@@ -79,22 +79,6 @@ def _sections(results: dict) -> list[tuple[str, list[str]]]:
     return sections
 
 
-def markdown(results: dict, figures: list[dict]) -> str:
-    md = [f"# {results['title']}", ""]
-    for heading, lines in _sections(results):
-        md += ([f"## {heading}", ""] if heading else []) + lines + [""]
-    md += [f"![{f['caption']}]({f['file']})" for f in figures]
-    return "\n".join(md + provenance_lines(results)) + "\n"
-
-
-def provenance_lines(results: dict) -> list[str]:
-    """The Markdown provenance of a training-side report (train, bisect, thread, sweep)."""
-    md = ["", "## Provenance", "", f"- command: `{results.get('command')}`",
-          f"- wall time: {results.get('wall_seconds')} s", f"- data: {results.get('data')}",
-          f"- body: {results.get('body')}", f"- seeds: {results.get('seeds')}"]
-    return md + [f"- {k}: {v}" for k, v in results.get("versions", {}).items()]
-
-
 def _two_by_two(summaries: list[dict]) -> dict | None:
     by_recipe = {s["recipe"]: s for s in summaries}
     names = [n for _, pair in TWO_BY_TWO["rows"] for n in pair]
@@ -115,7 +99,9 @@ def html_context(results: dict, figures: list[dict]) -> dict:
             "equivalence": eq, "equivalence_sentence": eq["sentence"] if eq else "",
             "bisect": results.get("bisect"), "factors": factor_rows(results["bisect"]) if results.get("bisect") else [],
             "two_by_two": _two_by_two(results.get("summaries") or []) if kind == "thread" else None,
-            "notes": results.get("notes", []), "ci_method": ACCURACY_CI}
+            "notes": results.get("notes", []), "ci_method": ACCURACY_CI,
+            "runs_markdown": lambda summaries: "\n".join(runs_lines(summaries)),
+            "bisect_markdown": lambda b: "\n".join(bisect_lines(b)[2:])}
 
 
 def write(out: Path | None, kind: str, title: str, results: dict) -> Path:
@@ -130,4 +116,4 @@ def write(out: Path | None, kind: str, title: str, results: dict) -> Path:
                      "share to B's, with 95% CIs"}]
         return []
 
-    return publish(out, kind, {"title": title, **results}, markdown, "training.html", html_context, draw)
+    return publish(out, kind, {"title": title, **results}, "training", html_context, draw)

@@ -8,12 +8,12 @@ come first, because an upgrade is the usual reason to diff.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from parity.core.errors import ParityError
-from parity.reports.render import SCHEMA, clear
+from parity.core.results import load
+from parity.reports.render import clear
 
 REQUIRED = {"check": ("cases", "summary", "verdict", "versions"), "train": ("summaries", "verdict", "versions"),
             "equivalence": ("equivalence", "verdict", "versions"), "bisect": ("bisect", "verdict", "versions"),
@@ -22,25 +22,9 @@ TINY = 1e-12  # errors below this count as zero when taking ratios
 
 
 def load_run(path) -> dict:
-    """A report folder (or its results.json) checked for the fields a diff reads; errors name path and field."""
-    path = Path(path)
-    file = path / "results.json" if path.is_dir() else path
-    if not path.exists():
-        raise ParityError(f"run {str(path)!r} does not exist")
-    if not file.is_file():
-        raise ParityError(f"run {str(path)!r} has no results.json: it is not a parity report folder")
-    try:
-        results = json.loads(file.read_text())
-    except (OSError, ValueError) as exc:
-        raise ParityError(f"run {str(path)!r}: results.json is not readable JSON ({exc})") from exc
-    if not isinstance(results, dict):
-        raise ParityError(f"run {str(path)!r}: results.json holds a {type(results).__name__}, not a report")
-    if "schema" not in results:
-        raise ParityError(f"run {str(path)!r}: results.json is from an older parity (field 'schema' is missing); "
-                          f"rerun that command with this version to compare it")
-    if results["schema"] != SCHEMA:
-        raise ParityError(f"run {str(path)!r}: results.json has schema {results['schema']!r}, this parity reads "
-                          f"schema {SCHEMA}")
+    """A report folder (or its results.json) read through parity.core.results (older schemas migrated, others
+    refused naming their version) and checked for the fields a diff reads; errors name path and field."""
+    results = load(path)
     kind = results.get("kind")
     if kind not in REQUIRED:
         raise ParityError(f"run {str(path)!r}: results.json kind {kind!r} is not one parity diff compares "
@@ -181,31 +165,9 @@ def _ci_text(ci: dict) -> str:
     return f"{100 * ci['mean']:.1f}"
 
 
-def markdown(results: dict, figures: list) -> str:
-    d = results["diff"]
-    lines = [f"# parity diff ({d['compared_kind']} runs)", "", f"**{results['verdict']['text']}**", "",
-             f"- A: `{d['run_a']['path']}` ({d['run_a']['created']})", f"- B: `{d['run_b']['path']}` "
-             f"({d['run_b']['created']})", "", "## Library versions that differ", ""]
-    lines += [f"- {v['name']}: {v['a']} -> {v['b']}" for v in d["versions_changed"]] or ["None."]
-    if d["compared_kind"] == "check":
-        lines += ["", "## Status changed", ""] + ([f"- {r['id']}: {r['a']} -> {r['b']}" for r in d["status_changed"]]
-                                                  or ["None."])
-        lines += ["", "## Added", ""] + ([f"- {i}" for i in d["added"]] or ["None."])
-        lines += ["", "## Removed", ""] + ([f"- {i}" for i in d["removed"]] or ["None."])
-        lines += ["", f"## Error moved by more than {d['factor']:g}x", ""]
-        lines += [f"- {r['id']}: {r['a']:.3g} -> {r['b']:.3g} ({r['factor']:.3g}x)" for r in d["moved"]] or ["None."]
-    else:
-        lines += ["", "## Settings that differ", ""] + ([f"- {s['name']}: {s['a']} -> {s['b']}" for s in d["settings"]]
-                                                       or ["None."])
-        for title, rows in (("Accuracy (%)", d["accuracy"]), ("Shapley values (points)", d["shapley"])):
-            lines += ["", f"## {title}", "", "| | A [95% CI] | B [95% CI] | change | CIs overlap |", "|---|---|---|---|---|"]
-            lines += [f"| {r['name']} | {_ci_text(r['a'])} | {_ci_text(r['b'])} | {100 * r['change']:+.2f} | "
-                      f"{'yes' if r['overlap'] else '**no**'} |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
 def html_context(results: dict, figures: list) -> dict:
-    return {"title": f"parity diff: {results['verdict']['text']}", "results": results, "d": results["diff"]}
+    return {"title": f"parity diff: {results['verdict']['text']}", "results": results, "d": results["diff"],
+            "ci_text": _ci_text}
 
 
 def write(out, d: dict) -> Path:
@@ -214,4 +176,4 @@ def write(out, d: dict) -> Path:
 
     results = {"diff": d, "verdict": {"ok": not d["changed"], "text": sentence(d)},
                "versions": {"parity": __version__}}
-    return publish(out, "diff", results, markdown, "diff.html", html_context)
+    return publish(out, "diff", results, "diff", html_context)

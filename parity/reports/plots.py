@@ -166,7 +166,7 @@ def _in_processes(jobs: list[tuple]) -> list[str]:
 
 def waterfall(result: dict, path: Path) -> bool:
     """Shapley waterfall: accuracy of recipe A, each factor's value with its CI, accuracy of recipe B."""
-    if "shapley" not in result:
+    if not result.get("shapley"):
         return False
     plt = _pyplot()
     items = sorted(result["shapley"]["factors"].items(), key=lambda kv: -abs(kv[1]["value"]["mean"]))

@@ -9,7 +9,8 @@ from typing import Callable
 
 from parity.core import runinfo
 from parity.core.outputs import report_dir
-from parity.reports.render import SCHEMA, dumps, html
+from parity.core.results import SCHEMA
+from parity.reports.render import dumps, render
 
 
 def envelope(kind: str, results: dict) -> dict:
@@ -20,10 +21,10 @@ def envelope(kind: str, results: dict) -> dict:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **runinfo.snapshot(), **results}
 
 
-def publish(out: Path | None, kind: str, results: dict, markdown: Callable[[dict, list], str], template: str,
-            context: Callable[[dict, list], dict], draw: Callable[[Path], list] | None = None) -> Path:
-    """`draw(folder)` writes the figures and returns [{file, caption, ...}]; `markdown` and `context` get the
-    results and those figures. Returns where the report landed."""
+def publish(out: Path | None, kind: str, results: dict, template: str, context: Callable[[dict, list], dict],
+            draw: Callable[[Path], list] | None = None) -> Path:
+    """`draw(folder)` writes the figures and returns [{file, caption, ...}]; `context(results, figures)` is the
+    one context both `template`.md and `template`.html render from. Returns where the report landed."""
     from parity.reports.index import refresh_after
 
     results = envelope(kind, results)
@@ -32,7 +33,8 @@ def publish(out: Path | None, kind: str, results: dict, markdown: Callable[[dict
         results["figures"] = [f["file"] for f in figures]
         results["wall_seconds"] = runinfo.snapshot()["wall_seconds"]
         (pending.tmp / "results.json").write_text(dumps(results))
-        (pending.tmp / "report.md").write_text(markdown(results, figures))
-        (pending.tmp / "report.html").write_text(html(template, **context(results, figures)))
+        view = context(results, figures)
+        (pending.tmp / "report.md").write_text(render(f"{template}.md", **view))
+        (pending.tmp / "report.html").write_text(render(f"{template}.html", **view))
     refresh_after(pending.path)
     return pending.path

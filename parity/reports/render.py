@@ -7,7 +7,6 @@ import math
 import re
 from functools import lru_cache
 
-SCHEMA = 2  # results.json layout; parity diff refuses other versions with the field that is missing
 
 
 def fmt(value) -> str:
@@ -77,14 +76,19 @@ def environment():
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("parity.reports", "templates"),
-                             autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.ChainableUndefined,
+                             autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters.update(fmt=fmt, pct=pct, pts=pts, share=share, anchor=anchor)
     env.tests["clear"] = clear
     return env
 
 
-def html(template: str, **context) -> str:
+def render(template: str, **context) -> str:
+    """A template (report.md or report.html) rendered from a report's context: a key the context lacks is an
+    error (StrictUndefined), never an empty cell."""
     from parity import __version__
 
     return environment().get_template(template).render(parity_version=__version__, **context)
+
+
+html = render

@@ -46,46 +46,6 @@ def error_of(row: dict):
     return row["max_rel"] if row["relative"] else row["max_abs"]
 
 
-# --- Markdown ----------------------------------------------------------------------------------------------
-
-def _problem_line(r: dict) -> str:
-    first = r["detail"].get("first_over_tol")
-    return (f"- **{r['id']}**: {r['status']}" + (f", first over tolerance `{first}`" if first else "")
-            + (f" ({r['detail']['error']})" if r["detail"].get("error") else ""))
-
-
-def markdown(results: dict, figures: list[dict]) -> str:
-    rows = results["cases"]
-    lines = [f"# parity check - {results['created']}", "", f"**{results['verdict'].get('text')}**", ""]
-    problems = [r for r in rows if r["status"] in PROBLEMS]
-    lines += ["## Needs attention", ""] + ([_problem_line(r) for r in problems] or ["Nothing."]) + [""]
-    lines += ["Matched: the mirrors must agree within the tolerance. Divergence: a known difference, measured; it must "
-              "still exceed the tolerance. `noise` is the larger float32 error of the two sides against a float64 "
-              "reference; `noise_ratio` = max_abs / noise. Layer-wise cases report their worst judged layer.", ""]
-    for component in dict.fromkeys(r["component"] for r in rows):
-        lines += [f"## {component}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(cells) + " |" for cells in table_rows([r for r in rows if r["component"] == component])]
-        lines += [f"![{f['caption']}]({f['file']})" for f in figures if f["component"] == component] + [""]
-    lines += ["## Backend pairs", "", "| pair | matched | divergent | failed | a backend could not run it |",
-              "|---|---|---|---|---|"]
-    lines += [f"| {p['pair']} | {p['matched']} | {p['divergent']} | {p['failed']} | {p['unsupported']} |"
-              for p in results.get("pairs", [])]
-    if results.get("persistence"):
-        lines += ["", "## Do differences persist on the kernel twin?", "",
-                  "| case | base vs native | base vs twin | verdict |", "|---|---|---|---|"]
-        lines += [f"| {p['id']} | {p['base']} vs {p['native']}: {fmt(p['native_rel'])} | {p['base']} vs {p['twin']}: "
-                  f"{fmt(p['twin_rel'])} | {p['verdict']} |" for p in results["persistence"]]
-    lines += ["", "## Divergences and their reasons", ""]
-    lines += [f"- **{r['id']}** ({' vs '.join(r['labels'] or [])}): {fmt(error_of(r))} {r['units']}. {r['reason']}"
-              for r in rows if r["kind"] == "divergence" and r["status"] != "skipped"]
-    lines += ["", "## Tolerances", ""] + [f"- `{k}` = {v['max_abs']} {v['units']}: {v['source']}"
-                                          for k, v in results["tolerances"].items()]
-    lines += ["", "## Provenance", "", f"- command: `{results.get('command')}`", f"- wall time: {results.get('wall_seconds')} s",
-              f"- seed: {results['seed']}, data folder: {results.get('data_dir')}"]
-    lines += [f"- {k}: {v}" for k, v in results["versions"].items()]
-    return "\n".join(lines) + "\n"
-
-
 # --- HTML --------------------------------------------------------------------------------------------------
 
 def _view(row: dict, anchors: dict) -> dict:
@@ -94,7 +54,8 @@ def _view(row: dict, anchors: dict) -> dict:
     label = "measured" if row["kind"] == "divergence" and status == "pass" else status
     extra = [(k, fmt(v) if not isinstance(v, (list, dict)) else _compact(v)) for k, v in row["detail"].items()
              if k not in DETAIL_SHOWN_ELSEWHERE]
-    return {**row, "anchor": anchors[row["id"]], "problem": status in PROBLEMS, "label": label,
+    detail = {**dict.fromkeys(DETAIL_SHOWN_ELSEWHERE), **row["detail"]}  # the template asks each by name
+    return {**row, "detail": detail, "anchor": anchors[row["id"]], "problem": status in PROBLEMS, "label": label,
             "pill": anchor(label), "error": error_of(row), "extra": extra}
 
 
@@ -196,7 +157,8 @@ def html_context(results: dict, figures: list[dict]) -> dict:
     largest = sorted(divergences, key=lambda v: -(v["max_rel"] or 0.0))[:LARGEST]
     return {"title": f"parity check: {results['verdict']['text']}", "results": results, "components": components,
             "problems": [v for v in views if v["problem"]], "largest": largest, "pairs": pair_counts(results),
-            "persistence": persistence(results)}
+            "persistence": persistence(results), "columns": COLUMNS,
+            "divergence_rows": [v for v in views if v["kind"] == "divergence" and v["status"] != "skipped"]}
 
 
 def results_for(rows: list[dict], seed: int, data_dir, backends) -> dict:
@@ -215,4 +177,4 @@ def write_report(out: Path | None, rows: list[dict], versions: dict, seed: int, 
     from parity.reports.publish import publish
 
     return publish(out, "check", {**results_for(rows, seed, data_dir, backends), "versions": versions},
-                   markdown, "check.html", html_context, draw=lambda folder: draw_case_figures(rows, folder))
+                   "check", html_context, draw=lambda folder: draw_case_figures(rows, folder))

@@ -148,32 +148,6 @@ def shapley_along(bisects: list[tuple], top: int = 4) -> dict:
             "factors": {f: [r["shapley"]["factors"].get(f, {}).get("value") for _, r in bisects] for f in chosen}}
 
 
-def markdown(results: dict, figures: list[dict]) -> str:
-    s = results["sweep"]
-    names = s["recipes"]
-    md = [f"# {results['title']}", "", f"**{results['verdict']['text']}**", ""]
-    md += [f"- {line}" for line in s["sentences"]] + ["", "## Accuracy per value", "",
-                                                      f"| {s['over']} | " + " | ".join(names) + " |",
-                                                      "|---|" + "---|" * len(names)]
-    md += [f"| {p['label']} | " + " | ".join(_pct_cell(p["accuracy"][n], p["diverged"][n]) for n in names) + " |"
-           for p in s["points"]]
-    if len(names) > 1:
-        md += ["", f"## Paired gap to {names[0]} (points, 95% CI over seeds)", "",
-               f"| {s['over']} | " + " | ".join(f"{n} - {names[0]}" for n in names[1:]) + " |",
-               "|---|" + "---|" * (len(names) - 1)]
-        md += [f"| {p['label']} | " + " | ".join(pts(p["gap"][n], 1) for n in names[1:]) + " |" for p in s["points"]]
-    if s.get("shapley_along"):
-        along = s["shapley_along"]
-        md += ["", f"## Shapley values along the sweep ({names[1]} - {names[0]})", "",
-               "| factor | " + " | ".join(f"{s['over']}={a}" for a in along["at"]) + " |",
-               "|---|" + "---|" * len(along["at"])]
-        md += [f"| {f} | " + " | ".join(pts(c, 1) for c in cis) + " |" for f, cis in along["factors"].items()]
-    md += [""] + [f"![{f['caption']}]({f['file']})" for f in figures]
-    from parity.reports.attribution import provenance_lines
-
-    return "\n".join(md + provenance_lines(results)) + "\n"
-
-
 def _pct_cell(ci: dict, diverged: int) -> str:
     if not ci.get("n"):
         return "all diverged"
@@ -185,7 +159,7 @@ def html_context(results: dict, figures: list[dict]) -> dict:
     from parity.core.stats import ACCURACY_CI
 
     return {"title": results["title"], "results": results, "sweep": results["sweep"], "figures": figures,
-            "ci_method": ACCURACY_CI}
+            "ci_method": ACCURACY_CI, "pct_cell": _pct_cell}
 
 
 def write(out, title: str, results: dict):
@@ -203,4 +177,4 @@ def write(out, title: str, results: dict):
                             "each bisect point (95% CIs)"})
         return figures
 
-    return publish(out, "sweep", {"title": title, **results}, markdown, "sweep.html", html_context, draw)
+    return publish(out, "sweep", {"title": title, **results}, "sweep", html_context, draw)

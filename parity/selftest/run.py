@@ -144,23 +144,6 @@ def sentence(r: dict) -> str:
                else "") + ".")
 
 
-def markdown(results: dict, figures: list) -> str:
-    s = results["selftest"]
-    md = [f"# {results['title']}", "", f"**{results['verdict']['text']}**", ""]
-    if s["baseline_failures"]:
-        md += ["Cases that failed with no fault planted (their detections mean nothing): "
-               + ", ".join(s["baseline_failures"]), ""]
-    md += ["| fault | component | side | verdict | declared case | named first | reason |",
-           "|---|---|---|---|---|---|---|"]
-    md += [f"| {r['id']} | {r['component']} | {r['side']} | {r['verdict']} | {r['detect']} | "
-           f"{r['named_first'] or '-'} | {r['reason'] or '-'} |" for r in s["results"]]
-    md += ["", "## Stories", ""] + [f"- **{r['id']}**: {r['story']}" for r in s["results"]]
-    md += ["", "## Provenance", "", f"- command: `{results.get('command')}`",
-           f"- wall time: {results.get('wall_seconds')} s", f"- seed: {s['seed']}"]
-    md += [f"- {k}: {v}" for k, v in results.get("versions", {}).items()]
-    return "\n".join(md) + "\n"
-
-
 def html_context(results: dict, figures: list) -> dict:
     return {"title": results["title"], "results": results, "s": results["selftest"]}
 
@@ -169,4 +152,4 @@ def write(out, results: dict):
     from parity.reports.publish import publish
 
     return publish(out, "selftest", {"title": "parity selftest: planted faults and the cases that catch them",
-                                     **results}, markdown, "selftest.html", html_context)
+                                     **results}, "selftest", html_context)

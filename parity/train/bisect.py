@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from parity.train import recipes
+from parity.core.results import Attribution
 from parity.core.errors import ParityError, unknown
 from parity.core.stats import accuracy_ci, summary_ci
 
@@ -328,6 +329,7 @@ def run_bisect(bis: Bisection, methods=METHODS, permutations: int = 8, top: int 
     result["diverged_runs"] = sum(1 for r in all_runs if r["diverged"])
     result["unsupported_runs"] = sorted({r["unsupported"] for r in all_runs if r.get("unsupported")})
     result["answer"] = answer(result)
+    result = Attribution.from_json(result, "bisect result").to_json()  # every method's field, None where not asked
     return result
 
 
@@ -343,7 +345,7 @@ def answer(result: dict) -> str:
             f"(95% CI {_pts(gap['low'])} to {_pts(gap['high'])}, {gap['n']} seeds)")
     if gap["n"] > 1 and gap["low"] <= 0 <= gap["high"]:
         head += "; that gap is within seed noise, so no factor can be said to explain it"
-    if "shapley" not in result:
+    if not result.get("shapley"):
         return head + "."
     items = sorted(result["shapley"]["factors"].items(), key=lambda kv: -abs(kv[1]["value"]["mean"]))
     clear = [(f, v) for f, v in items if v["value"]["n"] > 1 and (v["value"]["low"] > 0 or v["value"]["high"] < 0)]

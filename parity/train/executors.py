@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from queue import Queue
 
 from parity.core.errors import ParityError, unknown
+from parity.core.results import RunResult
 
 EXECUTORS = ("serial", "processes", "ray")
 DEVICES = ("cpu", "cuda", "auto")
@@ -55,8 +56,7 @@ def prepared(task: Task) -> tuple:
 
 def unsupported_result(task: Task, why) -> dict:
     """Not a run: a configuration the backend cannot express (nothing is stored; it counts as missing)."""
-    return {"recipe": task.recipe.name, "framework": task.backend, "seed": task.seed, "accuracy": None,
-            "diverged": False, "unsupported": str(why)}
+    return RunResult(task.recipe.name, task.backend, task.seed, None, False, unsupported=str(why)).to_json()
 
 
 def _run_on_lane(task: Task, lane: int, progress: bool) -> dict:

@@ -19,6 +19,7 @@ import numpy as np
 from parity.components import classifier, data, datasets, models, optim, resize, schedules
 from parity.core.errors import ParityError
 from parity.core.memo import BoundedMemo
+from parity.core.results import RunResult
 from parity.train.recipes import Recipe
 
 CHUNK = 128  # images per preprocessing batch (features: classifier.images_per_chunk; see the cache test)
@@ -215,6 +216,7 @@ def _run(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, data_fil
         if keep_logits:
             result["logits"] = logits
     result["seconds"] = round(time.perf_counter() - start, 3)
+    RunResult.from_json(result, f"run of {recipe.name!r}")  # a RunResult: a field it lacks is an error here
     return result
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 
-from parity.check.ids import current_id
+from parity.core.ids import current_id
 from parity.check.cases import accuracy, data, grad, head, init, loss, model, optim, resize, schedule, spec, train
 from parity.core.errors import unknown
 
@@ -23,7 +23,7 @@ def components() -> list[str]:
 
 def select(only: str | None) -> list:
     """The cases `only` names, comma-separated: components ('resize'), case ids ('model.resnet18.64.infer'), id
-    patterns ('resize.fastai_v1.*') or earlier ids of a case (parity.check.ids); all when None. A name that
+    patterns ('resize.fastai_v1.*') or earlier ids of a case (parity.core.ids); all when None. A name that
     matches no case is an error."""
     cases = all_cases()
     if not only:

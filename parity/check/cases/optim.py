@@ -71,7 +71,7 @@ def _applied_lrs(body: str, backend: str, ctx) -> Output:
     lr * g / (|g| + eps), so each tensor's largest move is the learning rate applied to it (0: not trained)."""
     from parity.components import classifier
     from parity.train import training
-    from parity.check.cases._shared import N_CLASSES, TORCH, body_input, model, restored
+    from parity.check.cases._shared import N_CLASSES, body_input, model, restored
 
     handle = model(ctx, body, GROUP_HEAD, backend)
     x = body_input(ctx, body, GROUP_SIZE)
