@@ -1,6 +1,6 @@
 """Sessions: `parity` (the main job: a full `parity check`, then a small gap attribution on the embedded
 digits), `tests` (the default suite, then the fastai 1.0.61 oracle tests), `oracle_v1` (those alone),
-`selftest` (every planted fault), `bench` (whole-process timings), `slow` (tests behind the slow marker: the real CIFAR-10 tree),
+`selftest` (every planted fault), `bench` (whole-process timings), `docs` (the reference site, MkDocs strict), `slow` (tests behind the slow marker: the real CIFAR-10 tree),
 `thread` (the forum thread's comparison on CIFAR-10 from PARITY_DATA_DIR / --data-dir) and `equivalence`
 (torch vs Keras end accuracy of fastai's recipe at full digits size). All share one heavy venv (torch +
 TensorFlow, ~7 GB) in .nox/heavy, installed once and reused until pyproject.toml changes."""
@@ -134,6 +134,20 @@ def selftest(session: nox.Session) -> None:
     """Plant every catalogued fault and report which the suite detects and localises (args go to
     `parity selftest`, e.g. --only optim)."""
     session.run(str(BIN / "parity"), "selftest", *session.posargs, env=_heavy_env(session), external=True)
+
+
+DOCS = ROOT / ".nox" / "docs"
+
+
+@nox.session(venv_backend="none")
+def docs(session: nox.Session) -> None:
+    """The reference pages under docs/ built as a site with MkDocs in strict mode (a broken link or a page left
+    out of the navigation fails the build), into site/. Its own small venv, .nox/docs."""
+    if not (DOCS / "bin" / "mkdocs").exists():
+        python = shutil.which("python3.11") or sys.executable
+        session.run(python, "-m", "venv", str(DOCS), external=True)
+        session.run(str(DOCS / "bin" / "python"), "-m", "pip", "install", "-q", "mkdocs==1.6.*", external=True)
+    session.run(str(DOCS / "bin" / "mkdocs"), "build", "--strict", "--clean", *session.posargs, external=True)
 
 
 @nox.session(venv_backend="none")
