@@ -16,7 +16,7 @@ from keras_impl.loss import per_sample_loss
 from keras_impl.models import build_body
 from keras_impl.optim import build_optimizer, set_lrs
 from parity.components import models as body_spec
-from parity.components.classifier import step_tracer
+from parity.components.tracing import step_tracer
 from parity.components.porting import CONVERSIONS
 
 if ON_TF:

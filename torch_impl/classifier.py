@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from parity.components import models as body_spec
-from parity.components.classifier import step_tracer
+from parity.components.tracing import step_tracer
 from torch_impl._device import DEVICE, on_device
 from torch_impl._state import load_state, state_of
 from torch_impl.heads import build_head

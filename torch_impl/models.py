@@ -11,10 +11,9 @@ import torch
 import torchvision
 from torch import nn
 
-from parity.selftest import faults
 from parity.components import models as spec
 from parity.core.errors import ParityError
-from parity.core.memo import BoundedMemo
+from parity.core.memo import BoundedMemo, code_generation
 from torch_impl._state import load_state, state_of
 
 
@@ -81,7 +80,7 @@ def _lite0(weights: str | None) -> nn.Module:
         return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
 
 
-# (name, weights, seed, fault generation) -> (a pristine body, torch's CPU RNG state after building it): the
+# (name, weights, seed, code generation) -> (a pristine body, torch's CPU RNG state after building it): the
 # bodies a check run builds again and again (resnet50's is ~100 MB)
 _BUILT = BoundedMemo(4)
 
@@ -104,8 +103,8 @@ def build_body(name: str, weights: str | None = None, seed: int = 0) -> nn.Modul
         net = spec.family_builder(FAMILIES, body, "torch_impl")(body, weights)
         return net.eval(), torch.get_rng_state()
 
-    # keyed by the fault generation too: a build made under other planted faults is not this one
-    pristine, rng = _BUILT.get((name, weights, seed, faults.generation()), build)
+    # keyed by the code generation too: a build made under other planted faults is not this one
+    pristine, rng = _BUILT.get((name, weights, seed, code_generation()), build)
     torch.set_rng_state(rng)
     return copy.deepcopy(pristine)
 

@@ -116,7 +116,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_selftest(args) -> int:
-    from parity.selftest import faultlist, run as selftest
+    from parity.selftest import faultlist, faults, run as selftest
     from parity.runtime import workers
     from parity.runtime.backends import DEFAULT_BACKENDS, versions
     from parity.check.cases import all_cases
@@ -143,7 +143,7 @@ def cmd_selftest(args) -> int:
                   file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         raise Interrupted("interrupted; every planted fault was undone; no report written") from None
-    left = {b: workers.call(b, "parity.selftest.faults:patched_here") for b, *_ in workers.started()}
+    left = {b: workers.call(b, workers.target_of(faults.patched_here)) for b, *_ in workers.started()}
     if any(left.values()):
         raise ParityError(f"faults left planted after the self-test: {left}")
     rates = selftest.rates(results)

@@ -130,17 +130,6 @@ def gradients(model, images, labels, policy: str) -> tuple[np.ndarray, dict]:
     return on(model).classifier.gradients(model, models.check_input(images), labels, policy)
 
 
-def step_tracer(state_of, model, prefix: str):
-    """(trace, after): `after(step)`, called by a mirror's training loop after each update, records the state
-    whose torch names start with `prefix` into `trace` as 'step <k> <name>' (k from 1)."""
-    trace = {}
-
-    def after(step: int) -> None:
-        trace.update({f"step {step + 1} {k}": v for k, v in state_of(model).items() if k.startswith(prefix)})
-
-    return trace, after
-
-
 def head_layer_outputs(model, images, training: bool = False) -> dict:
     """{'head.<index>': (N, features) output} of every head layer on `images` (the body in inference mode), or
     on body features for a `head_only` model."""

@@ -1,5 +1,6 @@
 """A bounded least-recently-used memo: a worker's decoded data, inputs and features (parity.train.training), and the
-bodies torch_impl builds again and again (torch_impl.models)."""
+bodies torch_impl builds again and again (torch_impl.models); and the code generation a memo of what code computed
+is keyed by, bumped by whatever swaps code at run time (the self-test's patches)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,15 @@ class BoundedMemo:
 
     def clear(self) -> None:
         self._memo.clear()
+
+
+_CODE_GENERATION = [0]
+
+
+def code_changed() -> None:
+    """Code was swapped in this process (a patch applied or undone): what was computed before is stale."""
+    _CODE_GENERATION[0] += 1
+
+
+def code_generation() -> int:
+    return _CODE_GENERATION[0]

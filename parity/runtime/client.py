@@ -60,10 +60,7 @@ class Client:
 
     def run(self, function, *args, **kwargs):
         """Run `function`, a module-level function of parity, in this backend's worker (in place inside it)."""
-        if "<locals>" in function.__qualname__ or not function.__module__.startswith("parity."):
-            raise ParityError(f"{function.__qualname__} cannot run in a worker: only parity's module-level "
-                              f"functions can be named there")
-        return workers.call(self.backend, f"{function.__module__}:{function.__qualname__}", *args, **kwargs)
+        return workers.call(self.backend, workers.target_of(function), *args, **kwargs)
 
     def __repr__(self):
         return f"client({self.backend!r})"

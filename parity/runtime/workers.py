@@ -123,6 +123,15 @@ def _store(value, backend: str, lane: int):
     return Handle(backend, key, type(value).__name__, lane)
 
 
+def target_of(function) -> str:
+    """'parity.train.training:run_here' for that function: a call names parity's code by reference, so readers
+    and import graphs follow the hop; only module-level functions of parity can be named in a worker."""
+    if "<locals>" in function.__qualname__ or not function.__module__.startswith("parity."):
+        raise ParityError(f"{function.__qualname__} cannot run in a worker: only parity's module-level functions "
+                          f"can be named there")
+    return f"{function.__module__}:{function.__qualname__}"
+
+
 def resolve_target(target: str, package: str | None = None):
     """'resize.resize' -> <package>.resize.resize; 'parity.train.training:run_here' -> that function."""
     module, _, function = target.rpartition(":") if ":" in target else target.rpartition(".")

@@ -16,8 +16,9 @@ import re
 
 import numpy as np
 
+from parity.core import memo
+
 _UNDO: list = []  # callables that restore what apply_here() replaced, newest last
-_GENERATION = [0]  # bumped by every apply and undo: a memo of what code computed is keyed by it
 
 
 # --- function wrappers ------------------------------------------------------------------------------------
@@ -288,7 +289,7 @@ def apply_here(module: str, target: str, how: str, *params) -> None:
         new = WRAPPERS[how](original, *params)
     _UNDO.append(lambda: put(original))
     put(new)
-    _GENERATION[0] += 1
+    memo.code_changed()
 
 
 def undo_here() -> int:
@@ -296,13 +297,8 @@ def undo_here() -> int:
     count = len(_UNDO)
     while _UNDO:
         _UNDO.pop()()
-    _GENERATION[0] += 1
+    memo.code_changed()
     return count
-
-
-def generation() -> int:
-    """Changes whenever a patch is applied or undone here: what was computed under other patches is stale."""
-    return _GENERATION[0]
 
 
 def patched_here() -> int:

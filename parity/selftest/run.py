@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from parity.selftest import faults
 from parity.runtime.backends import DEFAULT_BACKENDS, REFERENCE, with_api
 from parity.selftest.faultlist import Fault
+from parity.train import training
 from parity.reports.report import PROBLEMS
 
 LOCALISED, ELSEWHERE, MISSED = "DETECTED+LOCALISED", "DETECTED elsewhere", "MISSED"
@@ -27,12 +28,12 @@ def places(fault: Fault, backends=DEFAULT_BACKENDS) -> list[str]:
     return [COORDINATOR, *backends, REFERENCE]
 
 
-def _each(place: str, target: str, *args):
+def _each(place: str, function, *args):
     from parity.runtime import workers
 
     if place == COORDINATOR:
-        return getattr(faults, target.split(":")[1])(*args)
-    return workers.call(place, target, *args)
+        return function(*args)
+    return workers.call(place, workers.target_of(function), *args)
 
 
 @contextmanager
@@ -43,13 +44,13 @@ def planted(fault: Fault, backends=DEFAULT_BACKENDS):
     try:
         for place in where:
             for p in fault.patches:
-                _each(place, "parity.selftest.faults:apply_here", p.module, p.target, p.how, *p.params)
+                _each(place, faults.apply_here, p.module, p.target, p.how, *p.params)
         yield
     finally:
         for place in where:
-            _each(place, "parity.selftest.faults:undo_here")
+            _each(place, faults.undo_here)
             if place != COORDINATOR:
-                _each(place, "parity.train.training:forget_here")
+                _each(place, training.forget_here)
 
 
 def oracle_nodes(faults_: list[Fault]) -> list[str]:

@@ -62,11 +62,12 @@ def unsupported_result(task: Task, why) -> dict:
 def _run_on_lane(task: Task, lane: int, progress: bool) -> dict:
     from parity.runtime import workers
     from parity.runtime.backends import Unsupported
+    from parity.train import training
 
     try:
         path, state = prepared(task)
         args = (task.recipe, task.spec, task.seed, task.body, path, state, task.use_cache, progress, False)
-        return workers.call_on(task.backend, "parity.train.training:run_here", args, lane=lane, device=task.device)
+        return workers.call_on(task.backend, workers.target_of(training.run_here), args, lane=lane, device=task.device)
     except Unsupported as why:
         return unsupported_result(task, why)
 
@@ -291,7 +292,7 @@ def resolve_device(device: str, backends) -> str:
         return device
     from parity.runtime import workers
 
-    blind = [b for b in dict.fromkeys(backends) if not workers.call_on(b, "parity.train.executors:gpus_here", device="cuda")]
+    blind = [b for b in dict.fromkeys(backends) if not workers.call_on(b, workers.target_of(gpus_here), device="cuda")]
     if device == "auto":
         return "cpu" if blind else "cuda"
     if blind:

@@ -6,6 +6,7 @@ import sys
 
 from parity.components import datasets, models
 from parity.train.executors import Serial, Task, check_device, prepared
+from parity.train import training
 from parity.train.recipes import Recipe
 
 
@@ -17,7 +18,8 @@ def run(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str | None = N
     task = Task(recipe, spec, seed, body or recipe.body, use_cache, device)
     path, state = prepared(task)
     args = (recipe, spec, seed, task.body, path, state, use_cache, progress, keep_logits)
-    return check_device(task, workers.call_on(recipe.framework, "parity.train.training:run_here", args, device=device))
+    return check_device(task, workers.call_on(recipe.framework, workers.target_of(training.run_here), args,
+                                              device=device))
 
 
 def run_identity(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, versions: dict,
