@@ -73,7 +73,8 @@ def _layered_failure(ctx) -> Sides:
 def check_report(tmp_path_factory):
     """A real check report: the loss and schedule cases, the 32->64 resize matrix (a figure), and a planted
     layer-wise failure."""
-    planted = Case("model", "planted twin that parts at block.1", "matched", _layered_failure, "features_f32", key="planted_twin_that_parts_at_block_1")
+    planted = Case("model", "planted twin that parts at block.1", "matched", _layered_failure, "features_f32",
+                   key="planted_twin_that_parts_at_block_1")
     chosen = [c for c in cases.all_cases() if c.component in ("loss", "schedule")
               or c.name == "matrix 32x32->64"] + [planted]
     out = tmp_path_factory.mktemp("browser") / "check"

@@ -98,7 +98,8 @@ def _constant(a, b):
 
 def test_failed_matched_case_exits_1_and_is_listed_first(tmp_path, monkeypatch):
     _one_case_registry(monkeypatch, Case("data", "broken twin", "matched",
-                                         _constant(np.zeros(3), np.array([0, 0, 0.5])), "pixels_f32", key="broken_twin"))
+                                         _constant(np.zeros(3), np.array([0, 0, 0.5])), "pixels_f32",
+                                         key="broken_twin"))
     out = tmp_path / "rep"
     assert main(["check", "--out", str(out)]) == 1
     row = json.loads((out / "results.json").read_text())["cases"][0]

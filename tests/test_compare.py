@@ -55,7 +55,8 @@ def test_floor_is_in_the_tolerance_units():
 
 def test_a_floor_needs_a_reference_to_measure_it():
     with pytest.raises(ParityError, match="floor_factor"):
-        Case("train", "no twin", "matched", lambda backend, ctx: None, "train_f64", across=True, floor_factor=10.0, key="no_twin")
+        Case("train", "no twin", "matched", lambda backend, ctx: None, "train_f64", across=True, floor_factor=10.0,
+             key="no_twin")
 
 
 @pytest.mark.parametrize("planted", [None, ("a", np.nan), ("b", np.inf), ("ref", np.nan)])

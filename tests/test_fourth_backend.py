@@ -7,7 +7,7 @@ import pytest
 
 from parity.check import cases
 from parity.cli.app import main
-from parity.runtime import backends
+from parity.runtime import backends, workers
 
 CHOSEN = ("resize.tf_resize.32x32-64", "loss.ce_logits", "model.", "train.steps.resnet18.fastai_v1.frozen")
 PLUGIN = "tests.fourth_backend"
@@ -21,8 +21,11 @@ def four_way(tmp_path, monkeypatch):
     chosen = [c for c in cases.all_cases() if c.id.startswith(CHOSEN)][:6]
     monkeypatch.setattr(cases, "all_cases", lambda: chosen)
     out = tmp_path / "check"
-    assert main(["check", "--backends", "torch,keras_tf,keras_torch,torch_twin", "--out", str(out)]) == 0
-    return chosen, json.loads((out / "results.json").read_text())
+    try:
+        assert main(["check", "--backends", "torch,keras_tf,keras_torch,torch_twin", "--out", str(out)]) == 0
+        yield chosen, json.loads((out / "results.json").read_text())
+    finally:
+        workers.shutdown(backend="torch_twin")  # later tests in this process see three backends again
 
 
 def test_a_fourth_backend_from_the_registry_alone_runs_every_pair(four_way):
@@ -45,3 +48,4 @@ def test_a_fourth_backend_from_the_registry_alone_runs_every_pair(four_way):
 
 def test_the_twin_is_gone_after_the_test():
     assert "torch_twin" not in backends.BACKENDS
+    assert all(key[0] != "torch_twin" for key in workers.started())

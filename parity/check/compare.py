@@ -23,11 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from parity.runtime.backends import DEFAULT_BACKENDS, Unsupported, get_backend, why_unsupported
 from parity.check.case import Case, Sides, Skip, as_output
+from parity.check.tolerances import Tolerance, get_tolerance
 from parity.core.errors import ParityError
 from parity.core.results import CaseResult
-from parity.check.tolerances import Tolerance, get_tolerance
+from parity.runtime import workers
+from parity.runtime.backends import DEFAULT_BACKENDS, Unsupported, get_backend, why_unsupported
 
 FIGURES = ("max_abs", "max_rel", "mean_abs", "noise", "noise_rel", "noise_ratio")
 
@@ -287,7 +288,8 @@ def _pair_detail(pair: dict) -> dict:
 
 def run_case(case: Case, ctx, backends=DEFAULT_BACKENDS) -> dict:
     tol = get_tolerance(case.tol)
-    row = {"component": case.component, "case": case.name, "id": case.id, "title": case.title, "kind": case.kind, "tol": tol.max_abs,
+    row = {"component": case.component, "case": case.name, "id": case.id, "title": case.title, "kind": case.kind,
+           "tol": tol.max_abs,
            "tol_name": case.tol, "units": tol.units, "relative": tol.relative, "tol_source": tol.source,
            "reason": case.reason, "figure": case.figure, **{k: None for k in FIGURES},
            "passed": None, "status": "", "labels": None, "detail": {}}
@@ -320,8 +322,6 @@ SPREAD_FROM = 40
 def check_cases(cases: list[Case], ctx, backends=DEFAULT_BACKENDS):
     """(index, row) of every case as `parity check` runs them: CASES_AT_ONCE at a time, each on a Keras worker
     of its own when there are enough cases to pay for a second one, the workers' threads planned to match."""
-    from parity.runtime import workers
-
     lanes = ({b: get_backend(b).check_workers for b in backends if get_backend(b).check_workers > 1}
              if len(cases) >= SPREAD_FROM else {})
     workers.plan(len(backends) + 1 + sum(n - 1 for n in lanes.values()))  # and the float64 reference's
@@ -335,7 +335,6 @@ def run_cases(cases: list[Case], ctx, backends=DEFAULT_BACKENDS, at_once: int = 
     import queue
     from concurrent.futures import FIRST_COMPLETED, wait
 
-    from parity.runtime import workers
 
     lanes = queue.SimpleQueue()
     for lane in range(at_once):

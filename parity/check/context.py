@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from parity.components import data
 from parity.check.case import Skip
+from parity.components import data
+from parity.runtime import workers
 
 
 class CheckContext:
@@ -26,8 +27,6 @@ class CheckContext:
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        from parity.runtime import workers
-
         workers.release(list(self._memo.values()))
         self._memo.clear()
         if self._tmp is not None:

@@ -22,16 +22,24 @@ import threading  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from parity.core import runinfo  # noqa: E402
+from parity.check.cases import all_cases, select
+from parity.check.compare import check_cases
+from parity.check.context import CheckContext
+from parity.cli import commands
 from parity.cli.args import check_data_dir, check_out_arg, default_data_dir  # noqa: E402
+from parity.core import runinfo  # noqa: E402
 from parity.core.errors import Interrupted, ParityError, Terminated  # noqa: E402
+from parity.reports import diff
+from parity.reports.index import entries, write_index
+from parity.reports.report import COLUMNS, PROBLEMS, summary, table_rows, write_report
+from parity.runtime import workers
+from parity.runtime.backends import DEFAULT_BACKENDS, parse_backends, versions
+from parity.selftest import faultlist, faults, run as selftest
 
 STATUS_COLOURS = {"pass": "32", "FAIL": "31", "ERROR": "31", "NON-FINITE": "31", "STALE": "33", "skipped": "2"}
 
 
 def _parser() -> argparse.ArgumentParser:
-    from parity.cli import commands
-
     parser = argparse.ArgumentParser(
         prog="parity", description="Cross-framework parity suite for transfer learning (PyTorch/fastai vs "
         "TensorFlow/Keras): mirrored components, differential checks, gap attribution and reports.",
@@ -72,8 +80,6 @@ def _colour(text: str, status: str, width: int) -> str:
 
 
 def _print_table(rows: list[dict]) -> None:
-    from parity.reports.report import COLUMNS, table_rows
-
     cells = [list(COLUMNS)] + table_rows(rows)
     widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS))]
     for r in cells:
@@ -82,12 +88,6 @@ def _print_table(rows: list[dict]) -> None:
 
 
 def cmd_check(args) -> int:
-    from parity.runtime.backends import parse_backends, versions
-    from parity.check.cases import select
-    from parity.check.compare import check_cases
-    from parity.check.context import CheckContext
-    from parity.reports.report import summary, write_report
-
     cases = select(args.only)
     backends = parse_backends(args.backends)
     check_data_dir(args.data_dir)
@@ -116,12 +116,6 @@ def cmd_check(args) -> int:
 
 
 def cmd_selftest(args) -> int:
-    from parity.selftest import faultlist, faults, run as selftest
-    from parity.runtime import workers
-    from parity.runtime.backends import DEFAULT_BACKENDS, versions
-    from parity.check.cases import all_cases
-    from parity.reports.report import PROBLEMS
-
     chosen = faultlist.select(args.only, args.faults)
     check_out_arg(args.out)
     if args.seed < 0:
@@ -158,16 +152,12 @@ def cmd_selftest(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from parity.check.cases import select
-
     for case in select(args.only):
         print(f"{case.id:58s} {case.kind:10s} {case.tol:22s} {case.name}")
     return 0
 
 
 def cmd_reports(args) -> int:
-    from parity.reports.index import entries, write_index
-
     if not args.dir.is_dir():
         raise ParityError(f"--dir {str(args.dir)!r} is not a folder")
     path = write_index(args.dir)
@@ -176,8 +166,6 @@ def cmd_reports(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from parity.reports import diff
-
     check_out_arg(args.out)
     result = diff.diff_runs(args.run_a, args.run_b, args.factor)
     out = diff.write(args.out, result)
@@ -187,8 +175,6 @@ def cmd_diff(args) -> int:
 
 
 def main(argv=None) -> int:
-    from parity.cli import commands
-
     argv = sys.argv[1:] if argv is None else list(argv)
     runinfo.begin(argv)
     try:

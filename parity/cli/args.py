@@ -8,9 +8,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from parity.train import recipes
 from parity.core.errors import ParityError
-from parity.core.outputs import check_out, check_writable
+from parity.core.outputs import REPORTS_DIR, check_out, check_writable
+from parity.train import recipes
+from parity.train.store import default_store_dir
 
 DATA_DIR_ENV = "PARITY_DATA_DIR"
 
@@ -106,7 +107,6 @@ def check_out_arg(out) -> None:
     if out is not None:
         check_out(Path(out))
     else:
-        from parity.core.outputs import REPORTS_DIR
 
         parent = REPORTS_DIR if REPORTS_DIR.is_dir() else Path.cwd()
         check_writable(parent, "report folder")
@@ -116,7 +116,6 @@ def check_store_arg(store, no_store: bool) -> None:
     """--store: an existing folder must be writable; a new one must be creatable."""
     if no_store:
         return
-    from parity.train.store import default_store_dir
 
     folder = Path(store) if store else default_store_dir()
     if folder.exists() and not folder.is_dir():

@@ -8,12 +8,20 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-from parity.train import recipefiles, recipes
 from parity.cli.args import (check_bounds, check_data_dir, check_out_arg, check_store_arg, default_data_dir,
-                         parse_seeds, parse_set)
-from parity.runtime.backends import DEFAULT_BACKENDS, frameworks, parse_backends
+                              parse_seeds, parse_set)
+from parity.components import models
+from parity.components.datasets import DataSpec, check_per_class
 from parity.core.errors import Interrupted, ParityError, unknown
+from parity.reports import attribution, sweep
 from parity.reports.render import pct
+from parity.reports.thread import GAP, KERAS, TWO_BY_TWO, run_thread
+from parity.runtime.backends import DEFAULT_BACKENDS, frameworks, get_backend, parse_backends
+from parity.train import executors, planner, recipefiles, recipes, training
+from parity.train.bisect import METHODS, between, planned, run_bisect
+from parity.train.equivalence import equivalence, sentence, summarize
+from parity.train.runner import AtSpec, Runner
+from parity.train.store import ResultStore, default_store_dir
 
 DEFAULT_BODY = "efficientnet_lite0"  # the ImageNet-pretrained body available offline
 
@@ -92,10 +100,6 @@ def add_parsers(sub) -> None:
 
 
 def _spec(args):
-    from parity.components.datasets import DataSpec
-
-    from parity.components.datasets import check_per_class
-
     source = args.data or ("folder" if args.data_dir else "digits")
     if source == "folder":
         check_data_dir(args.data_dir)
@@ -107,9 +111,6 @@ def _spec(args):
 def _prepare(args, to_run: list = (), least_seeds: int = 1) -> dict:
     """Check everything a training command will need, before any work: returns seeds and the data spec.
     `to_run`: recipes whose data (class count, image sizes) is checked here, not in the middle of the runs."""
-    from parity.train import executors, training
-    from parity.components import models
-
     check_bounds(args)
     seeds = parse_seeds(args.seeds, least=least_seeds)
     spec = _spec(args)
@@ -133,10 +134,6 @@ def _prepare(args, to_run: list = (), least_seeds: int = 1) -> dict:
 
 
 def _runner(args, spec, backends):
-    from parity.train import executors
-    from parity.train.store import ResultStore, default_store_dir
-    from parity.train.runner import Runner
-
     device = executors.resolve_device(args.device, backends)  # before the store folder is made
     store = ResultStore(None if args.no_store else (args.store or default_store_dir()))
     executor = executors.make(args.executor, args.workers, args.ray_address, progress=not args.quiet)
@@ -157,8 +154,6 @@ def interruptible(runner):
 
 
 def _show_plan(runner, requests: list, note: str = "") -> int:
-    from parity.train import planner
-
     print(planner.text(planner.plan(runner, requests, note)))
     return 0
 
@@ -222,9 +217,6 @@ def _trained_line(runner, total: int, out: Path) -> str:
 
 
 def cmd_train(args) -> int:
-    from parity.reports import attribution
-    from parity.train.equivalence import summarize
-
     overrides = parse_set(args.set)
     if args.framework:
         overrides["framework"] = args.framework
@@ -247,9 +239,6 @@ def cmd_train(args) -> int:
 
 
 def cmd_equivalence(args) -> int:
-    from parity.reports import attribution
-    from parity.train.equivalence import equivalence, sentence
-
     recipe = recipe_arg(args.recipe)
     backends = parse_backends(args.backends)
     if len(backends) != 2:
@@ -273,10 +262,6 @@ def cmd_equivalence(args) -> int:
 
 
 def cmd_bisect(args) -> int:
-    from parity.reports import attribution
-    from parity.runtime.backends import get_backend
-    from parity.train.bisect import METHODS, between, planned, run_bisect
-
     only = [f.strip() for f in args.factors.split(",")] if args.factors else None
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for m in methods:
@@ -317,9 +302,6 @@ def cmd_bisect(args) -> int:
 
 def _sweep_setup(args):
     """The sweep, its bisect points and attributed factors, every value and path checked before any run."""
-    from parity.reports import sweep
-    from parity.train import training
-
     over, values = sweep.parse_over(args.over)
     chosen = [recipe_arg(r.strip()) for r in args.recipes.split(",") if r.strip()]
     if not chosen:
@@ -343,10 +325,6 @@ def _sweep_setup(args):
 
 
 def cmd_sweep(args) -> int:
-    from parity.reports import sweep
-    from parity.train.bisect import between, planned, run_bisect
-    from parity.train.runner import AtSpec
-
     sw, at, only = _sweep_setup(args)
     runner = _runner(args, sw.spec, [r.framework for r in sw.recipes])
     points = []
@@ -377,17 +355,12 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_thread(args) -> int:
-    from parity.train.bisect import between
-    from parity.reports.thread import GAP, run_thread
-
     ready = _prepare(args)
     eq_seeds = parse_seeds(str(args.equivalence_seeds), "--equivalence-seeds", least=2)
     runner = _runner(args, ready["spec"], DEFAULT_BACKENDS)
     bis = between(recipes.get_recipe(GAP[0]), recipes.get_recipe(GAP[1]), None, ready["seeds"], runner,
                   decoded=runner.spec.source == "folder")
     if args.plan:
-        from parity.train.bisect import planned
-        from parity.reports.thread import KERAS, TWO_BY_TWO
 
         sets, adaptive = planned(bis, ("oat", "shapley", "ddmin", "interactions"), args.permutations, args.top)
         matched = recipes.get_recipe("keras_matched")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from parity.core.errors import ParityError
+from parity.core.ids import current_id
 
 SCHEMA = 3  # 3: short case ids with titles, typed records; 2: sentence ids
 
@@ -136,8 +137,6 @@ class Attribution(Record):
 
 def _migrate_2(results: dict) -> dict:
     """Schema 2 named cases by sentences ('model/resnet18 64px inference'): today's ids, the sentence as title."""
-    from parity.core.ids import current_id  # noqa: PLC0415 (a check-layer table, read only for old files)
-
     for row in results.get("cases", []):
         row.setdefault("title", row["id"])
         row["id"] = current_id(row["id"])

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from parity.reports.render import clear, pct, pts, share
 from parity.core.stats import ACCURACY_CI
+from parity.reports.plots import waterfall
+from parity.reports.publish import publish
+from parity.reports.render import clear, pct, pts, share
 
 VERDICT_WORDS = {"train": "accuracy", "bisect": "answer", "thread": "answer"}
 TWO_BY_TWO = {"columns": ("size=64", "no size (32 px)"),
@@ -107,8 +109,6 @@ def html_context(results: dict, figures: list[dict]) -> dict:
 def write(out: Path | None, kind: str, title: str, results: dict) -> Path:
     """One report of a training kind; `results` holds summaries / equivalence / bisect / notes as it has them,
     a verdict {ok, text}, data, body, seeds and versions."""
-    from parity.reports.plots import waterfall
-    from parity.reports.publish import publish
 
     def draw(folder: Path) -> list[dict]:
         if results.get("bisect") and waterfall(results["bisect"], folder / "waterfall.png"):

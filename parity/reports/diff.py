@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from parity import __version__
 from parity.core.errors import ParityError
 from parity.core.results import load
+from parity.reports.publish import publish
 from parity.reports.render import clear
 
 REQUIRED = {"check": ("cases", "summary", "verdict", "versions"), "train": ("summaries", "verdict", "versions"),
@@ -76,6 +78,7 @@ def diff_check(a: dict, b: dict, factor: float) -> dict:
 
 def _overlap(x: dict, y: dict) -> bool:
     """Two CIs overlap; a CI with one seed (infinite) overlaps everything."""
+
     def bounds(ci):
         low, high = ci.get("low"), ci.get("high")
         low = -math.inf if not isinstance(low, (int, float)) else low
@@ -171,9 +174,6 @@ def html_context(results: dict, figures: list) -> dict:
 
 
 def write(out, d: dict) -> Path:
-    from parity import __version__
-    from parity.reports.publish import publish
-
     results = {"diff": d, "verdict": {"ok": not d["changed"], "text": sentence(d)},
                "versions": {"parity": __version__}}
     return publish(out, "diff", results, "diff", html_context)

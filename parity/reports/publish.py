@@ -7,16 +7,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from parity import __version__
 from parity.core import runinfo
 from parity.core.outputs import report_dir
 from parity.core.results import SCHEMA
+from parity.reports.index import refresh_after
 from parity.reports.render import dumps, render
 
 
 def envelope(kind: str, results: dict) -> dict:
     """What every results.json carries first: schema, kind, when, the command line and its wall time."""
-    from parity import __version__
-
     return {"schema": SCHEMA, "kind": kind, "parity_version": __version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **runinfo.snapshot(), **results}
 
@@ -25,8 +25,6 @@ def publish(out: Path | None, kind: str, results: dict, template: str, context: 
             draw: Callable[[Path], list] | None = None) -> Path:
     """`draw(folder)` writes the figures and returns [{file, caption, ...}]; `context(results, figures)` is the
     one context both `template`.md and `template`.html render from. Returns where the report landed."""
-    from parity.reports.index import refresh_after
-
     results = envelope(kind, results)
     with report_dir(out, kind) as pending:
         figures = draw(pending.tmp) if draw else []

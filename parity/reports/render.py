@@ -7,6 +7,7 @@ import math
 import re
 from functools import lru_cache
 
+from parity import __version__
 
 
 def fmt(value) -> str:
@@ -86,8 +87,6 @@ def environment():
 def render(template: str, **context) -> str:
     """A template (report.md or report.html) rendered from a report's context: a key the context lacks is an
     error (StrictUndefined), never an empty cell."""
-    from parity import __version__
-
     return environment().get_template(template).render(parity_version=__version__, **context)
 
 

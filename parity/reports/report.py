@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from parity.check.tolerances import TOLERANCES
+from parity.reports.plots import draw_case_figures
+from parity.reports.publish import publish
 from parity.reports.render import anchor, fmt
-from parity.runtime.backends import DEFAULT_BACKENDS
+from parity.runtime.backends import DEFAULT_BACKENDS, get_backend
 
 COLUMNS = ("component", "case", "kind", "max_abs", "max_rel", "tol", "noise", "noise_ratio", "status")
 PROBLEMS = ("FAIL", "STALE", "ERROR", "NON-FINITE")
@@ -110,8 +113,6 @@ def kernel_twins(names) -> list[tuple[str, str, str]]:
     """(base, native, twin) among `names`: `native` has another api and other kernels than `base`; `twin` has
     native's api on base's kernels (torch, keras_tf, keras_torch). Whether a base-vs-native difference also
     appears against the twin tells an API default (it persists) from the kernels (it vanishes)."""
-    from parity.runtime.backends import get_backend
-
     b = {n: get_backend(n) for n in names}
     return [(base, native, twin) for base in names for native in names for twin in names
             if b[native].api != b[base].api and b[native].kernels != b[base].kernels
@@ -162,8 +163,6 @@ def html_context(results: dict, figures: list[dict]) -> dict:
 
 
 def results_for(rows: list[dict], seed: int, data_dir, backends) -> dict:
-    from parity.check.tolerances import TOLERANCES
-
     s = summary(rows)
     results = {"seed": seed, "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
                "backends": list(backends), "summary": s, "verdict": verdict(s), "cases": rows,
@@ -173,8 +172,6 @@ def results_for(rows: list[dict], seed: int, data_dir, backends) -> dict:
 
 def write_report(out: Path | None, rows: list[dict], versions: dict, seed: int, data_dir=None,
                  backends=DEFAULT_BACKENDS) -> Path:
-    from parity.reports.plots import draw_case_figures
-    from parity.reports.publish import publish
 
     return publish(out, "check", {**results_for(rows, seed, data_dir, backends), "versions": versions},
                    "check", html_context, draw=lambda folder: draw_case_figures(rows, folder))

@@ -7,11 +7,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from parity.train import recipes
 from parity.components.datasets import DataSpec
 from parity.core.errors import ParityError, unknown
+from parity.core.stats import ACCURACY_CI, accuracy_ci, summary_ci
+from parity.reports import plots
+from parity.reports.publish import publish
 from parity.reports.render import pts
-from parity.core.stats import accuracy_ci, summary_ci
+from parity.train import recipes
 
 DATA_SIZES = ("train_per_class", "test_per_class")  # sweepable fields of the data spec
 
@@ -156,16 +158,11 @@ def _pct_cell(ci: dict, diverged: int) -> str:
 
 
 def html_context(results: dict, figures: list[dict]) -> dict:
-    from parity.core.stats import ACCURACY_CI
-
     return {"title": results["title"], "results": results, "sweep": results["sweep"], "figures": figures,
             "ci_method": ACCURACY_CI, "pct_cell": _pct_cell}
 
 
 def write(out, title: str, results: dict):
-    from parity.reports import plots
-    from parity.reports.publish import publish
-
     def draw(folder) -> list[dict]:
         s = results["sweep"]
         plots.sweep(s, folder / "sweep.png")

@@ -469,16 +469,17 @@ def release(value) -> None:
             _WORKERS[key].request("free", "", keys, {})
 
 
-def shutdown(keep_first_lanes: bool = False) -> None:
+def shutdown(keep_first_lanes: bool = False, backend: str | None = None) -> None:
     """Stop the workers and their fork servers (or only the workers past each backend's first CPU lane, which
-    most callers use, and none of the servers)."""
-    stopping = {key: w for key, w in _WORKERS.items() if not (keep_first_lanes and key[1:] == (0, "cpu"))}
+    most callers use, and none of the servers; or only `backend`'s workers)."""
+    stopping = {key: w for key, w in _WORKERS.items() if not (keep_first_lanes and key[1:] == (0, "cpu"))
+                and backend in (None, key[0])}
     for w in stopping.values():
         w.stop()
     for key, w in stopping.items():
         w.wait()
         del _WORKERS[key]
-    if not keep_first_lanes:
+    if not keep_first_lanes and backend is None:
         forkserver.close_all(_SERVERS)
 
 

@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from parity.runtime import forkserver
+from parity.selftest import faults
 
 PLANT_ENV, OUT_ENV = "PARITY_PLANT", "PARITY_PLANT_OUT"
 FASTAI1_ENV = "PARITY_FASTAI1"  # where fastai 1.0.61 is installed (pip --target); default ROOT/.nox/fastai1
@@ -37,8 +38,6 @@ _OUTCOMES: dict = {}
 
 
 def pytest_configure(config):
-    from parity.selftest import faults
-
     for module, target, how, params in json.loads(os.environ.get(PLANT_ENV, "[]")):
         faults.apply_here(module, target, how, *params)
 
@@ -56,8 +55,6 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_unconfigure(config):
-    from parity.selftest import faults
-
     faults.undo_here()
     if os.environ.get(OUT_ENV):
         Path(os.environ[OUT_ENV]).write_text(json.dumps(_OUTCOMES))

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from parity.selftest import faults
-from parity.runtime.backends import DEFAULT_BACKENDS, REFERENCE, with_api
-from parity.selftest.faultlist import Fault
-from parity.train import training
+from parity.check.cases import all_cases
+from parity.check.compare import run_cases as run
+from parity.check.context import CheckContext
+from parity.reports.publish import publish
 from parity.reports.report import PROBLEMS
+from parity.runtime import workers
+from parity.runtime.backends import DEFAULT_BACKENDS, REFERENCE, with_api
+from parity.selftest import faults
+from parity.selftest.faultlist import Fault
+from parity.selftest.plantedtests import run_nodes
+from parity.train import training
 
 LOCALISED, ELSEWHERE, MISSED = "DETECTED+LOCALISED", "DETECTED elsewhere", "MISSED"
 COORDINATOR = "coordinator"
@@ -29,8 +35,6 @@ def places(fault: Fault, backends=DEFAULT_BACKENDS) -> list[str]:
 
 
 def _each(place: str, function, *args):
-    from parity.runtime import workers
-
     if place == COORDINATOR:
         return function(*args)
     return workers.call(place, workers.target_of(function), *args)
@@ -60,17 +64,12 @@ def oracle_nodes(faults_: list[Fault]) -> list[str]:
 
 def baseline(faults_: list[Fault], cases: list, seed: int, backends=DEFAULT_BACKENDS) -> dict:
     """{case id or test node: row} with no fault planted: the cases, and the oracle tests the faults name."""
-    from parity.selftest.plantedtests import run_nodes
-
     nodes = oracle_nodes(faults_)
     return {**run_cases(cases, seed, backends), **(run_nodes(nodes) if nodes else {})}
 
 
 def run_cases(cases: list, seed: int, backends=DEFAULT_BACKENDS) -> dict:
     """{case id: row} of `cases` in a fresh check context (no model or reference survives from another run)."""
-    from parity.check.compare import run_cases as run
-    from parity.check.context import CheckContext
-
     ctx = CheckContext(seed=seed)
     try:
         return {cases[i].id: row for i, row in run(cases, ctx, backends)}
@@ -111,10 +110,7 @@ def judge(fault: Fault, rows: dict) -> dict:
 def run_fault(fault: Fault, seed: int = 0, backends=DEFAULT_BACKENDS, only_declared: bool = False) -> dict:
     """Plant, run the component's cases (or only the declared case), undo, judge. A fault declared to be caught
     by an oracle test is planted in a pytest subprocess that runs that test (parity.selftest.plantedtests)."""
-    from parity.check.cases import all_cases
-
     if fault.oracle:
-        from parity.selftest.plantedtests import run_nodes
 
         return judge(fault, run_nodes([fault.detect], fault.patches))
     cases = [c for c in all_cases() if (c.id == fault.detect if only_declared else c.component == fault.component)]
@@ -150,7 +146,5 @@ def html_context(results: dict, figures: list) -> dict:
 
 
 def write(out, results: dict):
-    from parity.reports.publish import publish
-
     return publish(out, "selftest", {"title": "parity selftest: planted faults and the cases that catch them",
                                      **results}, "selftest", html_context)

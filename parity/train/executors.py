@@ -18,8 +18,14 @@ import threading
 from dataclasses import dataclass
 from queue import Queue
 
+from parity.components import classifier, datasets, models
 from parity.core.errors import ParityError, unknown
 from parity.core.results import RunResult
+from parity.runtime import workers, workers as pool
+from parity.runtime.backends import Unsupported, current, get_backend
+from parity.runtime.workers import WorkerDied
+from parity.train import training
+from parity.train.training import features_key
 
 EXECUTORS = ("serial", "processes", "ray")
 DEVICES = ("cpu", "cuda", "auto")
@@ -41,10 +47,6 @@ class Task:
 
 def prepared(task: Task) -> tuple:
     """(decoded data file, torch starting state or None): made once in the coordinating process."""
-    from parity.components import classifier, models
-    from parity.runtime.backends import get_backend
-    from parity.train import training
-
     path = training.prepare(task.recipe, task.spec, task.body)
     state = None
     if not get_backend(task.backend).builds_torch_models:  # ported from the torch model's starting state
@@ -60,10 +62,6 @@ def unsupported_result(task: Task, why) -> dict:
 
 
 def _run_on_lane(task: Task, lane: int, progress: bool) -> dict:
-    from parity.runtime import workers
-    from parity.runtime.backends import Unsupported
-    from parity.train import training
-
     try:
         path, state = prepared(task)
         args = (task.recipe, task.spec, task.seed, task.body, path, state, task.use_cache, progress, False)
@@ -95,8 +93,6 @@ class Processes:
     name = "processes"
 
     def __init__(self, workers: int | None = None, progress: bool = False, per_backend: int | None = None):
-        from parity.runtime import workers as pool
-
         self.workers = workers or os.cpu_count() or 1
         self.per_backend = per_backend or self.workers
         self.progress = progress and self.workers == 1
@@ -111,7 +107,6 @@ class Processes:
             for i, task in enumerate(tasks):
                 yield i, _retry_once(task, lambda: _run_on_lane(task, 0, self.progress))
             return
-        from parity.train.training import features_key
 
         prepare_all(tasks)  # starting states and data files once, before the workers compete for them
         queue = sorted(((i, t, features_key(t.recipe, t.spec, t.body, t.use_cache)) for i, t in enumerate(tasks)),
@@ -184,8 +179,6 @@ class Processes:
 def _retry_once(task: Task, run):
     """A worker that died (killed, out of memory) loses its run; the run is tried once more on a fresh worker,
     and a second death is an error naming the run."""
-    from parity.runtime.workers import WorkerDied
-
     try:
         return run()
     except WorkerDied:
@@ -222,15 +215,11 @@ class Ray:
         self._data: dict = {}
 
     def _data_ref(self, spec, path):
-        from parity.components import datasets
-
         if path not in self._data:
             self._data[path] = self.ray.put(datasets.load(spec, path))
         return self._data[path]
 
     def map(self, tasks: list[Task]):
-        from parity.runtime.backends import get_backend
-
         refs = {}
         for i, task in enumerate(tasks):
             path, state = prepared(task)
@@ -246,10 +235,7 @@ class Ray:
 
 def _ray_run(task: Task, data, state) -> dict:
     """Runs in a Ray worker whose environment names the backend: configure it, then train in place."""
-    from parity.train import training
-    from parity.runtime.backends import get_backend
 
-    from parity.runtime.backends import Unsupported
 
     package = importlib.import_module(get_backend(task.backend).package)
     package.configure_threads(1)
@@ -290,7 +276,6 @@ def resolve_device(device: str, backends) -> str:
         raise unknown("device", device, DEVICES)
     if device == "cpu":
         return device
-    from parity.runtime import workers
 
     blind = [b for b in dict.fromkeys(backends) if not workers.call_on(b, workers.target_of(gpus_here), device="cuda")]
     if device == "auto":
@@ -303,8 +288,6 @@ def resolve_device(device: str, backends) -> str:
 
 def gpus_here() -> int:
     """Runs in a backend's worker: how many GPUs its framework sees there."""
-    from parity.runtime.backends import current, get_backend
-
     return importlib.import_module(get_backend(current()).package).visible_gpus()
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from parity.components import datasets
+from parity.components.datasets import DataSpec
 from parity.train import recipes, training
 from parity.train.runner import Runner, run_identity
-from parity.components.datasets import DataSpec
 
 CALIBRATION_BATCHES = (1, 3)  # training batches of the two calibration runs
 CALIBRATION_TEST = 2  # test images per class
@@ -29,8 +30,6 @@ _SIZES: dict = {}
 
 def _sizes(runner, spec: DataSpec, recipe) -> tuple[int, int]:
     """(training images, test images) a run on `spec` sees."""
-    from parity.components import datasets
-
     key = (spec, training.decoder_for(recipe, spec), training.load_for(recipe))
     if key not in _SIZES:
         train, test = datasets.load(spec, datasets.decoded_file(spec, key[1], key[2]))
@@ -59,8 +58,6 @@ def _calibrate(runner, recipe, cached: bool, lanes: int) -> dict:
     (small, t_small), (large, t_large) = timings
     per_image = max((t_large - t_small) / max(large - small, 1), 0.0)
     return {"fixed": max(t_small - per_image * small, 0.0), "per_image": per_image}
-
-
 
 
 def plan(runner, requests: list[tuple], note: str = "") -> dict:

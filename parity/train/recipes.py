@@ -13,7 +13,9 @@ import math
 import re
 from dataclasses import dataclass, fields, replace
 
+from parity.components import data, heads, loss, models, optim, resize, schedules
 from parity.core.errors import ParityError, unknown
+from parity.runtime.backends import frameworks
 
 
 NO_DEFAULT = object()
@@ -42,19 +44,19 @@ KINDS = {
 _SIDE = dict(most=8192, most_why="an 8192 px image is 805 MB as float32")
 
 KNOBS = {k.name: k for k in [
-    Knob("framework", "framework", "name", "which backend trains: torch, keras_tf or keras_torch (parity.runtime.backends)"),
-    Knob("decoder", "data", "name", "JPEG decoder (parity.components.data.DECODERS); arrays without files are not decoded"),
+    Knob("framework", "framework", "name", "which backend trains: torch, keras_tf or keras_torch (the backend registry)"),
+    Knob("decoder", "data", "name", "JPEG decoder (data.DECODERS); arrays without files are not decoded"),
     Knob("size", "resize", "size", "square resize target in pixels, or None to keep the images' own size", **_SIDE),
-    Knob("resize", "resize", "name", "resize method (parity.components.resize.RESIZE_METHODS); unused when size is None"),
-    Knob("norm", "data", "name", "normalisation mode (parity.components.data.NORMALIZATIONS)"),
+    Knob("resize", "resize", "name", "resize method (resize.RESIZE_METHODS); unused when size is None"),
+    Knob("norm", "data", "name", "normalisation mode (data.NORMALIZATIONS)"),
     Knob("body", "model", "name", "the body the original recipe used (`--body` replaces it in a run)"),
-    Knob("head", "head", "name", "head layout (parity.components.heads.HEADS)"),
-    Knob("init", "head", "name", "initialiser of the head's Linear layers (parity.components.heads.INITS)"),
-    Knob("bn_policy", "bn", "name", "what happens to the body: train_bn, frozen or stats_only (parity.components.heads.BN_POLICIES)"),
-    Knob("optimizer", "optim", "name", "optimizer and its betas, epsilon, weight decay (parity.components.optim.OPTIMIZERS)"),
+    Knob("head", "head", "name", "head layout (heads.HEADS)"),
+    Knob("init", "head", "name", "initialiser of the head's Linear layers (heads.INITS)"),
+    Knob("bn_policy", "bn", "name", "what happens to the body: train_bn, frozen or stats_only (heads.BN_POLICIES)"),
+    Knob("optimizer", "optim", "name", "optimizer and its betas, epsilon, weight decay (optim.OPTIMIZERS)"),
     Knob("lr", "optim", "lr", "fastai's lr argument: a float for every layer group, or slice(x) written (x,)"),
-    Knob("schedule", "schedule", "name", "LR/momentum schedule (parity.components.schedules.SCHEDULES)"),
-    Knob("loss", "loss", "name", "loss (parity.components.loss.LOSSES)"),
+    Knob("schedule", "schedule", "name", "LR/momentum schedule (schedules.SCHEDULES)"),
+    Knob("loss", "loss", "name", "loss (loss.LOSSES)"),
     Knob("batch_size", "data", "count", "training batch size", most=65536,
          most_why="a batch is at most the training set; whether it fits in memory is checked before any run"),
     Knob("epochs", "schedule", "count", "passes over the training set", most=10000,
@@ -64,11 +66,11 @@ KNOBS = {k.name: k for k in [
          most_why="a head of 100,000 classes; the data's own class count must match it"),
     Knob("load_size", "data", "size", "per-image resize when files are read (images of different sizes), or None: "
          "every image keeps its size and all must share one", default=None, **_SIDE),
-    Knob("load_resize", "data", "name", "the reader's per-image resize method (parity.components.resize.RESIZE_METHODS): "
+    Knob("load_resize", "data", "name", "the reader's per-image resize method (resize.RESIZE_METHODS): "
          "tf_resize is image_dataset_from_directory's default, keras_smart_resize its crop_to_aspect_ratio=True, "
          "fastai_v2 is Resize(N) as item_tfms, fastai_v1 is size=N; unused when load_size is None",
          default="tf_resize"),
-    Knob("load_crop", "data", "name", "where the reader's crop sits on training items (parity.components.resize.LOAD_CROPS): "
+    Knob("load_crop", "data", "name", "where the reader's crop sits on training items (resize.LOAD_CROPS): "
          "centre, or random (fastai 2's Resize: a new box per item and epoch; validation items keep the centre)",
          default="centre"),
 ]}
@@ -76,8 +78,6 @@ KNOBS = {k.name: k for k in [
 
 def _registry_check(name: str):
     """The function that accepts a registered name of knob `name` (and raises listing the choices)."""
-    from parity.components import data, heads, loss, models, optim, resize, schedules
-    from parity.runtime.backends import frameworks
 
     def framework(value):
         if value not in frameworks():
@@ -180,7 +180,6 @@ def check_recipe(recipe: Recipe, where: str | None = None) -> Recipe:
     """Every knob checked by its type and registry; a bad value raises naming the knob, the value and the choices."""
     for name, value in recipe.knobs().items():
         check_knob(name, value, where or f"recipe {recipe.name!r}")
-    from parity.components import heads, resize
 
     heads.get_head(recipe.head, recipe.init)
     if recipe.load_crop != "centre" and (recipe.load_size is None

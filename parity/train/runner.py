@@ -5,16 +5,17 @@ from __future__ import annotations
 import sys
 
 from parity.components import datasets, models
-from parity.train.executors import Serial, Task, check_device, prepared
+from parity.runtime import workers
+from parity.runtime.backends import versions
 from parity.train import training
-from parity.train.recipes import Recipe
+from parity.train.executors import Serial, Task, check_device, prepared
+from parity.train.recipes import Recipe, fingerprint, identity_knobs
+from parity.train.store import run_key
 
 
 def run(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str | None = None, use_cache: bool = True,
         progress: bool = False, keep_logits: bool = False, device: str = "cpu") -> dict:
     """One run in its backend's worker, from the coordinating process."""
-    from parity.runtime import workers
-
     task = Task(recipe, spec, seed, body or recipe.body, use_cache, device)
     path, state = prepared(task)
     args = (recipe, spec, seed, task.body, path, state, use_cache, progress, keep_logits)
@@ -26,8 +27,6 @@ def run_identity(recipe: Recipe, spec: datasets.DataSpec, seed: int, body: str, 
                  device: str = "cpu") -> dict:
     """Everything that decides a run's result: the result store's key. The recipe's name is left out, so
     two recipes with the same knobs share their runs."""
-    from parity.train.recipes import fingerprint, identity_knobs
-
     knobs = identity_knobs(recipe)
     knobs["body"] = body
     return {"knobs": knobs, "fingerprint": fingerprint(recipe), "body": body,
@@ -41,7 +40,6 @@ class Runner:
 
     def __init__(self, spec: datasets.DataSpec, body: str, store, use_cache: bool = True, progress: bool = True,
                  executor=None, device: str = "cpu", announce: bool = True):
-        from parity.runtime.backends import versions
 
         self.spec, self.body, self.store, self.use_cache = spec, body, store, use_cache
         self.versions = {k: v for k, v in versions().items() if k != "platform"}
@@ -56,8 +54,6 @@ class Runner:
     def map(self, requests: list[tuple]) -> list[dict]:
         """Results of (recipe, seed) or (recipe, seed, data spec) requests, in order, submitted together;
         each distinct new run trains once."""
-        from parity.train.store import run_key
-
         results: list = [None] * len(requests)
         waiting: dict[str, list] = {}  # store key -> [identity, task, indices]
         for i, (recipe, seed, *spec) in enumerate(requests):

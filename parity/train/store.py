@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from parity.components.datasets import cache_dir
 from parity.core.errors import ParityError
 from parity.core.outputs import check_writable
 
@@ -19,8 +20,6 @@ STORE_ENV = "PARITY_STORE"
 
 
 def default_store_dir() -> Path:
-    from parity.components.datasets import cache_dir
-
     return Path(os.environ.get(STORE_ENV) or cache_dir() / "runs")
 
 

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from parity.components import classifier, data, models, resize
+from parity.runtime import workers
 from parity.runtime.backends import REFERENCE, native
 
 TORCH, KERAS = native("torch"), native("keras")  # the backends each framework's own users run
@@ -19,6 +20,7 @@ N_CLASSES = 10
 def body_input(ctx, body: str, size: int, thumbnails: int = 2) -> np.ndarray:
     """The two sklearn photos (centre squares) and some thumbnails, resized to `size` and normalised as the
     body's check weights expect, by the float64 references: the same float32 input for every backend."""
+
     def compute():
         photos = resize.reference_resize(ctx.resize_input("squares"), size, "tf_resize")
         thumbs = resize.reference_resize(ctx.thumbnails[:thumbnails], size, "tf_resize")
@@ -30,12 +32,14 @@ def body_input(ctx, body: str, size: int, thumbnails: int = 2) -> np.ndarray:
 
 def body(ctx, name: str, backend: str):
     """The body with its check weights in `backend` (torch's ported into Keras), built once per run."""
-    return ctx.memo(("body", name, backend), lambda: models.build_body(models.CHECK_WEIGHTS[name], ctx.seed, on=backend))
+    return ctx.memo(("body", name, backend),
+                    lambda: models.build_body(models.CHECK_WEIGHTS[name], ctx.seed, on=backend))
 
 
 def body_float64(ctx, name: str):
     """The torch body in float64, in the reference process (parity.runtime.backends.REFERENCE, so the references run
     beside the torch backend's own float32 side): the reference of every layer-wise case."""
+
     def copy():
         source = models.build_body(models.CHECK_WEIGHTS[name], ctx.seed, on=REFERENCE)
         return models.float64_copy(source)
@@ -70,8 +74,6 @@ def restored(ctx, handle, backend: str, passes_only: bool = False):
     running statistics (differently: torch keeps the unbiased batch variance, Keras the biased one). A case
     that only runs passes (forward, backward; no optimizer step) says `passes_only`: then only the BN
     statistics are copied and given back (copying whole models took ~5 of a check's CPU-seconds)."""
-    from parity.runtime import workers
-
     with using(ctx, handle):
         saved = classifier.snapshot(handle, statistics_only=passes_only)
         try:

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity.train import recipes
-from parity.components.datasets import DataSpec
 from parity.check.case import Case, Sides
+from parity.check.tolerances import get_tolerance
+from parity.components.datasets import DataSpec
+from parity.train import recipes
+from parity.train.equivalence import equivalence
+from parity.train.executors import Processes
+from parity.train.runner import Runner
+from parity.train.store import ResultStore
 
 SEEDS = (0, 1, 2, 3, 4)
 CI_DATA = DataSpec("digits", train_per_class=30, test_per_class=40)
@@ -21,12 +26,6 @@ RECIPE = "keras_thread_64"
 
 
 def _equivalence(ctx) -> Sides:
-    from parity.train.equivalence import equivalence
-    from parity.train.executors import Processes
-    from parity.train.runner import Runner
-    from parity.train.store import ResultStore
-    from parity.check.tolerances import get_tolerance
-
     # the two backends train at the same time, each in the worker the other cases use
     runner = ctx.memo(("runner", CI_DATA), lambda: Runner(CI_DATA, "efficientnet_lite0", ResultStore(None),
                                                           progress=False, announce=False,

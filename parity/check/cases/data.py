@@ -22,7 +22,8 @@ def _decoded(decoder: str, files: str, backend: str, ctx) -> np.ndarray:
 
 def _decode_defaults(files: str, ctx) -> Sides:
     """PIL (torch, fastai) against TensorFlow's default decode (keras_tf's image_dataset_from_directory)."""
-    a, b = _decoded("pil", files, decoding_backend("pil"), ctx), _decoded("tf_fast", files, decoding_backend("tf_fast"), ctx)
+    a = _decoded("pil", files, decoding_backend("pil"), ctx)
+    b = _decoded("tf_fast", files, decoding_backend("tf_fast"), ctx)
     return Sides(a, b, labels=("torch pil", "keras_tf tf_fast"),
                  detail={"files": len(_paths(files, ctx)), "values_differing": int(np.count_nonzero(a != b)),
                          "values": int(a.size)})
@@ -68,7 +69,8 @@ def _batches(backend: str, ctx) -> np.ndarray:
     by the backend's own loader."""
     images, labels = ctx.thumbnails, np.arange(len(ctx.thumbnails))
     epochs = [spec.batch_order(len(images), 3, seed=ctx.seed + e, drop_last=False) for e in range(2)]
-    got = [batch for order in epochs for batch in spec.loader_batches(images, labels, order, 64, "tf_resize", "torch", on=backend)]
+    got = [batch for order in epochs
+           for batch in spec.loader_batches(images, labels, order, 64, "tf_resize", "torch", on=backend)]
     return np.concatenate([np.concatenate([x.ravel(), y.astype(np.float32)]) for x, y in got])
 
 
@@ -105,9 +107,12 @@ CASES = [
            reference=lambda ctx, mode=mode: spec.reference_normalize(ctx.thumbnails, mode), key=f"normalize.{mode}")
       for mode in spec.NORMALIZATIONS],
     Case("data", "normalize torch vs tf", "divergence", partial(_normalize_cross, "torch", "tf"), "normalized_f32",
-         "the thread: fastai imagenet_stats vs ResNet50V2's x/127.5-1 feed the body different input ranges", key="normalize.torch_vs_tf"),
+         "the thread: fastai imagenet_stats vs ResNet50V2's x/127.5-1 feed the body different input ranges",
+         key="normalize.torch_vs_tf"),
     Case("data", "batches from the shared order", "matched", _batches, "normalized_f32",
-         "every loader consumes parity.components.data.batch_order, then resizes and normalises each batch", across=True, key="batches.shared_order"),
+         "every loader consumes parity.components.data.batch_order, then resizes and normalises each batch",
+         across=True,
+         key="batches.shared_order"),
     Case("data", "drop_last images per epoch", "divergence", _drop_last, "exact",
          "fastai's train loader drops the last partial batch (drop_last=True); Keras fit keeps it", key="drop_last"),
 ]

@@ -115,7 +115,8 @@ def _stats_moved(body_name: str, policy: str, backend: str, ctx) -> np.ndarray:
 CASES = [
     Case("grad", "BN policy frozen leaves body running stats (resnet18)", "matched",
          partial(_stats_moved, "resnet18", "frozen"), "exact",
-         "torch body.eval() and Keras trainable=False both use and keep the running statistics", across=True, key="bn_frozen_stats.resnet18"),
+         "torch body.eval() and Keras trainable=False both use and keep the running statistics", across=True,
+         key="bn_frozen_stats.resnet18"),
     *[Case("grad", _title(body, head, policy), "matched", partial(_gradients, body, head, policy),
            "logits_batch_stats_f32" if (body, policy) == ("efficientnet_lite0", "train_bn") else "grad_f32",
            f"{heads.BN_POLICIES[policy]}; dropout off; mean cross-entropy on logits; batch of 4 at {SIZE} px",
@@ -130,7 +131,8 @@ CASES = [
       for body, head, policy in GRAD_CASES if (body, policy) in FLOAT32_UNJUDGEABLE],
     *[Case("grad", f"trained tensors, fastai vs keras recipe ({body})", "divergence", partial(_trained_counts, body),
            "exact", "fastai's freeze() keeps every body BN trainable (train_bn=True); the thread's Keras code "
-           "sets trainable=False on the whole body", key=f"trained_tensors.{body}") for body in ("resnet50", "efficientnet_lite0")],
+           "sets trainable=False on the whole body", key=f"trained_tensors.{body}")
+      for body in ("resnet50", "efficientnet_lite0")],
     *[Case("grad", f"BN running_var after one train-mode step ({body})", "divergence", partial(_running_var, body),
            "running_stats_f32", "torch updates running_var with the unbiased batch variance (n/(n-1)), Keras "
            "with the biased one; momenta are matched (Keras 1 - torch)", across=True, key=f"bn_running_var.{body}")

@@ -130,7 +130,8 @@ CASES = [
            "head_train_f32" if training else "head_f32",
            f"{heads.get_head(head).source}; the same torch weights in every backend, dropout off; each layer's "
            f"output on the same {BODY} features ({'batch statistics' if training else 'running statistics'})",
-           across=True, reference=partial(_reference_layers, head, training), key=f"{head}.{'train' if training else 'infer'}")
+           across=True, reference=partial(_reference_layers, head, training),
+           key=f"{head}.{'train' if training else 'infer'}")
       for head in LAYERWISE for training in (False, True)],
     *[Case("head", f"{head} dropout rates and scaling", "matched", partial(_dropout, head), "dropout_rate",
            "each dropout slot zeroes p of its inputs and scales the rest by 1 / (1 - p) (torch nn.Dropout, Keras "

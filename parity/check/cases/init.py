@@ -40,13 +40,16 @@ def _cross(init_a: str, init_b: str, ctx) -> Sides:
 
 CASES = [
     *[Case("init", f"{name} percentiles", "matched", partial(_percentiles, name), "init_percentiles",
-           heads.INITS[name].summary, across=True, reference=lambda ctx, name=name: theoretical_percentiles(name), key=f"{name}")
+           heads.INITS[name].summary, across=True, reference=lambda ctx, name=name: theoretical_percentiles(name),
+           key=f"{name}")
       for name in heads.INITS],
     Case("init", "kaiming_normal vs keras he_normal", "divergence",
          partial(_cross, "kaiming_normal", "keras_he_normal"), "init_percentiles",
          "the thread's 'use kaiming in Keras' advice: keras HeNormal is a truncated normal (no weight beyond "
-         "2 sd), torch kaiming_normal_ is not; VarianceScaling(2, 'fan_in', 'untruncated_normal') matches it", key="kaiming_vs_he_normal"),
+         "2 sd), torch kaiming_normal_ is not; VarianceScaling(2, 'fan_in', 'untruncated_normal') matches it",
+         key="kaiming_vs_he_normal"),
     Case("init", "kaiming_normal (fastai head) vs glorot_uniform (keras Dense)", "divergence",
          partial(_cross, "kaiming_normal", "glorot_uniform"), "init_percentiles",
-         "fastai heads start from kaiming_normal_, Keras Dense from glorot_uniform: a different scale and shape", key="kaiming_vs_glorot"),
+         "fastai heads start from kaiming_normal_, Keras Dense from glorot_uniform: a different scale and shape",
+         key="kaiming_vs_glorot"),
 ]

@@ -57,5 +57,6 @@ CASES = [
       for name in spec.LOSSES],
     Case("loss", "on logits vs keras clipped probabilities", "divergence", _clipping, "loss_f32",
          "a confidently wrong prediction costs -log(p) on logits (39.6 here) but at most -log(1e-7) = 16.1 once "
-         "clipped, and its gradient becomes 0: Keras without cached logits stops learning from such examples", key="logits_vs_clipped"),
+         "clipped, and its gradient becomes 0: Keras without cached logits stops learning from such examples",
+         key="logits_vs_clipped"),
 ]

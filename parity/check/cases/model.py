@@ -70,9 +70,11 @@ CASES = [
            f"{name} body with the weights {models.CHECK_WEIGHTS[name]} "
            f"({models.get_weights(models.CHECK_WEIGHTS[name]).summary}), "
            f"{'batch statistics' if training else 'running statistics'}", across=True,
-           reference=partial(_reference_layers, name, size, training), figure=f"layer_errors/{name}", key=f"{name}.{size}.{'train' if training else 'infer'}")
+           reference=partial(_reference_layers, name, size, training), figure=f"layer_errors/{name}",
+           key=f"{name}.{size}.{'train' if training else 'infer'}")
       for name in models.PORTABLE_BODIES for size in SIZES for training in (False, True)],
     Case("model", "resnet50v2_keras vs torchvision resnet50: parameters", "divergence", _v2_vs_v1, "exact",
          "the thread's Keras body is ResNet50V2 (pre-activation, conv biases, BN eps 1.001e-5, stride on the "
-         "last block of a stage), not the v1.5 resnet50 fastai uses: different weights, different network", key="resnet50v2_vs_resnet50.params"),
+         "last block of a stage), not the v1.5 resnet50 fastai uses: different weights, different network",
+         key="resnet50v2_vs_resnet50.params"),
 ]

@@ -8,10 +8,12 @@ from functools import partial
 
 import numpy as np
 
-from parity.components import optim as spec
-from parity.check.cases._shared import TORCH
-from parity.components.models import PORTABLE_BODIES
 from parity.check.case import Case, Output, Sides
+from parity.check.cases._shared import N_CLASSES, TORCH, body_input, model, model_float64, restored
+from parity.components import classifier, optim as spec
+from parity.components.models import PORTABLE_BODIES
+from parity.runtime.backends import REFERENCE
+from parity.train import training
 
 STEPS = 100
 # One tensor per fastai layer group and kind: weights decay, 1-D BN params and biases may not.
@@ -69,10 +71,6 @@ def _applied_lrs(body: str, backend: str, ctx) -> Output:
     """One train_bn step of the real training loop (groups from the backend's own tensor names, as a run makes
     them) with torch Adam, no weight decay, over slice(1e-4, 1e-2): Adam's first step moves an element by
     lr * g / (|g| + eps), so each tensor's largest move is the learning rate applied to it (0: not trained)."""
-    from parity.components import classifier
-    from parity.train import training
-    from parity.check.cases._shared import N_CLASSES, body_input, model, restored
-
     handle = model(ctx, body, GROUP_HEAD, backend)
     x = body_input(ctx, body, GROUP_SIZE)
     with restored(ctx, handle, backend):
@@ -88,10 +86,6 @@ def _applied_lrs(body: str, backend: str, ctx) -> Output:
 def _fastai_rule(body: str, ctx) -> Output:
     """What fastai's split gives: the group LR of every tensor train_bn trains (the trainable names of the
     float64 reference model), 0 for the others."""
-    from parity.components import classifier
-    from parity.runtime.backends import REFERENCE
-    from parity.check.cases._shared import model_float64, restored
-
     handle = model_float64(ctx, body, GROUP_HEAD)
     lrs = spec.group_lrs(DISTINCT_LR, 3)
     with restored(ctx, handle, REFERENCE, passes_only=True):
@@ -127,12 +121,14 @@ DIVERGENCES = [
     ("beta2.fastai", "beta2 0.999 (torch, keras) vs 0.99 (fastai)", "torch_adam",
      dataclasses.replace(_ADAM, name="adam_beta2_0.99", beta2=0.99), 3e-3, 3e-3,
      "fastai's AdamW uses betas (0.9, 0.99): a shorter second-moment memory"),
-    ("wd.l2_vs_decoupled", "weight decay L2 (true_wd=False) vs decoupled (true_wd=True)", "fastai_v1_adamw_l2", "fastai_v1_adamw",
+    ("wd.l2_vs_decoupled", "weight decay L2 (true_wd=False) vs decoupled (true_wd=True)", "fastai_v1_adamw_l2",
+     "fastai_v1_adamw",
      3e-3, 3e-3, "the thread's cnn_learner(true_wd=False) adds wd*p to the gradient, which Adam then rescales"),
     ("bn_wd", "decay on BN and bias (bn_wd=True) vs not (fastai 2)", "fastai_v1_adamw",
      dataclasses.replace(_V1, name="fastai_v1_adamw_no_bn_wd", decay_norm_bias=False), 3e-3, 3e-3,
      "fastai 1 decays BN weights and biases too; fastai 2 and torch practice exclude them"),
-    ("lr.slice_vs_flat", "lr slice(3e-3) (fit(3)) vs 3e-3 everywhere (fit(3, lr=0.003))", "fastai_v1_adamw_l2", "fastai_v1_adamw_l2",
+    ("lr.slice_vs_flat", "lr slice(3e-3) (fit(3)) vs 3e-3 everywhere (fit(3, lr=0.003))", "fastai_v1_adamw_l2",
+     "fastai_v1_adamw_l2",
      SLICE_LR, 3e-3, "the thread's 89% vs 73%: slice(3e-3) gives the body groups 3e-4"),
 ]
 

@@ -123,7 +123,8 @@ TRAIN_EPOCH = 0  # the epoch whose shared crop draws the training-crop cases use
 def _train_crop(backend: str, ctx) -> np.ndarray:
     """fastai 2's training-time Resize: each item's box at its own (x, y) from the shared draw."""
     pcts = spec.crop_pcts(len(ctx.mixed_items), ctx.seed, TRAIN_EPOCH)
-    return ctx.memo(("train crop", backend), lambda: spec.load_resize(ctx.mixed_items, LOAD_SIZE, "fastai_v2", pcts, on=backend))
+    return ctx.memo(("train crop", backend),
+                    lambda: spec.load_resize(ctx.mixed_items, LOAD_SIZE, "fastai_v2", pcts, on=backend))
 
 
 def _train_crop_reference(ctx) -> np.ndarray:
@@ -147,7 +148,8 @@ CASES = [
       for src, _, size in SIZE_PAIRS for m in spec.RESIZE_METHODS],
     *[Case("resize", f"{a} vs {b} {_label(SIZE_PAIRS[k][0], SIZE_PAIRS[k][2])}", kind,
            partial(_cross, a, b, fw, SIZE_PAIRS[k][0], SIZE_PAIRS[k][2]),
-           "pixels_uint8" if "fastai_v2" in (a, b) else "pixels_f32", reason, key=f"{a}_vs_{b}.{_size_key(SIZE_PAIRS[k][0], SIZE_PAIRS[k][2])}")
+           "pixels_uint8" if "fastai_v2" in (a, b) else "pixels_f32", reason,
+           key=f"{a}_vs_{b}.{_size_key(SIZE_PAIRS[k][0], SIZE_PAIRS[k][2])}")
       for a, b, fw, k, kind, reason in CROSS_METHOD],
     *[Case("resize", f"load {m} {_mixed_label()}->{LOAD_SIZE}", "matched", partial(_loaded, m, LOAD_SIZE),
            _tolerance(m), f"{reader} on images of three sizes, item by item, in every backend", across=True,
@@ -155,7 +157,8 @@ CASES = [
       for m, reader in LOAD_METHODS],
     Case("resize", f"load fastai_v2 training crop {_mixed_label()}->{LOAD_SIZE}, shared draws", "matched",
          _train_crop, "pixels_uint8", "fastai 2's Resize crops training items at a random position, a new one "
-         "per item and epoch (Resize.before_call); the positions are drawn once (parity.components.resize.crop_pcts) and "
+         "per item and epoch (Resize.before_call); the positions are drawn once (parity.components.resize."
+         "crop_pcts) and "
          "handed to every backend, so each crops the same box", across=True, reference=_train_crop_reference,
          requires=(("resize", "fastai_v2"),), key="load.fastai_v2.train_crop"),
     Case("resize", f"load fastai_v2 training vs validation crop {_mixed_label()}->{LOAD_SIZE}", "divergence",
@@ -169,6 +172,7 @@ CASES = [
          "centre square first and resamples with PIL's antialiased filter", key="load.keras_default_vs_fastai_v2"),
     *[Case("resize", f"matrix {_label(src, size)}", "divergence", partial(_matrix, src, size), "pixels_uint8",
            "methods differ in sample positions (align corners vs half-pixel), filters (antialias) and rounding; "
-           "the matrix gives every pair, the headline is the largest", figure=f"resize_matrix/{_label(src, size)}", key=f"matrix.{_size_key(src, size)}")
+           "the matrix gives every pair, the headline is the largest", figure=f"resize_matrix/{_label(src, size)}",
+           key=f"matrix.{_size_key(src, size)}")
       for src, _, size in MATRIX_PAIRS],
 ]

@@ -57,5 +57,6 @@ CASES = [
          "Keras' own schedule warms up linearly, not by a cosine, and has no momentum cycle (beta_1 stays 0.9)",
          figure="divergence_curves/schedules", key="keras_cosine_vs_fastai_v2"),
     Case("schedule", "fastai 1 vs fastai 2 one-cycle", "divergence", _v1_vs_v2, "schedule_f32",
-         "fastai 1 warms up for 30% of batches to a final LR of lr_max/25e4; fastai 2 for 25% to lr_max/1e5", key="fastai_v1_vs_v2"),
+         "fastai 1 warms up for 30% of batches to a final LR of lr_max/25e4; fastai 2 for 25% to lr_max/1e5",
+         key="fastai_v1_vs_v2"),
 ]

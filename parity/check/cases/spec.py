@@ -48,7 +48,8 @@ def _slice(lr: tuple, ctx) -> Sides:
     if library is None:
         raise Skip("fastai is not installed (the test extra installs fastai 2)")
     ours = optim.group_lrs(lr, N_GROUPS)
-    return Sides(np.array(ours), np.array(library), labels=("parity.components.optim.group_lrs", "fastai set_hyper('lr', slice)"),
+    return Sides(np.array(ours), np.array(library),
+                 labels=("parity.components.optim.group_lrs", "fastai set_hyper('lr', slice)"),
                  layers=[(f"group {i}", np.array([a]), np.array([b]), None)
                          for i, (a, b) in enumerate(zip(ours, library))])
 
@@ -91,7 +92,8 @@ CASES = [
     Case("spec", "resize fastai_v2 427x640->64 = fastai Resize(64) (training crop)", "matched",
          partial(_fastai_resize_training, 64), "exact",
          "on training items fastai 2's Resize draws the box position from Python's random (Resize.before_call, "
-         "split_idx=0); at the positions it drew, parity's box and PIL call are fastai's, so bit-equal", key="resize.fastai_v2.train_crop"),
+         "split_idx=0); at the positions it drew, parity's box and PIL call are fastai's, so bit-equal",
+         key="resize.fastai_v2.train_crop"),
     Case("spec", "resize fastai_v2 427x640->64 = fastai Resize(64) (validation crop)", "matched",
          partial(_fastai_resize, 64), "exact",
          "fastai_v2 claims to be fastai 2's Resize item transform: the same crop box and the same PIL call, so "

@@ -249,7 +249,8 @@ CASES = [
     Case("train", f"BN running_var after 3 steps ({_title(TRAIN_BN)})", "divergence",
          partial(_running_var, TRAIN_BN), "train_f32",
          "torch updates running_var with the unbiased batch variance (x n/(n-1) = 1.5 at batch 3), Keras with "
-         "the biased one: the models train alike but evaluate differently", across=True, key=f"bn_running_var.{_key(TRAIN_BN)}"),
+         "the biased one: the models train alike but evaluate differently", across=True,
+         key=f"bn_running_var.{_key(TRAIN_BN)}"),
     *[Case("train", f"evaluate the same trained weights ({_title(r)})", "matched",
            partial(_evaluated, r, np.float32), "features_f32",
            "torch's weights after 3 steps (BN statistics included) loaded into every backend, then each backend's "
@@ -259,8 +260,10 @@ CASES = [
            partial(_evaluated_with_dropout, r, np.float32), "features_f32",
            "a model built with its head's real dropout layers: each backend's evaluate runs inference, where "
            "dropout is the identity, so the logits are those of the float64 reference built the same way",
-           across=True, reference=partial(_evaluated_with_dropout, r, np.float64, REFERENCE), key=f"evaluate.dropout.{_key(r)}") for r in RECIPES],
+           across=True, reference=partial(_evaluated_with_dropout, r, np.float64, REFERENCE),
+           key=f"evaluate.dropout.{_key(r)}") for r in RECIPES],
     Case("train", f"eval logits after 3 steps ({_title(RECIPES[1])})", "divergence", partial(_eval_logits, RECIPES[1]),
          "train_f32", "trained the same (matched above), the thread's head evaluates differently: its BatchNorm1d "
-         "running_var was updated with n/(n-1) = 10/9 in torch and 1 in Keras", across=True, key=f"eval_logits.{_key(RECIPES[1])}"),
+         "running_var was updated with n/(n-1) = 10/9 in torch and 1 in Keras", across=True,
+         key=f"eval_logits.{_key(RECIPES[1])}"),
 ]
