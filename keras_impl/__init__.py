@@ -55,19 +55,15 @@ def _import_keras_quietly() -> None:
 _import_keras_quietly()
 
 
-def configure_device(device: str) -> dict:
-    """'cpu' or 'cuda' (the worker hides GPUs for 'cpu'); on a GPU under TensorFlow, op determinism on and TF32
-    off. Returns the determinism settings it made."""
-    import keras
+def _tensorflow_cuda() -> dict:
+    import tensorflow as tf
 
-    if device != "cuda":
-        return {}
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+    tf.config.experimental.enable_op_determinism()
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    return {"op_determinism": True, "tf32": False}
 
-        tf.config.experimental.enable_op_determinism()
-        tf.config.experimental.enable_tensor_float_32_execution(False)
-        return {"op_determinism": True, "tf32": False}
+
+def _torch_cuda() -> dict:
     import torch
 
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -77,29 +73,75 @@ def configure_device(device: str) -> dict:
     return {"tf32": False, "cudnn_deterministic": True, "cudnn_benchmark": False}
 
 
-def visible_gpus() -> int:
-    """How many GPUs Keras' backend sees in this process (a cpu worker hides them all)."""
-    import keras
+def _jax_cuda() -> dict:
+    import jax
 
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+    # XLA's GPU determinism is a flag read when its client starts; full float32 matmuls (no TF32)
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
+    jax.config.update("jax_default_matmul_precision", "highest")
+    return {"deterministic_ops": True, "matmul_precision": "highest"}
 
-        return len(tf.config.list_physical_devices("GPU"))
+
+def _tensorflow_gpus() -> int:
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU"))
+
+
+def _torch_gpus() -> int:
     import torch
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def configure_threads(threads: int) -> None:
-    """Compute threads of this process (a worker gets cores / workers, so workers do not oversubscribe)."""
+def _jax_gpus() -> int:
+    import jax
+
+    return sum(d.platform == "gpu" for d in jax.devices())
+
+
+def _tensorflow_threads(threads: int) -> None:
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def _torch_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _jax_threads(threads: int) -> None:
+    # XLA's CPU client reads its threads when it starts (at the first computation, after this call)
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                               f"intra_op_parallelism_threads={threads}").strip()
+
+
+# Keras' backend -> how this package sets a GPU up, counts GPUs and sets compute threads on it
+_BY_BACKEND = {"tensorflow": (_tensorflow_cuda, _tensorflow_gpus, _tensorflow_threads),
+               "torch": (_torch_cuda, _torch_gpus, _torch_threads),
+               "jax": (_jax_cuda, _jax_gpus, _jax_threads)}
+
+
+def _of_backend():
     import keras
 
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+    return _BY_BACKEND[keras.backend.backend()]
 
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    else:
-        import torch
 
-        torch.set_num_threads(threads)
+def configure_device(device: str) -> dict:
+    """'cpu' or 'cuda' (the worker hides GPUs for 'cpu'); on a GPU, deterministic kernels and no TF32. Returns
+    the determinism settings it made."""
+    return _of_backend()[0]() if device == "cuda" else {}
+
+
+def visible_gpus() -> int:
+    """How many GPUs Keras' backend sees in this process (a cpu worker hides them all)."""
+    return _of_backend()[1]()
+
+
+def configure_threads(threads: int) -> None:
+    """Compute threads of this process (a worker gets cores / workers, so workers do not oversubscribe)."""
+    _of_backend()[2](threads)

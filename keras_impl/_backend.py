@@ -1,6 +1,6 @@
-"""What differs between Keras' TensorFlow and torch backends inside keras_impl: which one runs, and how a
-gradient is taken (Keras 3 leaves custom training loops to each backend's autodiff: tf.GradientTape on
-TensorFlow, autograd's backward() on torch)."""
+"""What differs between Keras' backends inside keras_impl: which one runs, and how a gradient is taken (Keras 3
+leaves custom training loops to each backend's autodiff: tf.GradientTape on TensorFlow, autograd's backward() on
+torch, a stateless jax.value_and_grad on JAX)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 ON_TF = keras.backend.backend() == "tensorflow"
+ON_JAX = keras.backend.backend() == "jax"
 
 # Grappler's rewrites (fused conv + BN + activation, arithmetic reordering) off, so a traced graph runs the same
 # kernels as eager calls: a traced training step or inference pass equals the eager one bit for bit.
@@ -34,8 +35,11 @@ def to_numpy(x) -> np.ndarray:
 _INFERENCE = weakref.WeakKeyDictionary()
 
 
-def value_and_grads(compute, variables):
-    """(compute(), d compute() / d each variable) for a scalar `compute()` of Keras variables."""
+def value_and_grads(compute, variables, has_aux: bool = False):
+    """(compute(), d compute() / d each variable) for a scalar `compute()` of Keras variables; with `has_aux`,
+    compute() returns (scalar, aux) and the result is (scalar, gradients, aux)."""
+    if ON_JAX:
+        return _jax_value_and_grads(compute, variables, has_aux)
     if ON_TF:
         import tensorflow as tf
 
@@ -43,13 +47,49 @@ def value_and_grads(compute, variables):
         # body's variables were, so it would backpropagate through the whole body for nothing
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch([var.value if hasattr(var, "value") else var for var in variables])
-            value = compute()
-        return value, tape.gradient(value, variables)
+            out = compute()
+        value = out[0] if has_aux else out
+        grads = tape.gradient(value, variables)
+        return (value, grads, out[1]) if has_aux else (value, grads)
     for var in variables:
         var.value.grad = None
-    value = compute()
+    out = compute()
+    value = out[0] if has_aux else out
     value.backward()
-    return value.detach(), [var.value.grad for var in variables]
+    grads = [var.value.grad for var in variables]
+    return (value.detach(), grads, out[1].detach()) if has_aux else (value.detach(), grads)
+
+
+class _Recording(keras.StatelessScope):
+    """A stateless scope that remembers which variables a pass assigned (BN statistics, a dropout seed)."""
+
+    def __init__(self, state_mapping):
+        super().__init__(state_mapping=state_mapping)
+        self.assigned = []
+
+    def add_update(self, update):
+        self.assigned.append(update[0])
+        super().add_update(update)
+
+
+def _jax_value_and_grads(compute, variables, has_aux: bool):
+    """JAX differentiates functions of values, not of variables: the pass runs in a stateless scope on the
+    variables' values, and what it assigned (BN statistics, the dropout seed) is assigned for real afterwards."""
+    import jax
+
+    assigned = []
+
+    def of_values(values):
+        with _Recording(list(zip(variables, values))) as scope:
+            out = compute()
+        assigned[:] = scope.assigned
+        value, aux = out if has_aux else (out, None)
+        return value, (aux, [scope.get_current_value(v) for v in scope.assigned])
+
+    (value, (aux, updates)), grads = jax.value_and_grad(of_values, has_aux=True)([v.value for v in variables])
+    for var, new in zip(assigned, updates):
+        var.assign(new)
+    return (value, list(grads), aux) if has_aux else (value, list(grads))
 
 
 def inference(model: keras.Model, images, traced: bool | None = None) -> np.ndarray:

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_impl._backend import ON_TF, inference, to_numpy, value_and_grads
+from keras_impl._backend import ON_JAX, ON_TF, inference, to_numpy, value_and_grads
 from keras_impl._porting import keras_variables, load_state, state_of
 from keras_impl.heads import build_head
 from keras_impl.loss import per_sample_loss
@@ -122,14 +122,12 @@ def gradients(model: keras.Model, images, labels, policy: str) -> tuple[np.ndarr
     trained = _trained(model, policy)
     x = keras.ops.convert_to_tensor(np.asarray(images, np.float32))
     y = keras.ops.convert_to_tensor(np.asarray(labels, np.int64))
-    kept = {}
-
     def mean_loss():
-        kept["logits"] = model(x, training=True)
-        return keras.ops.mean(per_sample_loss("ce_logits", kept["logits"], y))
+        logits = model(x, training=True)
+        return keras.ops.mean(per_sample_loss("ce_logits", logits, y)), logits
 
-    _, grads = value_and_grads(mean_loss, [var for _, _, var in trained])
-    return keras.ops.convert_to_numpy(kept["logits"]), _to_torch_layout(trained, grads)
+    _, grads, logits = value_and_grads(mean_loss, [var for _, _, var in trained], has_aux=True)
+    return keras.ops.convert_to_numpy(logits), _to_torch_layout(trained, grads)
 
 
 _TRACE_FROM_STEPS = 40  # a traced step costs about as much as this many eager ones to trace, then runs 3x faster
@@ -258,4 +256,7 @@ def device_of(model: keras.Model) -> str:
     if ON_TF:
         kind = tf.DeviceSpec.from_string(value.device).device_type or "CPU"
         return "cuda" if kind == "GPU" else kind.lower()
+    if ON_JAX:
+        kind = next(iter(value.devices())).platform
+        return "cuda" if kind == "gpu" else kind
     return value.device.type

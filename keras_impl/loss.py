@@ -28,11 +28,9 @@ def loss_and_grad(name: str, logits, labels) -> tuple[np.ndarray, np.ndarray]:
     """(per-sample loss, gradient of the mean loss with respect to the logits)."""
     z = keras.Variable(np.asarray(logits, np.float32))
     labels = keras.ops.convert_to_tensor(np.asarray(labels, np.int64))
-    kept = {}
-
     def mean_loss():
-        kept["per_sample"] = per_sample_loss(name, z, labels)
-        return keras.ops.mean(kept["per_sample"])
+        per_sample = per_sample_loss(name, z, labels)
+        return keras.ops.mean(per_sample), per_sample
 
-    _, (grad,) = value_and_grads(mean_loss, [z])
-    return keras.ops.convert_to_numpy(kept["per_sample"]), keras.ops.convert_to_numpy(grad)
+    _, (grad,), per_sample = value_and_grads(mean_loss, [z], has_aux=True)
+    return keras.ops.convert_to_numpy(per_sample), keras.ops.convert_to_numpy(grad)

@@ -50,7 +50,7 @@ def test_backend_choice_is_checked():
     assert parse_backends(None) == ("torch", "keras_tf")
     with pytest.raises(ParityError, match="at least two different backends"):
         parse_backends("torch,torch")
-    assert set(frameworks()) == {"torch", "keras_tf", "keras_torch"}
+    assert set(frameworks()) == {"torch", "keras_tf", "keras_torch", "keras_jax"}
     assert {n for n, b in BACKENDS.items() if b.reference_only} == {"torch_reference"}
     with pytest.raises(ParityError, match="torch_reference"):
         parse_backends("torch,torch_reference")

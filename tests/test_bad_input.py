@@ -74,7 +74,7 @@ def test_unimplemented_method_names_the_backend_and_the_method():
     """keras.ops cannot express fastai 1's grid_sample: an error, never a silent half-pixel bilinear."""
     with pytest.raises(Unsupported, match=r"backend 'keras_torch' does not implement resize 'fastai_v1': keras.ops"):
         resize.resize(np.zeros((1, 4, 4, 3), np.float32), 8, "fastai_v1", on="keras_torch")
-    with pytest.raises(ParityError, match=r"backend 'tensorflow' is not one of: keras_tf, keras_torch, torch"):
+    with pytest.raises(ParityError, match=r"backend 'tensorflow' is not one of: keras_jax, keras_tf, keras_torch, torch"):
         resize.resize(np.zeros((1, 4, 4, 3), np.float32), 8, "tf_resize", on="tensorflow")
 
 

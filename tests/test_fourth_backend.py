@@ -49,3 +49,18 @@ def test_a_fourth_backend_from_the_registry_alone_runs_every_pair(four_way):
 def test_the_twin_is_gone_after_the_test():
     assert "torch_twin" not in backends.BACKENDS
     assert all(key[0] != "torch_twin" for key in workers.started())
+
+
+JAX_CASES = "loss,model.resnet18.64.*,grad.resnet18.fastai_v1.train_bn,optim.keras_adam,train.steps.efficientnet_lite0.*"
+
+
+def test_keras_on_jax_matches_the_other_backends(tmp_path):
+    """keras_jax, a registered backend (its record, and its rows in keras_impl): layer outputs, gradients,
+    optimizer steps, losses and training steps agree with torch and keras_tf within the same tolerances."""
+    out = tmp_path / "check"
+    assert main(["check", "--backends", "torch,keras_tf,keras_jax", "--only", JAX_CASES, "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    jax_pairs = [p for r in results["cases"] for p in r["detail"].get("pairs", []) if "keras_jax" in (p["a"], p["b"])]
+    assert len(jax_pairs) >= 12 and all(p["passed"] for p in jax_pairs)
+    row = next(r for r in results["cases"] if r["id"] == "loss.keras_softmax")
+    assert row["detail"]["pairs"][1]["expect"] == "divergence"  # no cached logits on JAX either: declared, measured

@@ -13,7 +13,7 @@ import pytest
 
 from parity.components import resize
 from parity.runtime import workers
-from parity.runtime.backends import BACKENDS
+from parity.runtime.backends import BACKENDS, frameworks, with_api
 from parity.runtime.protocols import PROTOCOLS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +88,7 @@ def test_resize_dispatch_tables_cover_the_registry_minus_the_declared():
     """No silent default: each Keras backend's METHODS is exactly the registry minus what it declares."""
     torch_methods = importlib.import_module("torch_impl.resize").METHODS
     assert set(torch_methods) == set(resize.RESIZE_METHODS)
-    for backend in ("keras_tf", "keras_torch"):  # each in its own worker: one process has one Keras backend
+    for backend in with_api("keras", frameworks()):  # each in its own worker: one process has one Keras backend
         methods = workers.call_on(backend, "tests.worker_probe:resize_methods")
         declared = {method for (component, method) in BACKENDS[backend].unsupported if component == "resize"}
         assert set(methods) == set(resize.RESIZE_METHODS) - declared, backend

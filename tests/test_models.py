@@ -400,7 +400,7 @@ def test_a_body_runs_at_its_declared_smallest_input(body, backend):
         workers.release(net)
 
 
-@pytest.mark.parametrize("backend", ["torch", "keras_tf", "keras_torch"])
+@pytest.mark.parametrize("backend", ["torch", "keras_tf", "keras_torch", "keras_jax"])
 def test_an_unknown_body_family_is_an_error_never_another_family(backend):
     """A body whose family a backend's FAMILIES table lacks is refused by name, not built as Lite0; every family
     of the spec is in the table (torch has no keras.applications bodies)."""

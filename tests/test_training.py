@@ -17,7 +17,7 @@ TINY = datasets.DataSpec("digits", train_per_class=12, test_per_class=8)
 BODY = "efficientnet_lite0"
 
 
-@pytest.mark.parametrize("framework", ["torch", "keras_tf", "keras_torch"])
+@pytest.mark.parametrize("framework", ["torch", "keras_tf", "keras_torch", "keras_jax"])
 def test_feature_cache_agrees_with_the_whole_model_within_float32_noise(framework):
     """The run that makes the features (whole model built) and a run on them (the head built alone) are one
     computation: equal bit for bit on any CPU. The run without the cache computes the frozen body over other

@@ -158,7 +158,8 @@ def _pct_cell(ci: dict, diverged: int) -> str:
 
 
 def html_context(results: dict, figures: list[dict]) -> dict:
-    return {"title": results["title"], "results": results, "sweep": results["sweep"], "figures": figures,
+    sweep = {"shapley_along": None, **results["sweep"]}  # along the sweep only with --bisect-at
+    return {"title": results["title"], "results": results, "sweep": sweep, "figures": figures,
             "ci_method": ACCURACY_CI, "pct_cell": _pct_cell}
 
 

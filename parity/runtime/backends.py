@@ -34,7 +34,17 @@ class Backend:
     reference_only: bool = False  # a second process of a backend, for float64 references; never compared
 
 
-_NOT_IN_KERAS_OPS = "keras.ops has no such op; its only TensorFlow form would run TF kernels, not torch's"
+_NOT_IN_KERAS_OPS = "keras.ops has no such op; its only TensorFlow form would run TF kernels, not this backend's"
+_KERAS_WITHOUT_TF = {  # what keras_impl cannot express on a Keras backend other than TensorFlow
+    ("decoder", "tf_fast"): "JPEG decoding with TensorFlow's IFAST DCT needs TensorFlow",
+    ("reader", "folder"): "keras.utils.image_dataset_from_directory needs TensorFlow (tf.data)",
+    ("models", "float64_copy"): "float64 references are computed by the torch backend",
+    ("dtype", "float64"): "Keras' type promotion turns 64-bit into 32-bit on every backend but TensorFlow "
+                          "(keras/src/backend/common/dtypes.py, to match JAX), so a float64 model's "
+                          "BatchNormalization computes in float32 (measured on keras_torch: 7.8e-8 from float64)",
+    **{("resize", m): _NOT_IN_KERAS_OPS for m in
+       ("fastai_v1", "fastai_v1_legacy", "fastai_v2", "interpolate_ac", "torch_nearest")},
+}
 
 BACKENDS = {b.name: b for b in [
     Backend("torch", "torch_impl", "torch", "torch", "PyTorch 2 with torchvision: what fastai runs on",
@@ -51,17 +61,9 @@ BACKENDS = {b.name: b for b in [
             unsupported={("models", "float64_copy"): "float64 references are computed by the torch backend"}),
     Backend("keras_torch", "keras_impl", "keras", "torch", "Keras 3 on its torch backend: Keras' API and defaults, "
             "torch's kernels", decoder="pil", check_workers=2, env={"KERAS_BACKEND": "torch"},
-            unsupported={
-                ("decoder", "tf_fast"): "JPEG decoding with TensorFlow's IFAST DCT needs TensorFlow",
-                ("reader", "folder"): "keras.utils.image_dataset_from_directory needs "
-                                                            "TensorFlow (tf.data)",
-                ("models", "float64_copy"): "float64 references are computed by the torch backend",
-                ("dtype", "float64"): "Keras' type promotion turns 64-bit into 32-bit on every backend but "
-                                      "TensorFlow (keras/src/backend/common/dtypes.py, to match JAX), so a float64 "
-                                      "model's BatchNormalization computes in float32 (measured: 7.8e-8 from float64)",
-                **{("resize", m): _NOT_IN_KERAS_OPS for m in
-                   ("fastai_v1", "fastai_v1_legacy", "fastai_v2", "interpolate_ac", "torch_nearest")},
-            }),
+            unsupported=_KERAS_WITHOUT_TF),
+    Backend("keras_jax", "keras_impl", "keras", "jax", "Keras 3 on JAX: Keras' API and defaults, XLA's kernels",
+            decoder="pil", env={"KERAS_BACKEND": "jax"}, unsupported=_KERAS_WITHOUT_TF),
 ]}
 DEFAULT_BACKENDS = ("torch", "keras_tf")
 REFERENCE = "torch_reference"

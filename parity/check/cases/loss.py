@@ -22,9 +22,10 @@ def batch(seed: int):
     return logits, labels
 
 
-_NO_CACHED_LOGITS = ("Keras' torch backend keeps no logits on a softmax output: sparse_categorical_crossentropy "
-                     "clips the probabilities to [1e-7, 1 - 1e-7] (the confidently wrong row costs 16.1, not 39.6, "
-                     "and its gradient is 0): an API-level difference of the torch backend, not a kernel one")
+_NO_CACHED_LOGITS = ("Keras on a backend other than TensorFlow keeps no logits on a softmax output: "
+                     "sparse_categorical_crossentropy clips the probabilities to [1e-7, 1 - 1e-7] (the confidently "
+                     "wrong row costs 16.1, not 39.6, and its gradient is 0): an API-level difference of that "
+                     "backend, not a kernel one")
 _LOGITS_LOST = [b for b in frameworks() if get_backend(b).api == "keras" and get_backend(b).kernels != "tensorflow"]
 DIVERGING = {"keras_softmax": {pair: _NO_CACHED_LOGITS for lost in _LOGITS_LOST for kept in frameworks()
                                if kept not in _LOGITS_LOST for pair in ((kept, lost), (lost, kept))}}
