@@ -20,6 +20,7 @@ from pathlib import Path
 
 from parity.train import recipes
 from parity.core.errors import ParityError
+from parity.runtime.backends import DEFAULT_BACKENDS
 
 RECIPE = "keras_thread_64"  # the thread's Keras code: frozen body, BN in inference mode
 BISECT = ["bisect", "--from", "fastai_v1_fit", "--to", "keras_thread_64", "--factors", "bn_policy,optimizer,lr",
@@ -103,7 +104,7 @@ def cache(spec, body: str, seeds: list[int]) -> list[dict]:
     from parity.train.runner import run
 
     rows = []
-    for framework in ("torch", "keras_tf"):
+    for framework in DEFAULT_BACKENDS:
         recipe = recipes.with_knobs(recipes.get_recipe(RECIPE), framework=framework)
         row = {"recipe": RECIPE, "framework": framework, "seeds": seeds}
         for label, use_cache in (("uncached", False), ("cached", True)):
