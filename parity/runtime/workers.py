@@ -179,6 +179,16 @@ def worker_temp(backend: str, pid: int) -> str:
     return os.path.join(tempfile.gettempdir(), f"parity-{backend}-worker-{pid}")
 
 
+def bootstrap(backend: str, threads: int, device: str):
+    """Make this process `backend`'s: its package imported, its compute threads and device set. Every way a
+    backend starts (a worker here, a Ray task) goes through this."""
+    package = importlib.import_module(get_backend(backend).package)
+    gc.freeze()  # the frameworks' objects stay for the process's life: out of its collections (runtime.forkserver)
+    package.configure_threads(threads)
+    package.configure_device(device)
+    return package
+
+
 def serve(fd: int, backend: str, threads: int, lane: int, device: str, parent: int) -> None:
     """A worker's main loop (started by Worker: forked, or with `python -c`): requests in, results out, until
     told to stop; it ends when `parent` (the process that started it) dies."""
@@ -192,10 +202,7 @@ def serve(fd: int, backend: str, threads: int, lane: int, device: str, parent: i
     tempfile.tempdir = _TEMP[0]  # what the frameworks put in the temp folder goes with the worker (_exit)
     _keep_freed_memory(threads)  # before the frameworks load and start their threads
     _exit_with_parent(parent)
-    package = importlib.import_module(get_backend(backend).package)
-    gc.freeze()  # the frameworks' objects stay for the worker's life: out of its collections (parity.runtime.forkserver)
-    package.configure_threads(threads)
-    package.configure_device(device)
+    package = bootstrap(backend, threads, device)
     conn = Connection(fd)
     while True:
         try:

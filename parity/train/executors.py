@@ -21,7 +21,7 @@ from queue import Queue
 from parity.components import classifier, datasets, models
 from parity.core.errors import ParityError, unknown
 from parity.core.results import RunResult
-from parity.runtime import workers, workers as pool
+from parity.runtime import workers as pool  # the module; "workers" is a count in this file
 from parity.runtime.backends import Unsupported, current, get_backend
 from parity.runtime.workers import WorkerDied
 from parity.train import training
@@ -65,7 +65,7 @@ def _run_on_lane(task: Task, lane: int, progress: bool) -> dict:
     try:
         path, state = prepared(task)
         args = (task.recipe, task.spec, task.seed, task.body, path, state, task.use_cache, progress, False)
-        return workers.call_on(task.backend, workers.target_of(training.run_here), args, lane=lane, device=task.device)
+        return pool.call_on(task.backend, pool.target_of(training.run_here), args, lane=lane, device=task.device)
     except Unsupported as why:
         return unsupported_result(task, why)
 
@@ -234,12 +234,9 @@ class Ray:
 
 
 def _ray_run(task: Task, data, state) -> dict:
-    """Runs in a Ray worker whose environment names the backend: configure it, then train in place."""
-
-
-    package = importlib.import_module(get_backend(task.backend).package)
-    package.configure_threads(1)
-    package.configure_device(task.device)
+    """Runs in a Ray worker whose environment names the backend: started as a worker starts, then trains in
+    place."""
+    pool.bootstrap(task.backend, 1, task.device)
     try:
         return training.run_here(task.recipe, task.spec, task.seed, task.body, data, state, task.use_cache)
     except Unsupported as why:
@@ -277,7 +274,7 @@ def resolve_device(device: str, backends) -> str:
     if device == "cpu":
         return device
 
-    blind = [b for b in dict.fromkeys(backends) if not workers.call_on(b, workers.target_of(gpus_here), device="cuda")]
+    blind = [b for b in dict.fromkeys(backends) if not pool.call_on(b, pool.target_of(gpus_here), device="cuda")]
     if device == "auto":
         return "cpu" if blind else "cuda"
     if blind:
