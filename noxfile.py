@@ -82,9 +82,9 @@ def tests(session: nox.Session) -> None:
         session.run(str(BIN / "pytest"), "-n", "2", *session.posargs, env=env, external=True)
         return
     session.run(str(BIN / "pytest"), "-n", "2", "-m", "not slow and not ray", env=env, external=True)
-    # the Ray tests and the oracle tests side by side, the oracle's output held back until the Ray tests are done
-    # (alone, 2026-12-02: Ray 19.5 s, its serial bisect in a thread beside Ray's; the oracle 12.1 s and 12.7 CPU-s,
-    # its planted runs forked). The Ray tests' own process needs no TensorFlow (their runs load it in Ray's workers)
+    # the Ray tests and the oracle tests side by side (each about 20 s alone, neither using both cores), the oracle's
+    # output held back until the Ray tests are done. The Ray tests' own process needs no TensorFlow (their runs load
+    # it in Ray's workers)
     command, oracle_env = _oracle_v1(session, env)
     with tempfile.TemporaryFile("w+") as log:
         oracle = subprocess.Popen(command, env=oracle_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)

@@ -22,9 +22,8 @@ _NOTICE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\
 
 # Keras imports these, when they are installed, only for what parity never asks of it: its scikit-learn
 # wrappers, plot_image_gallery, and pandas frames as fit() inputs. Each import sits in a try/except ImportError.
-# Loading them cost 1.2-2.5 s of the 4.4-6.4 s `import keras_impl` took (python -X importtime, and wall times
-# of 3 runs with and without them at two hours of 2026-12-02), paid by every Keras worker a check or a test
-# starts. They are hidden while Keras loads (Keras keeps None for them) and importable as usual afterwards.
+# Loading them cost a quarter to a third of `import keras_impl` (python -X importtime), paid by every Keras
+# worker a check or a test starts. They are hidden while Keras loads (Keras keeps None for them) and importable as usual afterwards.
 _HIDDEN_FROM_KERAS = ("matplotlib.pyplot", "sklearn", "pandas")
 
 

@@ -26,7 +26,7 @@ def pytest_configure(config):
     global torch, tf
     # not in pytest-xdist's controller: loading torch and TensorFlow there cost ~10 s of wall time before any
     # worker started (`pytest -n 2` on one small test file: 22.2 s wall and 33 CPU-s with them, 12.2 s and 23
-    # CPU-s without; 2026-12-02)
+    # CPU-s without)
     if not runs_tests(config):
         return
     wanted = os.environ.get(FRAMEWORKS_ENV, ALL_FRAMEWORKS[-1])

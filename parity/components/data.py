@@ -147,8 +147,7 @@ def stack_same_size(arrays, paths) -> np.ndarray:
 
 def _sklearn_file(*parts: str) -> Path:
     """A data file scikit-learn ships, found without importing it: `import sklearn.datasets` costs ~1 s of CPU
-    (scipy and more), paid in every worker that loaded the digits (about a dozen in one `nox -s tests`,
-    2026-12-02)."""
+    (scipy and more), paid in every worker that loaded the digits (about a dozen in one `nox -s tests`)."""
     import importlib.util
 
     spec = importlib.util.find_spec("sklearn")

@@ -231,7 +231,7 @@ def serve(fd: int, backend: str, threads: int, lane: int, device: str, parent: i
 # glibc's malloc, left to its defaults, hands every freed block above its mmap threshold (128 KiB to 32 MiB,
 # adapting) back to the OS and trims the heap's free top, so the next tensor of that size is fresh memory the
 # kernel must zero page by page: 6.0M page faults and 38 of the 133 CPU-seconds of a `parity check` were the
-# kernel's (perf, 2026-12-02). Blocks up to 32 MiB now come from the heap and stay there for the next tensor, up
+# kernel's (perf). Blocks up to 32 MiB now come from the heap and stay there for the next tensor, up
 # to 1 GiB of free top is kept, and a worker computing on one thread keeps one arena (TensorFlow's threads would
 # each grow their own). _give_back_memory still returns everything after a model is freed.
 _M_MMAP_THRESHOLD, _M_TRIM_THRESHOLD, _M_ARENA_MAX = -3, -1, -8  # mallopt's options (malloc.h)
