@@ -38,26 +38,26 @@ _INFERENCE = weakref.WeakKeyDictionary()
 def value_and_grads(compute, variables, has_aux: bool = False):
     """(compute(), d compute() / d each variable) for a scalar `compute()` of Keras variables; with `has_aux`,
     compute() returns (scalar, aux) and the result is (scalar, gradients, aux)."""
+    with_aux = compute if has_aux else (lambda: (compute(), None))
     if ON_JAX:
-        return _jax_value_and_grads(compute, variables, has_aux)
-    if ON_TF:
+        value, grads, aux = _jax_value_and_grads(with_aux, variables)
+    elif ON_TF:
         import tensorflow as tf
 
         # watch only what is differentiated: a tape watches every variable created trainable, and a frozen
         # body's variables were, so it would backpropagate through the whole body for nothing
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch([var.value if hasattr(var, "value") else var for var in variables])
-            out = compute()
-        value = out[0] if has_aux else out
+            value, aux = with_aux()
         grads = tape.gradient(value, variables)
-        return (value, grads, out[1]) if has_aux else (value, grads)
-    for var in variables:
-        var.value.grad = None
-    out = compute()
-    value = out[0] if has_aux else out
-    value.backward()
-    grads = [var.value.grad for var in variables]
-    return (value.detach(), grads, out[1].detach()) if has_aux else (value.detach(), grads)
+    else:
+        for var in variables:
+            var.value.grad = None
+        value, aux = with_aux()
+        value.backward()
+        grads = [var.value.grad for var in variables]
+        value, aux = value.detach(), (aux.detach() if aux is not None else None)
+    return (value, grads, aux) if has_aux else (value, grads)
 
 
 class _Recording(keras.StatelessScope):
@@ -72,24 +72,24 @@ class _Recording(keras.StatelessScope):
         super().add_update(update)
 
 
-def _jax_value_and_grads(compute, variables, has_aux: bool):
-    """JAX differentiates functions of values, not of variables: the pass runs in a stateless scope on the
-    variables' values, and what it assigned (BN statistics, the dropout seed) is assigned for real afterwards."""
+def _jax_value_and_grads(compute, variables):
+    """JAX differentiates functions of values, not of variables: the pass (compute() -> (scalar, aux)) runs in a
+    stateless scope on the variables' values, and what it assigned (BN statistics, the dropout seed) is assigned
+    for real afterwards. (scalar, gradients, aux)."""
     import jax
 
     assigned = []
 
     def of_values(values):
         with _Recording(list(zip(variables, values))) as scope:
-            out = compute()
+            value, aux = compute()
         assigned[:] = scope.assigned
-        value, aux = out if has_aux else (out, None)
         return value, (aux, [scope.get_current_value(v) for v in scope.assigned])
 
     (value, (aux, updates)), grads = jax.value_and_grad(of_values, has_aux=True)([v.value for v in variables])
     for var, new in zip(assigned, updates):
         var.assign(new)
-    return (value, list(grads), aux) if has_aux else (value, list(grads))
+    return value, list(grads), aux
 
 
 def inference(model: keras.Model, images, traced: bool | None = None) -> np.ndarray:

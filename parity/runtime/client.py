@@ -31,12 +31,14 @@ class Component:
 
     def __init__(self, backend: str, module: str):
         self._backend, self._module, self._names = backend, module, functions_of(PROTOCOLS[module])
+        # the package's own functions (configure_threads, ...) live in its __init__: 'torch_impl:visible_gpus'
+        self._prefix = f"{get_backend(backend).package}:" if module == "__init__" else f"{module}."
 
     def __getattr__(self, name: str):
         if name not in self._names:
             raise AttributeError(f"the {self._module} protocol has no function {name!r} "
                                  f"(it has: {', '.join(sorted(self._names))})")
-        return functools.partial(workers.call, self._backend, f"{self._module}.{name}")
+        return functools.partial(workers.call, self._backend, self._prefix + name)
 
     def __dir__(self):
         return sorted(self._names)
@@ -56,7 +58,7 @@ class Client:
         if key not in PROTOCOLS:
             raise AttributeError(f"a backend has no component {module!r} "
                                  f"(components: {', '.join(sorted(m for m in PROTOCOLS if m != '__init__'))})")
-        return Component(self.backend, key) if key != "__init__" else _PackageComponent(self.backend)
+        return Component(self.backend, key)
 
     def run(self, function, *args, **kwargs):
         """Run `function`, a module-level function of parity, in this backend's worker (in place inside it)."""
@@ -64,19 +66,6 @@ class Client:
 
     def __repr__(self):
         return f"client({self.backend!r})"
-
-
-class _PackageComponent(Component):
-    """The package's own functions (configure_threads, configure_device, visible_gpus) live in its __init__."""
-
-    def __init__(self, backend: str):
-        super().__init__(backend, "__init__")
-
-    def __getattr__(self, name: str):
-        if name not in self._names:
-            raise AttributeError(f"a backend package has no function {name!r} "
-                                 f"(it has: {', '.join(sorted(self._names))})")
-        return functools.partial(workers.call, self._backend, f"{get_backend(self._backend).package}:{name}")
 
 
 @functools.cache
