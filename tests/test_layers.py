@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "parity"
-LAYERS = ("core", "runtime", "components", "train", "check", "reports", "selftest", "cli")  # bottom to top
+LAYERS = ("core", "runtime", "components", "train", "capture", "check", "reports", "selftest", "cli")  # bottom to top
 TOP_LEVEL = {"parity": "core", "parity.__main__": "cli"}  # the package's own two files
 
 

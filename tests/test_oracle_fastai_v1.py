@@ -6,7 +6,6 @@ fastai 1 cannot share a venv with fastai 2: `nox -s oracle_v1` (also run by `nox
 --no-deps into .nox/fastai1 and puts it, then tests/fastai_v1_shim (pkg_resources), first on sys.path. In any
 other run these tests skip."""
 
-import inspect
 import warnings
 from functools import partial
 from pathlib import Path
@@ -157,113 +156,82 @@ def test_the_self_test_catches_every_fastai_v1_spec_fault_with_this_oracle():
 
 
 # --- the thread's own fastai program as the oracle of the recipe that stands for it ------------------------
+# `parity capture` runs parity/examples/programs/fastai_v1_thread.py under this fastai 1.0.61, stops it at learn.fit
+# and reads every knob of `fastai_v1_fit` from the live Learner; the Keras program beside it gives `keras_thread`.
 
-def _head_row(head: torch.nn.Module, features: int, n_classes: int) -> str:
-    """The parity head that loads fastai's head state strictly and gives its outputs, with its dropouts."""
-    x = torch.randn(4, features, 2, 2)
-    theirs_p = [m.p for m in head.modules() if isinstance(m, torch.nn.Dropout)]
-    for name in heads.HEADS:
-        ours = torch_heads.build_head(name, features, n_classes)
-        try:
-            ours.load_state_dict(head.state_dict(), strict=True)
-        except RuntimeError:  # another layout
-            continue
-        ours_p = [m.p for m in ours.modules() if isinstance(m, torch.nn.Dropout)]
-        with torch.no_grad():
-            if ours_p == theirs_p and torch.equal(ours.eval()(x), head.eval()(x)):
-                return name
-    return "no parity head"
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    from thread_capture import image_tree
 
-
-def _optimizer_row(learn) -> str:
-    func = learn.opt_func
-    betas = func.keywords.get("betas", inspect.signature(func.func).parameters["betas"].default)
-    fields = {"beta1": betas[0], "beta2": betas[1], "eps": inspect.signature(func.func).parameters["eps"].default,
-              "eps_style": "torch", "weight_decay": learn.wd, "decay_mode": "decoupled" if learn.true_wd else "l2",
-              "decay_norm_bias": learn.bn_wd}
-    if func.func is not torch.optim.Adam:
-        return f"no parity row for {func.func}"
-    return next((name for name, row in optim.OPTIMIZERS.items()
-                 if all(getattr(row, k) == v for k, v in fields.items())), f"no parity row has {fields}")
-
-
-def _bn_policy(body: torch.nn.Module) -> str:
-    bn = [g for m in body.modules() if isinstance(m, torch.nn.BatchNorm2d) for g in
-          (p.requires_grad for p in m.parameters(recurse=False))]
-    other = [p.requires_grad for m in body.modules() if not isinstance(m, torch.nn.BatchNorm2d)
-             for p in m.parameters(recurse=False)]
-    return "train_bn" if all(bn) and not any(other) else "frozen" if not any(bn + other) else "?"
+    return image_tree(tmp_path_factory.mktemp("cifar"))
 
 
 @pytest.fixture(scope="module")
-def thread_program(tmp_path_factory):
-    """Every knob of a recipe, read from the thread's fastai program stopped at learn.fit."""
-    import torchvision
-    from fastai.basic_data import DatasetType
-    from fastai.vision import learner as v1_learner
-    from fastai.vision import models as v1_models
+def thread_programs(tree):
+    from thread_capture import captured
 
-    from thread_capture import image_tree, pipelines_that_reproduce, run_until_training, stop_here
-
-    script = Path(parity.__file__).parent / "examples" / "thread" / "fastai_v1_thread.py"
-    tree = image_tree(tmp_path_factory.mktemp("cifar"))
-    asked = []
-
-    def resnet50(pretrained=False):  # fastai 1 passes `pretrained` positionally; the download is intercepted
-        asked.append(pretrained)
-        return torchvision.models.resnet50(weights=None)
-
-    real_fit = Learner.fit
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(v1_learner.model_meta, resnet50, v1_learner.model_meta[v1_models.resnet50])
-        mp.setattr(v1_models, "resnet50", resnet50)
-        mp.setattr(Learner, "fit", stop_here)
-        stopped = run_until_training(script, str(tree))
-    learn, data_ = stopped.obj, stopped.obj.data
-    fit = inspect.signature(real_fit).bind(learn, *stopped.args, **stopped.kwargs)
-    fit.apply_defaults()
-    lr = fit.arguments["lr"]
-    x, _ = data_.one_batch(DatasetType.Valid, denorm=False, cpu=True)
-    paths = [str(p) for p in data_.valid_ds.x.items[:8]]
-    reference_body = torch.nn.Sequential(*list(torchvision.models.resnet50(weights=None).children())[:-2])
-    body_shapes = [tuple(p.shape) for p in learn.model[0].parameters()]
-    knobs = {
-        "framework": "torch",
-        "size": data_.train_ds.tfmargs["size"],
-        "body": "resnet50" if body_shapes == [tuple(p.shape) for p in reference_body.parameters()] else "?",
-        "head": _head_row(learn.model[1], 2048, data_.c),
-        "init": "kaiming_normal" if inspect.signature(v1_learner.cnn_learner).parameters["init"].default
-        is torch.nn.init.kaiming_normal_ else "?",
-        "bn_policy": _bn_policy(learn.model[0]),
-        "optimizer": _optimizer_row(learn),
-        "lr": (lr.stop,) if isinstance(lr, slice) and lr.start is None else
-        (lr.start, lr.stop) if isinstance(lr, slice) else lr,
-        "schedule": "constant",  # Learner.fit: no scheduler callback (fit_one_cycle adds OneCycleScheduler)
-        "loss": "ce_logits" if isinstance(learn.loss_func.func, torch.nn.CrossEntropyLoss) else "?",
-        "batch_size": data_.batch_size,
-        "epochs": fit.arguments["epochs"],
-        "drop_last": data_.train_dl.dl.drop_last,
-        "n_classes": data_.c,
-        **pipelines_that_reproduce(paths, x[:8].permute(0, 2, 3, 1).numpy(), data_.train_ds.tfmargs["size"],
-                                   "torch", 1e-5),
-    }
-    return {"knobs": knobs, "pretrained": asked, "group_lrs": list(learn.lr_range(lr)),
-            "groups": len(learn.layer_groups)}
+    return captured("fastai_v1_thread", tree), captured("keras_thread", tree)
 
 
-def test_the_thread_program_is_the_fastai_v1_fit_recipe(thread_program):
-    from thread_capture import mismatches
-
-    assert thread_program["pretrained"] == [True]  # the ImageNet weights it asked for, intercepted
-    assert set(thread_program["knobs"]) >= set(recipes.KNOBS) - {"load_size", "load_resize", "load_crop"}
-    assert mismatches(thread_program["knobs"], recipes.get_recipe("fastai_v1_fit")) == {}
-    assert thread_program["groups"] == 3
-    np.testing.assert_allclose(thread_program["group_lrs"], optim.group_lrs(recipes.get_recipe("fastai_v1_fit").lr, 3))
+def test_the_thread_program_is_the_fastai_v1_fit_recipe(thread_programs):
+    fastai_program = thread_programs[0]
+    assert fastai_program.origin.weights == ("ResNet50_Weights.IMAGENET1K_V1",)  # pretrained=True, intercepted
+    assert recipes.diff(fastai_program, recipes.get_recipe("fastai_v1_fit")) == {}
+    assert fastai_program.origin.approximate == () and fastai_program.origin.uncovered == ()
+    assert dict(fastai_program.origin.provenance).keys() == recipes.KNOBS.keys()
 
 
 @pytest.mark.parametrize("knob", [k for k in recipes.KNOBS if k not in ("load_size", "load_resize", "load_crop")])
-def test_a_changed_knob_of_fastai_v1_fit_is_seen(thread_program, knob):
-    from thread_capture import changed, mismatches
+def test_a_changed_knob_of_fastai_v1_fit_is_seen(thread_programs, knob):
+    from thread_capture import changed
 
     recipe = changed(recipes.get_recipe("fastai_v1_fit"), knob)
-    assert list(mismatches(thread_program["knobs"], recipe)) == [knob]
+    assert list(recipes.diff(thread_programs[0], recipe)) == [knob]
+
+
+def test_the_static_diff_of_the_two_thread_programs(thread_programs, tmp_path, capsys):
+    """`parity recipes --diff` of the two captures lists exactly the knobs the built-in recipes differ in, each
+    with both programs' provenance, in the terminal, the Markdown and the HTML report."""
+    from parity.cli.app import main
+    from parity.train import recipefiles
+
+    files = []
+    for recipe in thread_programs:
+        files.append(tmp_path / f"{recipe.name}.toml")
+        files[-1].write_text(recipefiles.dumps(recipe))
+    assert main(["recipes", "--diff", *map(str, files), "--out", str(tmp_path / "report")]) == 0
+    shown = capsys.readouterr().out
+    expected = recipes.diff(recipes.get_recipe("fastai_v1_fit"), recipes.get_recipe("keras_thread"))
+    assert f"differ in {len(expected)} knobs: {', '.join(expected)}" in shown
+    md = (tmp_path / "report" / "report.md").read_text()
+    html = (tmp_path / "report" / "report.html").read_text()
+    rows = [line.split("|")[1].strip() for line in md.splitlines() if line.startswith("| ") and "`" in line]
+    assert rows == list(expected)
+    for recipe in thread_programs:
+        for knob in expected:
+            source = recipe.origin.source_of(knob)
+            assert source and source in shown and source.replace("|", "\\|") in md
+            assert source.replace("'", "&#39;").replace(">", "&gt;").replace("<", "&lt;") in html
+
+
+def test_a_bisect_from_the_two_programs_is_the_built_in_one(tree, tmp_path, capsys):
+    """The same attribution from the captured programs as from the built-in recipes, on the embedded digits:
+    the same configurations, read from the store the built-in run filled (no run trains twice)."""
+    import json
+
+    from parity.cli.app import main
+
+    programs = Path(parity.__file__).parent / "examples" / "programs"
+    common = ["--set-to", "size=64", "--factors", "optimizer,lr", "--train-per-class", "10", "--test-per-class",
+              "5", "--seeds", "2", "--methods", "oat,shapley", "--quiet", "--store", str(tmp_path / "store")]
+    assert main(["bisect", "--from", "fastai_v1_fit", "--to", "keras_thread", *common,
+                 "--out", str(tmp_path / "built_in")]) == 0
+    assert main(["bisect", "--from", str(programs / "fastai_v1_thread.py"), "--from-args", str(tree),
+                 "--to", str(programs / "keras_thread.py"), "--to-args", str(tree), *common,
+                 "--out", str(tmp_path / "programs")]) == 0
+    out = capsys.readouterr().out
+    assert "0 runs trained" in out.splitlines()[-1]
+    built_in, from_programs = (json.loads((tmp_path / d / "results.json").read_text())["bisect"]
+                               for d in ("built_in", "programs"))
+    for key in ("gap", "shapley", "oat", "accuracy_from", "accuracy_to", "configurations", "runs", "factors"):
+        assert from_programs[key] == built_in[key], key

@@ -25,7 +25,7 @@ from pathlib import Path  # noqa: E402
 from parity.check.cases import all_cases, select
 from parity.check.compare import check_cases
 from parity.check.context import CheckContext
-from parity.cli import commands
+from parity.cli import commands, programs
 from parity.cli.args import check_data_dir, check_out_arg, default_data_dir  # noqa: E402
 from parity.core import runinfo  # noqa: E402
 from parity.core.errors import Interrupted, ParityError, Terminated  # noqa: E402
@@ -179,7 +179,9 @@ def main(argv=None) -> int:
     runinfo.begin(argv)
     try:
         with _sigterm_as_interrupt():
+            argv, program_argv = programs.split_program_args(argv)
             args = _parser().parse_args(argv)
+            args.args = program_argv
             handlers = {"check": cmd_check, "list": cmd_list, "reports": cmd_reports, "diff": cmd_diff,
                         "selftest": cmd_selftest,
                         **commands.HANDLERS}

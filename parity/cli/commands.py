@@ -8,12 +8,14 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
+from parity.cli import programs
 from parity.cli.args import (check_bounds, check_data_dir, check_out_arg, check_store_arg, default_data_dir,
                               parse_seeds, parse_set)
 from parity.components import models
 from parity.components.datasets import DataSpec, check_per_class
 from parity.core.errors import Interrupted, ParityError, unknown
 from parity.reports import attribution, sweep
+from parity.reports.recipes import uncovered_lines
 from parity.reports.render import pct
 from parity.reports.thread import GAP, KERAS, TWO_BY_TWO, run_thread
 from parity.runtime.backends import DEFAULT_BACKENDS, frameworks, get_backend, parse_backends
@@ -51,9 +53,12 @@ def _data_options(p) -> None:
 
 
 def add_parsers(sub) -> None:
+    programs.add_parsers(sub)
     rec = sub.add_parser("recipes", help="list the training recipes, show one (as a TOML file to start from), or "
                                          "diff two; a recipe is a built-in name or a path to a .toml file")
-    rec.add_argument("--diff", nargs=2, metavar=("A", "B"), help="show the knobs that differ between A and B")
+    rec.add_argument("--diff", nargs=2, metavar=("A", "B"), help="show the knobs that differ between A and B, with "
+                     "where each value came from for captured recipes and programs; writes a report")
+    rec.add_argument("--out", type=Path, help="with --diff: report folder (default: a new folder under ./reports/)")
     rec.add_argument("--show", metavar="RECIPE", help="print every knob of RECIPE")
     rec.add_argument("--format", choices=("text", "toml"), default="text",
                      help="--show as a table (text, default) or as a recipe file (toml)")
@@ -69,8 +74,12 @@ def add_parsers(sub) -> None:
     eq.add_argument("--backends", default="torch,keras_tf", help="the two backends to compare (default torch,keras_tf)")
     _data_options(eq)
     bis = sub.add_parser("bisect", help="attribute the accuracy gap between two recipes to their differing knobs")
-    bis.add_argument("--from", dest="a", required=True, metavar="A", help="a built-in recipe name or a .toml file")
-    bis.add_argument("--to", dest="b", required=True, metavar="B", help="a built-in recipe name or a .toml file")
+    bis.add_argument("--from", dest="a", required=True, metavar="A",
+                     help="a built-in recipe name, a .toml file, or a training program (.py, captured first)")
+    bis.add_argument("--to", dest="b", required=True, metavar="B",
+                     help="a built-in recipe name, a .toml file, or a training program (.py, captured first)")
+    bis.add_argument("--from-args", metavar="'ARGS'", help="a --from program's own arguments, quoted as one")
+    bis.add_argument("--to-args", metavar="'ARGS'", help="a --to program's own arguments, quoted as one")
     bis.add_argument("--set-from", action="append", default=[], metavar="KNOB=VALUE", help="override a knob of A")
     bis.add_argument("--set-to", action="append", default=[], metavar="KNOB=VALUE", help="override a knob of B")
     bis.add_argument("--factors", help="comma-separated knobs to attribute (the other differing knobs stay at A's)")
@@ -167,9 +176,10 @@ def _common(runner, seeds) -> dict:
 _FROM_FILE: dict[str, str] = {}  # recipe name -> the file it came from, for errors found later (the data)
 
 
-def recipe_arg(ref: str, overrides: dict | None = None) -> recipes.Recipe:
-    """A command's recipe: a built-in name or a .toml file, with --set overrides applied."""
-    recipe = recipefiles.resolve(ref)
+def recipe_arg(ref: str, overrides: dict | None = None, argv: list[str] | None = None) -> recipes.Recipe:
+    """A command's recipe: a built-in name, a .toml file or a program (.py, captured with `argv`), with --set
+    overrides applied."""
+    recipe = programs.captured(ref, argv or []) if programs.is_program(ref) else recipefiles.resolve(ref)
     if recipefiles.is_file_ref(ref):
         _FROM_FILE[recipe.name] = ref
     return recipes.with_knobs(recipe, **overrides) if overrides else recipe
@@ -186,16 +196,9 @@ def cmd_recipes(args) -> int:
                 print(f"  {knob.ljust(11)} {recipes.fmt_value(value)}")
         return 0
     if args.diff:
+        check_out_arg(args.out)
         a, b = (recipe_arg(n) for n in args.diff)
-        diff = recipes.diff(a, b)
-        if not diff:
-            print(f"{a.name} and {b.name} have the same knobs")
-            return 0
-        width = max(len(k) for k in diff)
-        print(f"{'knob'.ljust(width)}  {a.name}  ->  {b.name}")
-        for knob, (va, vb) in diff.items():
-            print(f"{knob.ljust(width)}  {recipes.fmt_value(va)}  ->  {recipes.fmt_value(vb)}")
-        return 0
+        return programs.cmd_recipes_diff(a, b, args.out)
     for r in recipes.RECIPES.values():
         print(f"{r.name:24s} {r.framework:11s} {r.source}")
     for path in recipefiles.examples():  # shipped recipe files: run them by path
@@ -267,8 +270,11 @@ def cmd_bisect(args) -> int:
     for m in methods:
         if m not in METHODS:
             raise unknown("bisect method", m, METHODS)
-    a = recipe_arg(args.a, parse_set(args.set_from, "--set-from"))
-    b = recipe_arg(args.b, parse_set(args.set_to, "--set-to"))
+    for flag, ref, text in (("--from-args", args.a, args.from_args), ("--to-args", args.b, args.to_args)):
+        if text is not None and not programs.is_program(ref):
+            raise ParityError(f"{flag} passes arguments to a program, but {ref!r} is not one (.py)")
+    a = recipe_arg(args.a, parse_set(args.set_from, "--set-from"), programs.program_args(args.from_args, "--from-args"))
+    b = recipe_arg(args.b, parse_set(args.set_to, "--set-to"), programs.program_args(args.to_args, "--to-args"))
     ready = _prepare(args, [a, b])
     if args.via:
         get_backend(args.via)
@@ -290,6 +296,11 @@ def cmd_bisect(args) -> int:
         notes.append(f"The framework factor is split through {bis.middle}: framework:api is {bis.a.framework} -> "
                      f"{bis.middle} (Keras' API and defaults), framework:kernels is {bis.middle} -> {bis.b.framework} "
                      f"(the kernels). The kernels part only ever follows the API part.")
+    uncovered = uncovered_lines([bis.a, bis.b])
+    if uncovered:
+        notes.append("Settings of the programs that no knob covers, so this attribution cannot cover them: "
+                     + "; ".join(uncovered) + ".")
+        print("Not covered by this attribution (no knob): " + "; ".join(uncovered))
     if result["unsupported_runs"]:
         notes.append("Configurations a backend cannot express (counted as missing): "
                      + "; ".join(result["unsupported_runs"]))
@@ -373,5 +384,6 @@ def cmd_thread(args) -> int:
         return run_thread(runner, bis, eq_seeds, args.permutations, args.top, args.out)
 
 
-HANDLERS = {"recipes": cmd_recipes, "train": cmd_train, "equivalence": cmd_equivalence, "bisect": cmd_bisect,
+HANDLERS = {**programs.HANDLERS, "recipes": cmd_recipes, "train": cmd_train, "equivalence": cmd_equivalence,
+            "bisect": cmd_bisect,
             "sweep": cmd_sweep, "thread": cmd_thread}

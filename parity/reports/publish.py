@@ -22,9 +22,10 @@ def envelope(kind: str, results: dict) -> dict:
 
 
 def publish(out: Path | None, kind: str, results: dict, template: str, context: Callable[[dict, list], dict],
-            draw: Callable[[Path], list] | None = None) -> Path:
+            draw: Callable[[Path], list] | None = None, files: dict[str, str] | None = None) -> Path:
     """`draw(folder)` writes the figures and returns [{file, caption, ...}]; `context(results, figures)` is the
-    one context both `template`.md and `template`.html render from. Returns where the report landed."""
+    one context both `template`.md and `template`.html render from; `files` are further text files of the
+    report ({name: text}, e.g. a captured recipe). Returns where the report landed."""
     results = envelope(kind, results)
     with report_dir(out, kind) as pending:
         figures = draw(pending.tmp) if draw else []
@@ -34,5 +35,7 @@ def publish(out: Path | None, kind: str, results: dict, template: str, context: 
         view = context(results, figures)
         (pending.tmp / "report.md").write_text(render(f"{template}.md", **view))
         (pending.tmp / "report.html").write_text(render(f"{template}.html", **view))
+        for name, text in (files or {}).items():
+            (pending.tmp / name).write_text(text)
     refresh_after(pending.path)
     return pending.path

@@ -9,6 +9,7 @@ every layer group, [x] or "slice(x)" for fastai's slice(x), [start, stop] or "sl
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +18,9 @@ from parity.train import recipes
 from parity.core.errors import ParityError, unknown
 
 FILE_KEYS = ("name", "description", "base")
+CAPTURE_KEY = "capture"  # the [capture] table of a recipe `parity capture` wrote: its provenance
+CAPTURE_FIELDS = {"program": str, "argv": list, "stopped_at": str, "weights": list, "approximate": list,
+                  "uncovered": list, "provenance": dict}
 EXAMPLES_DIR = Path(__file__).parents[1] / "examples"
 
 
@@ -53,8 +57,8 @@ def load(path, seen: tuple = ()) -> recipes.Recipe:
     doc = _read_toml(path)
     where = f"recipe file {str(path)!r}"
     for key, raw in doc.items():
-        if key not in recipes.KNOBS and key not in FILE_KEYS:
-            raise unknown(f"{where}: key", key, [*FILE_KEYS, *recipes.KNOBS])
+        if key not in recipes.KNOBS and key not in FILE_KEYS and key != CAPTURE_KEY:
+            raise unknown(f"{where}: key", key, [*FILE_KEYS, CAPTURE_KEY, *recipes.KNOBS])
         if key in FILE_KEYS and not isinstance(raw, str):
             raise ParityError(f"{where}: key {key!r} takes a string, got {raw!r}")
     knobs = {k: _knob_value(k, v, f"{where}: key {k!r}") for k, v in doc.items() if k in recipes.KNOBS}
@@ -71,8 +75,32 @@ def load(path, seen: tuple = ()) -> recipes.Recipe:
             start = resolve(base, relative_to=path.parent, seen=(*seen, path.resolve()))
         except ParityError as exc:
             raise ParityError(f"{where}: key 'base': {exc}") from None
-    recipe = replace(start, name=doc.get("name", path.stem), source=doc.get("description", start.source), **knobs)
+    origin = _origin(doc[CAPTURE_KEY], where) if CAPTURE_KEY in doc else None
+    recipe = replace(start, name=doc.get("name", path.stem), source=doc.get("description", start.source),
+                     origin=origin, **knobs)
     return recipes.check_recipe(recipe, where)
+
+
+def _origin(table, where: str) -> recipes.Origin:
+    """The [capture] table as an Origin; a field of the wrong type is an error naming it."""
+    if not isinstance(table, dict):
+        raise ParityError(f"{where}: key 'capture' takes a table ([capture]), got {table!r}")
+    for key, raw in table.items():
+        if key not in CAPTURE_FIELDS:
+            raise unknown(f"{where}: [capture] key", key, CAPTURE_FIELDS)
+        if not isinstance(raw, CAPTURE_FIELDS[key]):
+            raise ParityError(f"{where}: [capture] key {key!r} takes a {CAPTURE_FIELDS[key].__name__}, got {raw!r}")
+    uncovered = table.get("uncovered", [])
+    if not all(isinstance(u, dict) and set(u) == {"setting", "detail"} for u in uncovered):
+        raise ParityError(f"{where}: [capture] uncovered takes {{ setting = ..., detail = ... }} tables, got "
+                          f"{uncovered!r}")
+    provenance = table.get("provenance", {})
+    return recipes.Origin(program=table.get("program", ""), argv=tuple(table.get("argv", ())),
+                          stopped_at=table.get("stopped_at", ""),
+                          provenance=tuple((k, provenance[k]) for k in recipes.KNOBS if k in provenance),
+                          approximate=tuple(table.get("approximate", ())),
+                          uncovered=tuple((u["setting"], u["detail"]) for u in uncovered),
+                          weights=tuple(table.get("weights", ())))
 
 
 def resolve(ref: str, relative_to: Path | None = None, seen: tuple = ()) -> recipes.Recipe:
@@ -96,15 +124,33 @@ def _toml_value(value) -> str:
         return repr(value)
     if isinstance(value, int):
         return str(value)
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return json.dumps(str(value))  # a TOML basic string: JSON's escapes (\\, \", \n, \uXXXX) are TOML's
 
 
 def dumps(recipe: recipes.Recipe) -> str:
-    """Every knob of `recipe` as a TOML file, one line of explanation above each, that load() reads back equal."""
-    lines = ["# parity recipe; edit and run with: parity train --recipe FILE.toml", "",
-             f"name = {_toml_value(recipe.name)}", f"description = {_toml_value(recipe.source)}", ""]
+    """Every knob of `recipe` as a TOML file, one line of explanation above each, that load() reads back equal.
+    A captured recipe also says above each knob where its value came from, and ends with its [capture] table."""
+    origin = recipe.origin
+    head = (["# parity recipe captured by `parity capture` from " + origin.program + "; every knob says where it "
+             "came from.", "# Knobs marked APPROXIMATE hold parity's nearest value; the settings under [capture] "
+             "uncovered have no knob: two programs may differ there and an attribution cannot cover them."]
+            if origin else ["# parity recipe; edit and run with: parity train --recipe FILE.toml"])
+    lines = [*head, "", f"name = {_toml_value(recipe.name)}", f"description = {_toml_value(recipe.source)}", ""]
     for key, knob in recipes.KNOBS.items():
-        lines += [f"# {knob.summary}", f"{key} = {_toml_value(getattr(recipe, key))}"]
+        lines.append(f"# {knob.summary}")
+        if origin:
+            mark = "APPROXIMATE, " if key in origin.approximate else ""
+            lines.append(f"# from: {mark}{origin.source_of(key) or 'not read from the program'}")
+        lines.append(f"{key} = {_toml_value(getattr(recipe, key))}")
+    if origin:
+        lines += ["", f"[{CAPTURE_KEY}]", f"program = {_toml_value(origin.program)}",
+                  f"argv = [{', '.join(_toml_value(a) for a in origin.argv)}]",
+                  f"stopped_at = {_toml_value(origin.stopped_at)}",
+                  f"weights = [{', '.join(_toml_value(w) for w in origin.weights)}]",
+                  f"approximate = [{', '.join(_toml_value(k) for k in origin.approximate)}]", "uncovered = ["]
+        lines += [f"    {{ setting = {_toml_value(s)}, detail = {_toml_value(d)} }}," for s, d in origin.uncovered]
+        lines += ["]", "", f"[{CAPTURE_KEY}.provenance]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in origin.provenance]
     return "\n".join(lines) + "\n"
 
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 from parity.components import data, heads, loss, models, optim, resize, schedules
 from parity.core.errors import ParityError, unknown
@@ -148,6 +148,23 @@ def parse_lr(text: str):
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a recipe's knobs came from, when `parity capture` read it from a program: per knob the object or
+    argument it was read from, the knobs that only approximate the program (parity's nearest value), and every
+    setting of the program no knob expresses. It never enters a run's fingerprint."""
+    program: str
+    argv: tuple = ()
+    stopped_at: str = ""
+    provenance: tuple = ()  # ((knob, where it came from), ...) in KNOBS order
+    approximate: tuple = ()  # knobs set to parity's nearest value
+    uncovered: tuple = ()  # ((setting, what the program does), ...)
+    weights: tuple = ()  # pretrained weights the program asked for (intercepted)
+
+    def source_of(self, knob: str) -> str:
+        return dict(self.provenance).get(knob, "")
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str
     source: str  # what code it stands for
@@ -171,6 +188,7 @@ class Recipe:
     load_size: int | None = None
     load_resize: str = "tf_resize"
     load_crop: str = "centre"
+    origin: Origin | None = field(default=None, compare=False, repr=False)  # set by parity capture
 
     def knobs(self) -> dict:
         return {k: getattr(self, k) for k in KNOBS}
@@ -273,5 +291,6 @@ def fingerprint(recipe: Recipe) -> str:
 
 
 def as_dict(recipe: Recipe) -> dict:
-    return {f.name: getattr(recipe, f.name) for f in fields(recipe)}
+    """Name, source and every knob (the origin of a captured recipe is reported on its own)."""
+    return {f.name: getattr(recipe, f.name) for f in fields(recipe) if f.name != "origin"}
 
