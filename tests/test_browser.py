@@ -171,6 +171,35 @@ def test_sweep_report_in_a_browser(browser, sweep_report):
     assert values == sorted(values) and len(values) == 3
 
 
+def test_recipes_diff_report_in_a_browser(browser, tmp_path):
+    """Two captured recipes (their origins written by hand: no program runs): the knobs that differ, both sources
+    per knob, the approximate mark and the settings no knob covers."""
+    from dataclasses import replace
+
+    from parity.train import recipefiles, recipes
+
+    files = []
+    for name, base, uncovered in (("fa", "fastai_v1_fit", ()), ("ke", "keras_thread_64",
+                                                                (("label smoothing", "CategoricalCrossentropy(0.1)"),))):
+        recipe = recipes.get_recipe(base)
+        origin = recipes.Origin(program=f"{name}.py", provenance=tuple((k, f"{name} source of {k}")
+                                                                       for k in recipes.KNOBS),
+                                approximate=("lr",) if name == "ke" else (), uncovered=uncovered)
+        files.append(tmp_path / f"{name}.toml")
+        files[-1].write_text(recipefiles.dumps(replace(recipe, name=name, origin=origin)))
+    assert main(["recipes", "--diff", *map(str, files), "--out", str(tmp_path / "d")]) == 0
+    page = Page(browser, tmp_path / "d" / "report.html")
+    assert page.errors == [] and page.above_the_fold("#verdict")
+    differ = list(recipes.diff(recipes.get_recipe("fastai_v1_fit"), recipes.get_recipe("keras_thread_64")))
+    assert page.column("knob-table", 0) == differ
+    assert page.column("knob-table", 2) == [f"fa source of {k}" for k in differ]
+    assert page.column("knob-table", 4) == [f"ke source of {k}" for k in differ]
+    assert "approximate" in page.column("knob-table", 3)[differ.index("lr")]
+    assert "label smoothing" in page.page.locator("#uncovered").inner_text()
+    page.page.locator("#knob-table thead th", has_text="knob").click()
+    assert page.column("knob-table", 0) == sorted(differ)
+
+
 def test_index_and_diff_pages_in_a_browser(browser, check_report, tmp_path):
     reports = check_report.parent.parent
     assert main(["reports", "--dir", str(reports)]) == 0

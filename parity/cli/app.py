@@ -1,7 +1,7 @@
-"""The `parity` command line: `check` runs the parity cases, `list` shows them, `recipes` lists and diffs
-training recipes, `train` runs one over seeds, `equivalence` tests torch against Keras on one recipe,
-`bisect` attributes the accuracy gap between two recipes, `thread` runs the forum thread's comparison,
-`diff` compares two runs, `reports` rebuilds the reports index.
+"""The `parity` command line: `check` runs the parity cases, `list` shows them, `capture` reads a training
+program into a recipe, `recipes` lists and diffs training recipes, `train` runs one over seeds, `equivalence`
+tests torch against Keras on one recipe, `bisect` attributes the accuracy gap between two recipes, `thread`
+runs the forum thread's comparison, `diff` compares two runs, `reports` rebuilds the reports index.
 Exit 0: success; 1: a check failed, equivalence was not shown or a diff found changed verdicts; 2: bad usage
 or input; 130: interrupted (Ctrl-C); 143: terminated (SIGTERM), cleaned up as after Ctrl-C.
 """
@@ -193,6 +193,9 @@ def main(argv=None) -> int:
         return _interrupted(str(exc), isinstance(exc.__context__, Terminated))
     except KeyboardInterrupt as exc:
         return _interrupted("interrupted; no report written", isinstance(exc, Terminated))
+    except BrokenPipeError:  # `parity ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _interrupted(message: str, terminated: bool) -> int:

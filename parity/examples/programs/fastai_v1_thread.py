@@ -2,8 +2,8 @@
 
     python fastai_v1_thread.py PATH/cifar10     # PATH/cifar10/train/<class>/*, PATH/cifar10/test/<class>/*
 
-parity's built-in recipe `fastai_v1_fit` stands for this program; tests/test_oracle_fastai_v1.py builds its
-Learner and reads every knob of that recipe back from the live objects.
+parity's built-in recipe `fastai_v1_fit` stands for this program: `parity capture` reads it into exactly that
+recipe, every knob from the live Learner (tests/test_oracle_fastai_v1.py, under fastai 1.0.61).
 """
 
 import sys

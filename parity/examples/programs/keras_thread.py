@@ -7,7 +7,7 @@ argument.
     python keras_thread.py PATH/cifar10     # PATH/cifar10/train/<class>/*, PATH/cifar10/test/<class>/*
 
 parity's built-in recipe `keras_thread` stands for this program (and `keras_thread_64` for it at 64 px);
-tests/test_thread_scripts.py builds its model and reads every knob of that recipe back from the live objects.
+`parity capture` reads the program into exactly that recipe (tests/test_thread_scripts.py).
 """
 
 import os
