@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
+
 from parity.capture.match import row
 from parity.capture.read_torch import (head_row, image_batch, lr_value, read_bn_policy, read_body)
 from parity.capture.record import Capture
@@ -77,6 +79,8 @@ def _optimizer(cap: Capture, learn, v1: bool, stop) -> None:
         source = (f"learn.opt_func -> {real.__module__}.{real.__name__}, betas={betas}, wd={wd}, "
                   f"true_wd={learn.true_wd}, bn_wd={learn.bn_wd}")
         adam = real.__name__ == "Adam"
+        if given.get("amsgrad"):
+            cap.note("amsgrad", f"learn.opt_func -> {real.__name__}(amsgrad=True): parity's Adam rows have no amsgrad")
     else:
         wd = given.get("wd", 0.0) if wd is None else wd
         fields = {"beta1": given.get("mom"), "beta2": given.get("sqr_mom"), "eps": given.get("eps"),
@@ -119,10 +123,16 @@ def _call(cap: Capture, learn, v1: bool, stop) -> None:
                  f"{a['epochs']}, slice({a['base_lr'] / 2 / a['lr_mult']:g}, {a['base_lr'] / 2:g}), pct_start="
                  f"{a['pct_start']}, div={a['div']}); a recipe is one phase: this one holds the frozen phase's body "
                  f"policy and LR for all {epochs} epochs")
+    groups = _groups(learn, v1)
+    if v1:  # the LR each layer group gets, fastai's own split against parity's
+        theirs = [float(x) for x in np.broadcast_to(np.atleast_1d(learn.lr_range(lr)), (groups,))]
+        ours = optim.group_lrs(lr_value(lr), groups)
+        lr_source += f" -> per layer group {[float(f'{x:.6g}') for x in theirs]}"
+        if not all(abs(a - b) <= 1e-12 * abs(b) for a, b in zip(ours, theirs)):
+            cap.note("layer-group LRs", f"learn.lr_range gives {theirs}; parity's split of the same lr gives {ours}")
     cap.add("lr", lr_value(lr), lr_source)
     cap.add("epochs", int(epochs), f"learn.{call}({epochs_key}={a.get(epochs_key)!r})"
             + (f" + freeze_epochs={a.get('freeze_epochs', 1)}" if call == "fine_tune" else ""))
-    groups = _groups(learn, v1)
     if isinstance(lr, slice) and groups != 3:
         cap.note("layer groups", f"{groups} layer groups; parity splits a slice over fastai's 3")
     schedule, exact = _schedule(v1, call, a, learn)
