@@ -152,8 +152,8 @@ def float64_copy(model: keras.Model) -> keras.Model:
 
 
 def layer_outputs(model: keras.Model, images, training: bool = False) -> dict[str, np.ndarray]:
-    """Output of every layer that has weights (conv, BN, dense), by torch name, in graph order."""
-    named = [layer for layer in model.layers if layer.weights]
-    probe = keras.Model(model.input, [layer.output for layer in named])
-    values = probe(np.asarray(images, np.float32), training=training)
-    return {torch_name(layer.name): to_numpy(v) for layer, v in zip(named, values)}
+    """Output of every layer that has weights (conv, BN, dense), by torch name, in graph order: the trace
+    parity.testing compares a user's models by (keras_impl.testing)."""
+    from keras_impl.testing import WEIGHTED, trace
+
+    return {torch_name(p["name"]): p["output"] for p in trace(model, images, training) if p["kind"] in WEIGHTED}

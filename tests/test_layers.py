@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "parity"
-LAYERS = ("core", "runtime", "components", "train", "capture", "check", "reports", "selftest", "cli")  # bottom to top
+LAYERS = ("core", "runtime", "components", "train", "capture", "check", "reports", "testing", "selftest",
+          "cli")  # bottom to top
 TOP_LEVEL = {"parity": "core", "parity.__main__": "cli"}  # the package's own two files
+FACADE = {("parity", "parity.testing")}  # `parity.port_weights`: re-exported lazily, in a module __getattr__
 
 
 def module_name(path: Path) -> str:
@@ -59,7 +61,7 @@ def test_every_module_lives_in_a_layer():
 def test_a_layer_imports_only_downward(layer):
     rank = {name: i for i, name in enumerate(LAYERS)}
     upward = sorted(f"{m} -> {d}" for m, deps in GRAPH.items() if layer_of(m) == layer
-                    for d in deps if d in MODULES and rank[layer_of(d)] > rank[layer])
+                    for d in deps if d in MODULES and rank[layer_of(d)] > rank[layer] and (m, d) not in FACADE)
     assert not upward, f"upward imports from {layer}: {upward}"
 
 
@@ -93,3 +95,20 @@ def test_the_checker_finds_a_planted_upward_import():
     tree = ast.parse("def f():\n    from parity.cli import commands\n")
     deps = imported(tree, "parity.core.errors", False)
     assert "parity.cli.commands" in deps and layer_of("parity.cli.commands") == "cli"
+
+
+def test_no_module_of_parity_loads_a_framework():
+    """parity/ is framework-neutral: importing every one of its modules (capture's readers, parity.testing)
+    loads neither torch nor TensorFlow nor Keras; they are imported inside functions, when a program or a test
+    already has them."""
+    import subprocess
+    import sys
+
+    code = ("import importlib, pkgutil, sys, parity\n"
+            "for m in pkgutil.walk_packages(parity.__path__, 'parity.'):\n"
+            "    if '.examples' not in m.name and not m.name.endswith('__main__'):\n"
+            "        importlib.import_module(m.name)\n"
+            "print(sorted(f for f in ('torch', 'tensorflow', 'keras', 'jax') if f in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -1,7 +1,12 @@
 """PyTorch / torchvision side of every component (the `torch` backend): modules satisfy parity.runtime.protocols."""
 
+import sys
+
 import torch
-import torchvision  # noqa: F401  (before anything imports TensorFlow in a shared process: the reverse segfaults)
+
+if "tensorflow" not in sys.modules:  # a process that loaded TensorFlow first (a user's test of parity.testing)
+    # cannot load torchvision any more: the reverse order segfaults. Only torch_impl.models needs it.
+    import torchvision  # noqa: F401  (before anything imports TensorFlow in a shared process)
 
 
 def configure_threads(threads: int) -> None:

@@ -159,26 +159,10 @@ def _to_boundary(t: torch.Tensor) -> np.ndarray:
     return out.transpose(0, 2, 3, 1) if out.ndim == 4 else out  # NCHW -> NHWC
 
 
-def _nhwc_copy(t: torch.Tensor) -> np.ndarray:
-    """A layer output copied out as it happens, already NHWC and contiguous: the copy a layer output needs anyway
-    (torchvision's ReLU(inplace=True) would overwrite a BN output after the hook saw it) does the transposition
-    that comparing it against Keras' NHWC output would otherwise make the coordinating process copy again."""
-    t = t.detach()
-    if t.ndim == 4:
-        t = t.permute(0, 2, 3, 1)
-    return t.clone(memory_format=torch.contiguous_format).cpu().numpy()
-
-
 def layer_outputs(model: nn.Module, images, training: bool = False) -> dict[str, np.ndarray]:
-    """Output of every layer that has weights (conv, BN, linear), by torch name, in execution order."""
-    outputs, hooks = {}, []
-    for name, module in model.named_modules():
-        if isinstance(module, (nn.Conv2d, nn.BatchNorm2d, nn.BatchNorm1d, nn.Linear)):
-            hooks.append(module.register_forward_hook(
-                lambda mod, inp, out, name=name: outputs.__setitem__(name, _nhwc_copy(out))))
-    try:
-        forward_features(model, images, training)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return outputs
+    """Output of every layer that has weights (conv, BN, linear), by torch name, in execution order: the trace
+    parity.testing compares a user's models by (torch_impl.testing), run through forward_features."""
+    from torch_impl.testing import WEIGHTED, trace
+
+    return {p["name"]: p["output"] for p in trace(model, images, training, forward=forward_features)
+            if p["kind"] in WEIGHTED}
