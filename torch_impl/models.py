@@ -154,11 +154,6 @@ def float64_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).double()
 
 
-def _to_boundary(t: torch.Tensor) -> np.ndarray:
-    out = t.detach().cpu().numpy()
-    return out.transpose(0, 2, 3, 1) if out.ndim == 4 else out  # NCHW -> NHWC
-
-
 def layer_outputs(model: nn.Module, images, training: bool = False) -> dict[str, np.ndarray]:
     """Output of every layer that has weights (conv, BN, linear), by torch name, in execution order: the trace
     parity.testing compares a user's models by (torch_impl.testing), run through forward_features."""
