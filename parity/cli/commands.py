@@ -19,13 +19,14 @@ from parity.reports.recipes import uncovered_lines
 from parity.reports.render import pct
 from parity.reports.thread import GAP, KERAS, TWO_BY_TWO, run_thread
 from parity.runtime.backends import DEFAULT_BACKENDS, frameworks, get_backend, parse_backends
-from parity.train import executors, planner, recipefiles, recipes, training
+from parity.train import budget, executors, planner, recipefiles, recipes, training
 from parity.train.bisect import METHODS, between, planned, run_bisect
 from parity.train.equivalence import equivalence, sentence, summarize
 from parity.train.runner import AtSpec, Runner
 from parity.train.store import ResultStore, default_store_dir
 
 DEFAULT_BODY = "efficientnet_lite0"  # the ImageNet-pretrained body available offline
+DEFAULT_METHODS = "oat,ddmin,shapley,interactions"
 
 
 def _data_options(p) -> None:
@@ -83,9 +84,13 @@ def add_parsers(sub) -> None:
     bis.add_argument("--set-from", action="append", default=[], metavar="KNOB=VALUE", help="override a knob of A")
     bis.add_argument("--set-to", action="append", default=[], metavar="KNOB=VALUE", help="override a knob of B")
     bis.add_argument("--factors", help="comma-separated knobs to attribute (the other differing knobs stay at A's)")
-    bis.add_argument("--methods", default="oat,ddmin,shapley,interactions")
+    bis.add_argument("--methods", default=DEFAULT_METHODS)
     bis.add_argument("--permutations", type=int, default=8, help="orderings sampled beyond 8 factors")
     bis.add_argument("--top", type=int, default=4, help="leading factors whose pairwise interactions are run")
+    bis.add_argument("--budget", type=int, metavar="RUNS",
+                     help="a sequential design within RUNS runs: screen every factor one at a time on 2 seeds, "
+                          "Shapley over those not clearly zero, more seeds (up to --seeds) only while a decision "
+                          "is open; the same seeds and store keys as the full design")
     bis.add_argument("--via", metavar="BACKEND", help="split the framework factor through this backend (e.g. "
                      "keras_torch between torch and keras_tf: Keras' API part, then TensorFlow's kernels part)")
     _data_options(bis)
@@ -281,13 +286,24 @@ def cmd_bisect(args) -> int:
     runner = _runner(args, ready["spec"], [a.framework, b.framework] + ([args.via] if args.via else []))
     bis = between(a, b, only, ready["seeds"], runner,
                   decoded=runner.spec.source == "folder", middle=args.via)
+    if args.budget is not None and args.methods != DEFAULT_METHODS:
+        raise ParityError(f"--budget runs its own sequential design (a screen, then Shapley over the factors that "
+                          f"matter); it takes no --methods, got {args.methods!r}")
+    if args.plan and args.budget is not None:
+        screen = budget.screen_runs(bis)
+        return _show_plan(runner, [(bis.config(s), seed) for s in budget.screen_sets(bis)
+                                   for seed in bis.seeds[:budget.START_SEEDS]],
+                          f"The screen above; then Shapley over the active factors and more seeds, within "
+                          f"--budget {args.budget} runs ({screen} for the screen; the full design is "
+                          f"{budget.full_design_runs(bis, args.permutations)}).")
     if args.plan:
         sets, adaptive = planned(bis, methods, args.permutations, args.top)
         return _show_plan(runner, [(bis.config(s), seed) for s in sets for seed in bis.seeds],
                           f"Delta debugging and interactions may add up to {adaptive} configurations "
                           f"({adaptive * len(bis.seeds)} runs), chosen as they go.")
     with interruptible(runner):
-        result = run_bisect(bis, methods, args.permutations, args.top)
+        result = (budget.run_budgeted(bis, args.budget, args.permutations) if args.budget is not None
+                  else run_bisect(bis, methods, args.permutations, args.top))
     print(result["answer"])
     print("\n".join(attribution.bisect_lines(result)[2:]))
     held = [k for k in recipes.diff(bis.a, bis.b) if k not in bis.factors and not (k == "framework" and bis.middle)]

@@ -121,6 +121,7 @@ class Attribution(Record):
     diverged_runs: int = 0
     unsupported_runs: list = field(default_factory=list)
     answer: str = ""
+    budget: dict | None = None  # a budgeted bisect: runs spent, the screen, why it stopped (parity.train.budget)
 
     def to_json(self) -> dict:  # 'from' is a Python keyword: stored under its own name
         out = super().to_json()

@@ -30,6 +30,8 @@ def bisect_lines(result: dict) -> list[str]:
                      f"{pts(f['from_a'])} | {pts(f['from_b'])} |")
     if result.get("shapley"):
         lines += ["", f"Shapley: {result['shapley']['method']}."]
+    if result.get("budget"):
+        lines += ["", "### Budget", ""] + budget_lines(result["budget"])
     if result.get("ddmin"):
         d = result["ddmin"]
         lines += ["", "### Delta debugging", "",
@@ -39,6 +41,18 @@ def bisect_lines(result: dict) -> list[str]:
         lines += ["", "### Pairwise interactions (at A's end)", "", "| pair | interaction (pts) [95% CI] | matters |",
                   "|---|---|---|"]
         lines += [f"| {k} | {pts(v)} | {'yes' if v['matters'] else 'no'} |" for k, v in result["interactions"].items()]
+    return lines
+
+
+def budget_lines(b: dict) -> list[str]:
+    """A budgeted bisect: runs spent against the full design, what the screen left out, why it stopped."""
+    lines = [f"{b['runs']} runs of the budget's {b['budget']} (the full design: {b['full_design_runs']}); "
+             f"{len(b['seeds_used'])} seeds; stopped because {b['stopped']}.",
+             f"Screened out as clearly zero (one at a time from both ends on {len(b['screen_seeds'])} seeds, every "
+             f"CI within +-{100 * b['screen_bound']:.2f} pts): {', '.join(b['screened_out']) or 'none'}; their "
+             f"joint effect, held at A's values: {pts(b['screened_joint'])}."]
+    for f, e in b["screened_out"].items():
+        lines.append(f"- {f}: alone at A's end {pts(e['from_a'])}, alone at B's end {pts(e['from_b'])}")
     return lines
 
 

@@ -188,22 +188,23 @@ def _weight(n: int, size: int) -> float:
     return math.factorial(size) * math.factorial(n - size - 1) / math.factorial(n)
 
 
-def shapley(bis: Bisection, permutations: int = 8, seed: int = 0) -> dict:
-    """Each factor's Shapley value in accuracy (sums to the gap per seed). Exact for <= EXACT_MAX factors;
-    beyond, the mean marginal contribution over sampled orderings, whose sampling error joins the seed
-    error in the CI."""
+def shapley_per_seed(bis: Bisection, permutations: int = 8, seed: int = 0,
+                     sampled: bool = False) -> tuple[dict, dict, str]:
+    """({factor: Shapley value per seed}, {factor: the sampling variance of its mean}, how it was computed);
+    `sampled` samples orderings even at EXACT_MAX factors or fewer (a budget that cannot pay for 2^n)."""
     n = len(bis.factors)
     per_seed = {f: np.zeros(len(bis.seeds)) for f in bis.factors}
     sampling_var = {f: 0.0 for f in bis.factors}
-    if n <= EXACT_MAX:  # every configuration, as one wave
+    exact = n <= EXACT_MAX and not sampled
+    if exact:  # every configuration, as one wave
         bis.prefetch(frozenset(s) for size in range(n + 1) for s in itertools.combinations(bis.factors, size))
-    if bis.after and n <= EXACT_MAX:  # precedence: average over every ordering that keeps it
+    if bis.after and exact:  # precedence: average over every ordering that keeps it
         orders = [p for p in itertools.permutations(bis.factors) if _keeps_precedence(bis, p)]
         for order in orders:
             for f, marginal in _marginals(bis, order):
                 per_seed[f] += marginal / len(orders)
         method = f"exact over the {len(orders)} orderings of {n} factors in which {_precedence_text(bis)}"
-    elif n <= EXACT_MAX:
+    elif exact:
         for f in bis.factors:
             others = [g for g in bis.factors if g != f]
             for size in range(n):
@@ -224,6 +225,14 @@ def shapley(bis: Bisection, permutations: int = 8, seed: int = 0) -> dict:
             per_seed[f] = m.mean(axis=0)
             sampling_var[f] = float(np.nanvar(np.nanmean(m, axis=1), ddof=1) / len(m)) if len(m) > 1 else 0.0
         method = f"sampled: {permutations} random orderings of {n} factors"
+    return per_seed, sampling_var, method
+
+
+def shapley(bis: Bisection, permutations: int = 8, seed: int = 0) -> dict:
+    """Each factor's Shapley value in accuracy (sums to the gap per seed). Exact for <= EXACT_MAX factors;
+    beyond, the mean marginal contribution over sampled orderings, whose sampling error joins the seed
+    error in the CI."""
+    per_seed, sampling_var, method = shapley_per_seed(bis, permutations, seed)
     gap = bis.gap()
     out = {}
     for f in bis.factors:
