@@ -87,3 +87,17 @@ def test_a_budgeted_run_completes_into_the_full_design_from_its_runs():
     assert made <= set(evaluate.calls[len(made):])
     assert full_design_runs(make(evaluate)) == 2 ** 7 * 3
     assert budgeted["budget"]["runs"] == len(made)
+
+
+def test_the_report_states_the_budget(tmp_path):
+    from parity.reports import attribution
+
+    result = run_budgeted(make(Counting()), budget=10_000)
+    out = attribution.write(tmp_path / "r", "bisect", "parity bisect (budgeted, synthetic)", {
+        "bisect": result, "notes": [], "verdict": {"ok": None, "text": result["answer"]}, "data": {"source": "test"},
+        "body": "none", "seeds": result["seeds"], "versions": {"python": "3"}})
+    md, html = (out / "report.md").read_text(), (out / "report.html").read_text()
+    assert "### Budget" in md and "60 runs of the budget's 10000 (the full design: 384)" in md
+    assert 'id="budget"' in html and "stopped because every decision is made" in html
+    screened = md.split("Screened out as clearly zero")[1].split("\n")[0]
+    assert all(f in screened for f in ("head", "init", "loss", "norm"))
