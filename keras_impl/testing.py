@@ -10,8 +10,8 @@ import numpy as np
 
 from keras_impl._backend import to_numpy, value_and_grads
 
-KINDS = {"Conv2D": "conv", "DepthwiseConv2D": "depthwise", "Dense": "linear", "BatchNormalization": "bn", "Dropout": "dropout",
-         "SpatialDropout2D": "dropout", "MaxPooling2D": "maxpool", "AveragePooling2D": "avgpool",
+KINDS = {"Conv2D": "conv", "DepthwiseConv2D": "depthwise", "Dense": "linear", "BatchNormalization": "bn",
+         "Dropout": "dropout", "SpatialDropout2D": "dropout", "MaxPooling2D": "maxpool", "AveragePooling2D": "avgpool",
          "GlobalAveragePooling2D": "gap", "Flatten": "flatten", "ReLU": "relu", "Softmax": "softmax"}
 _ACTIVATIONS = {"relu": "relu", "softmax": "softmax"}
 WEIGHTED = ("conv", "depthwise", "linear", "bn")

@@ -59,7 +59,8 @@ def test_seeds_are_added_only_while_a_decision_is_open():
     evaluate = Counting(noise=0.01)  # nothing is clearly zero at 3 seeds: every factor stays active
     b = run_budgeted(make(evaluate, seeds=range(8)), budget=10_000)["budget"]
     assert 3 < len(b["seeds_used"]) <= 8 and b["decisions"]["leader"] == "bn_policy"
-    assert b["stopped"] in ("every decision is made", "the --seeds pool (8 seeds) is used up with a decision still open")
+    assert b["stopped"] in ("every decision is made",
+                            "the --seeds pool (8 seeds) is used up with a decision still open")
     first = {fp for fp, seed in evaluate.calls if seed == 0}
     for extra in b["seeds_used"][3:]:  # a later seed runs the answer's configurations only, never new ones
         assert {fp for fp, seed in evaluate.calls if seed == extra} <= first

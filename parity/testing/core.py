@@ -72,7 +72,8 @@ class Comparison:
         """One readable paragraph: the first layer or tensor over tolerance, its error, the tolerance, the noise."""
         bad = self.first_over
         if bad is None:
-            return f"{self.what}: every one of {sum(r['judged'] for r in self.rows)} judged rows within {self.tolerance}"
+            judged = sum(r["judged"] for r in self.rows)
+            return f"{self.what}: every one of {judged} judged rows within {self.tolerance}"
         name = bad.get("tolerance", self.tolerance)
         tol = get_tolerance(name)
         figure = bad["max_rel"] if tol.relative else bad["max_abs"]
@@ -81,7 +82,8 @@ class Comparison:
         noise = (f"; the torch side's float32 noise {own:.2g}, the error is {bad['noise_ratio']:.3g}x it"
                  if own is not None and bad.get("noise_ratio") is not None else "")
         why = f" ({bad['why']})" if bad.get("why") else ""
-        return (f"{self.what}: first over tolerance at {where}{bad['name']}: {'max rel' if tol.relative else 'max abs'} "
+        kind = "max rel" if tol.relative else "max abs"
+        return (f"{self.what}: first over tolerance at {where}{bad['name']}: {kind} "
                 f"error {figure:.3g} > {tol.max_abs:g} ({name}, {tol.units}){noise}{why}")
 
     def __str__(self) -> str:

@@ -24,7 +24,8 @@ def row_of(index: int, comparison: Comparison) -> dict:
     figures = {k: (deciding or {}).get(k) for k in ("max_abs", "max_rel", "mean_abs", "noise", "noise_rel",
                                                     "noise_ratio")}
     return {"component": "testing", "case": comparison.what, "id": f"{test}: {comparison.what}",
-            "title": f"{test}: {comparison.what} (comparison {index})", "kind": "matched", "tol": tol.max_abs, "tol_name": comparison.tolerance,
+            "title": f"{test}: {comparison.what} (comparison {index})", "kind": "matched", "tol": tol.max_abs,
+            "tol_name": comparison.tolerance,
             "units": tol.units, "relative": tol.relative, "tol_source": tol.source,
             "reason": "; ".join(comparison.notes), "figure": None, **figures, "passed": comparison.ok,
             "status": "pass" if comparison.ok else "FAIL", "labels": ["torch", comparison.keras],
