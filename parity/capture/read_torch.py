@@ -18,18 +18,15 @@ from parity.components import heads, optim
 COMPARED = 8  # evaluation images handed to the pipeline match
 
 
-def read_body(cap: Capture, body, source: str) -> int:
-    """The body knob from the body module's tensor shapes; returns its output channels (0 when unknown)."""
+def read_body(cap: Capture, body, source: str) -> None:
+    """The body knob from the body module's tensor shapes (or, unmirrored, why not and the closest body)."""
     shapes = [tuple(v.shape) for v in body.state_dict().values()]
     name, nearest, score = bodies.identify(shapes, "torch")
     if name is None:
         cap.unread["body"] = (f"{source}: {type(body).__name__} with {len(shapes)} tensors is no body parity "
                               f"mirrors; the closest is {nearest} ({100 * score:.0f}% of tensor shapes shared)")
-        return 0
+        return
     cap.add("body", name, f"{source}: its {len(shapes)} tensor shapes are parity's {name}")
-    from parity.components import models
-
-    return models.get_body(name).features
 
 
 def bn_policy(body) -> tuple[str | None, str]:
@@ -205,9 +202,9 @@ def read_plain(cap: Capture, stop, session) -> None:
     head_name, head = children[-1]
     body = torch.nn.Sequential(*[m for _, m in children[:-1] if not isinstance(m, (torch.nn.AdaptiveAvgPool2d,))])
     source = f"the model's modules before .{head_name}"
-    features = read_body(cap, body, f"{type(model).__name__} ({source})")
+    read_body(cap, body, f"{type(model).__name__} ({source})")
     read_bn_policy(cap, body, f"{type(model).__name__} ({source})")
-    _plain_head(cap, model, head_name, head, features)
+    _plain_head(cap, model, head_name, head)
     if losses:
         loss = losses[-1]
         ok = isinstance(loss, torch.nn.CrossEntropyLoss)
@@ -223,7 +220,7 @@ def read_plain(cap: Capture, stop, session) -> None:
     _plain_data(cap, session)
 
 
-def _plain_head(cap: Capture, model, head_name: str, head, features: int) -> None:
+def _plain_head(cap: Capture, model, head_name: str, head) -> None:
     import torch
 
     if isinstance(head, torch.nn.Linear):

@@ -235,7 +235,8 @@ def compare_forward(torch_model, keras_model, x: np.ndarray, mode: str = "eval",
     get_tolerance(tolerance)  # a misspelt name fails before any work
     x = np.asarray(x, np.float32)
     reference = torch_side.float64_copy(torch_model)
-    saved = _save_stats(torch_side, keras_side, torch_model, keras_model, name_map, x)
+    base = layer_map(torch_model, keras_model, x, name_map)  # in inference: the map, its notes, the BN layers
+    saved = _save_stats(torch_side, keras_side, base)
     drops = (torch_side.set_dropout(torch_model, 0.0), keras_side.set_dropout(keras_model, 0.0),
              torch_side.set_dropout(reference, 0.0)) if training else None
     try:
@@ -244,8 +245,7 @@ def compare_forward(torch_model, keras_model, x: np.ndarray, mode: str = "eval",
         rp = torch_side.trace(reference, x.astype(np.float64), training)
         maps = [by_names(a, b, name_map) if name_map else align(a, b, _describe) for a, b in ((tp, kp), (tp, kp),
                                                                                                (rp, kp))]
-        notes = layer_map(torch_model, keras_model, x, name_map).notes  # settings that differ, by layer
-        lmap = LayerMap(maps[0].pairs, notes)
+        lmap = LayerMap(maps[0].pairs, base.notes)  # this mode's outputs, the settings that differ by layer
         rows = _judged(_quads(maps[0], maps[1], maps[2]), tolerance, why=_why(lmap))
         comparison = Comparison(f"forward ({mode})", tolerance, rows, list(lmap.notes.values()))
         if training:
@@ -259,8 +259,8 @@ def compare_forward(torch_model, keras_model, x: np.ndarray, mode: str = "eval",
     return _record(comparison, started)
 
 
-def _save_stats(torch_side, keras_side, torch_model, keras_model, name_map, x) -> list:
-    lmap = layer_map(torch_model, keras_model, x, name_map)
+def _save_stats(torch_side, keras_side, lmap: LayerMap) -> list:
+    """Every BN layer's tensors on both sides, to put back after a pass that moved them."""
     return [(p, torch_side.weights_of(p.torch.layer), keras_side.weights_of(p.keras.layer))
             for p in lmap.pairs if p.torch.kind == "bn"]
 
@@ -319,7 +319,7 @@ def compare_gradients(torch_model, keras_model, x: np.ndarray, y: np.ndarray, lo
         raise ParityError(f"compare_gradients: the models' weights differ ({differing}); port them first "
                           f"(parity.testing.port_weights)")
     reference = torch_side.float64_copy(torch_model)
-    saved = _save_stats(torch_side, keras_side, torch_model, keras_model, name_map, x)
+    saved = _save_stats(torch_side, keras_side, lmap)
     drops = (torch_side.set_dropout(torch_model, 0.0), keras_side.set_dropout(keras_model, 0.0))
     torch_side.set_dropout(reference, 0.0)
     try:
