@@ -137,7 +137,6 @@ def _fastai_learner_calls(session: Session, module) -> None:
             session.learner_calls.append((_name, dict(bound.arguments)))
             return _real(*args, **kwargs)
 
-        recorded._parity = True
         functools.update_wrapper(recorded, real)
         recorded._parity = True
         setattr(module, name, recorded)

@@ -73,18 +73,18 @@ def stages(points: list[dict]) -> list[Stage]:
 
 def align(torch_points: list[dict], keras_points: list[dict], describe) -> LayerMap:
     """Pair the anchors in order; the first that differs in kind (or a count that differs) is an error naming
-    both layers. `describe(stage, side)` names a layer for messages."""
+    both layers. `describe(stage)` names a layer for messages."""
     ts, ks = stages(torch_points), stages(keras_points)
     for i, (t, k) in enumerate(zip(ts, ks)):
         if t.kind != k.kind:
-            raise ParityError(f"the models do not align at layer {i + 1}: torch {describe(t, 'torch')} is a {t.kind}, "
-                              f"Keras {describe(k, 'keras')} is a {k.kind} (pass name_map= to pair the weighted "
+            raise ParityError(f"the models do not align at layer {i + 1}: torch {describe(t)} is a {t.kind}, "
+                              f"Keras {describe(k)} is a {k.kind} (pass name_map= to pair the weighted "
                               f"layers by name)")
     if len(ts) != len(ks):
         longer, side = (ts, "torch") if len(ts) > len(ks) else (ks, "Keras")
         extra = longer[min(len(ts), len(ks))]
         raise ParityError(f"the models do not align: {side} has {len(longer) - min(len(ts), len(ks))} more layers, "
-                          f"the first {describe(extra, side.lower())} ({extra.kind})")
+                          f"the first {describe(extra)} ({extra.kind})")
     flattened = _flattened(ts)
     return LayerMap([Pair(t, k, flattened.get(t.name)) for t, k in zip(ts, ks)])
 

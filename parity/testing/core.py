@@ -45,7 +45,7 @@ def _sides():
     return torch_side, keras_side
 
 
-def _describe(stage, side: str) -> str:
+def _describe(stage) -> str:
     return f"{stage.name!r} ({type(stage.layer).__name__})"
 
 
@@ -108,10 +108,10 @@ def _record(comparison: Comparison, started: float) -> Comparison:
 
 # --- the map and the port ----------------------------------------------------------------------------------
 
-def _probe(model_shape_hint: np.ndarray | None, torch_model, keras_model):
-    """A small input both models take: the Keras model's input shape with batch 2 (seeded)."""
-    if model_shape_hint is not None:
-        return np.asarray(model_shape_hint, np.float32)[:2]
+def _probe(x: np.ndarray | None, keras_model):
+    """A small input both models take: two of `x`, or the Keras model's input shape with batch 2 (seeded)."""
+    if x is not None:
+        return np.asarray(x, np.float32)[:2]
     shape = tuple(keras_model.inputs[0].shape[1:])
     if any(s is None for s in shape):
         raise ParityError(f"the Keras model's input shape {shape} is not fixed: pass an example input (x=...)")
@@ -123,7 +123,7 @@ def layer_map(torch_model, keras_model, x: np.ndarray | None = None, name_map: d
     """The two models' layers paired: by `name_map` {torch module: Keras layer} when given, else in execution
     order, kind by kind (an error names the first pair that differs)."""
     torch_side, keras_side = _sides()
-    x = _probe(x, torch_model, keras_model)
+    x = _probe(x, keras_model)
     tp, kp = torch_side.trace(torch_model, x, training), keras_side.trace(keras_model, x, training)
     lmap = by_names(tp, kp, name_map) if name_map else align(tp, kp, _describe)
     for pair in lmap.pairs:
@@ -175,10 +175,11 @@ def _points(stage) -> list[tuple[str, np.ndarray | None]]:
     return out
 
 
-def _quads(torch_map: LayerMap, keras_map: LayerMap, ref_map: LayerMap) -> list:
+def _quads(outputs: LayerMap, floats: LayerMap) -> list:
+    """(name, torch output, Keras output, float64 torch output) of every point both sides show."""
     quads = []
-    for pt, pk, pr in zip(torch_map.pairs, keras_map.pairs, ref_map.pairs):
-        tpoints, kpoints, rpoints = _points(pt.torch), _points(pk.keras), _points(pr.torch)
+    for pair, ref in zip(outputs.pairs, floats.pairs):
+        tpoints, kpoints, rpoints = _points(pair.torch), _points(pair.keras), _points(ref.torch)
         for (tn, tv), (kn, kv), (_, rv) in zip(tpoints, kpoints, rpoints):
             if tv is not None and kv is not None:
                 quads.append((f"{tn} / {kn}", tv, kv, rv))
@@ -243,14 +244,13 @@ def compare_forward(torch_model, keras_model, x: np.ndarray, mode: str = "eval",
         tp = torch_side.trace(torch_model, x, training)
         kp = keras_side.trace(keras_model, x, training)
         rp = torch_side.trace(reference, x.astype(np.float64), training)
-        maps = [by_names(a, b, name_map) if name_map else align(a, b, _describe) for a, b in ((tp, kp), (tp, kp),
-                                                                                               (rp, kp))]
-        lmap = LayerMap(maps[0].pairs, base.notes)  # this mode's outputs, the settings that differ by layer
-        rows = _judged(_quads(maps[0], maps[1], maps[2]), tolerance, why=_why(lmap))
+        pair_up = (lambda a, b: by_names(a, b, name_map)) if name_map else (lambda a, b: align(a, b, _describe))
+        outputs, floats = pair_up(tp, kp), pair_up(rp, kp)
+        lmap = LayerMap(outputs.pairs, base.notes)  # this mode's outputs, the settings that differ by layer
+        rows = _judged(_quads(outputs, floats), tolerance, why=_why(lmap))
         comparison = Comparison(f"forward ({mode})", tolerance, rows, list(lmap.notes.values()))
         if training:
-            comparison.rows += _stats_rows(torch_side, keras_side, torch_model, keras_model, reference, maps[0],
-                                           _why(lmap))
+            comparison.rows += _stats_rows(torch_side, keras_side, reference, lmap, _why(lmap))
     finally:
         if drops:
             torch_side.set_dropout(torch_model, None, drops[0])
@@ -266,19 +266,14 @@ def _save_stats(torch_side, keras_side, lmap: LayerMap) -> list:
 
 
 def _restore_stats(torch_side, keras_side, saved: list) -> None:
-    import torch
-
     for pair, tw, kw in saved:
-        with torch.no_grad():
-            for name in ("running_mean", "running_var"):
-                getattr(pair.torch.layer, name).copy_(torch.from_numpy(tw[name]))
+        torch_side.assign(pair.torch.layer, tw)
         keras_side.assign(pair.keras.layer, kw)
 
 
-def _stats_rows(torch_side, keras_side, torch_model, keras_model, reference, lmap: LayerMap, why: dict,
-                step=None, tolerance: str = "running_stats_f32") -> list[dict]:
+def _stats_rows(torch_side, keras_side, reference, lmap: LayerMap, why: dict) -> list[dict]:
     """BN running statistics after a pass in training mode, torch against Keras (noise: the float64 copy)."""
-    ref_layers = dict(reference.named_modules()) if reference is not None else {}
+    ref_layers = dict(reference.named_modules())
     quads = []
     for pair in lmap.pairs:
         if pair.torch.kind != "bn":
@@ -290,7 +285,7 @@ def _stats_rows(torch_side, keras_side, torch_model, keras_model, reference, lma
     if not quads:
         return []
     labels = {q[0]: why.get(f"{q[0].split('.running')[0]} / {q[0].split(' / ')[1]}", "") for q in quads}
-    return _judged(quads, tolerance, step=step, why=labels)
+    return _judged(quads, "running_stats_f32", why=labels)
 
 
 # --- gradients ---------------------------------------------------------------------------------------------
@@ -380,7 +375,7 @@ def compare_training(torch_model, torch_optimizer, keras_model, keras_optimizer,
     twin_optimizer = type(torch_optimizer)(twin.parameters(), **torch_optimizer.defaults)
     th, kh = torch_side.adam_hyper(torch_optimizer), keras_side.adam_hyper(keras_optimizer)
     form = _keras_form(th) if th and kh else None
-    moments: dict = {}
+    reference_state: dict = {}  # the float64 Adam state of torch's hyper-parameters in Keras' form, per tensor
     why = _why(lmap)
     drops = (torch_side.set_dropout(torch_model, 0.0), keras_side.set_dropout(keras_model, 0.0))
     torch_side.set_dropout(twin, 0.0)
@@ -395,7 +390,7 @@ def compare_training(torch_model, torch_optimizer, keras_model, keras_optimizer,
             rows += _step_rows(torch_side, keras_side, lmap, step, (torch_optimizer, twin, twin_optimizer),
                                keras_optimizer, why)
             if form:
-                rows += _update_rows(keras_side, lmap, step, before, grads, form, th["lr"], moments)
+                rows += _update_rows(keras_side, lmap, step, before, grads, form, th["lr"], reference_state)
     finally:
         torch_side.set_dropout(torch_model, None, drops[0])
         keras_side.set_dropout(keras_model, None, drops[1])

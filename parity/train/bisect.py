@@ -305,16 +305,21 @@ def planned(bis: Bisection, methods=METHODS, permutations: int = 8, top: int = 4
     return known, adaptive
 
 
-def run_bisect(bis: Bisection, methods=METHODS, permutations: int = 8, top: int = 4) -> dict:
-    for m in methods:
-        if m not in METHODS:
-            raise unknown("bisect method", m, METHODS)
+def factor_values(bis: Bisection) -> dict:
+    """{factor: [its value at A, at B]} as text (the framework's split parts through the middle backend)."""
     diff = {k: [recipes.fmt_value(v) for v in pair] for k, pair in recipes.diff(bis.a, bis.b).items()}
     if bis.middle:
         diff[FRAMEWORK_API] = [bis.a.framework, bis.middle]
         diff[FRAMEWORK_KERNELS] = [bis.middle, bis.b.framework]
+    return {k: v for k, v in diff.items() if k in bis.factors}
+
+
+def run_bisect(bis: Bisection, methods=METHODS, permutations: int = 8, top: int = 4) -> dict:
+    for m in methods:
+        if m not in METHODS:
+            raise unknown("bisect method", m, METHODS)
     result = {"from": bis.a.name, "to": bis.b.name, "factors": list(bis.factors), "seeds": list(bis.seeds),
-              "diff": {k: v for k, v in diff.items() if k in bis.factors}, "middle": bis.middle,
+              "diff": factor_values(bis), "middle": bis.middle,
               "accuracy_from": accuracy_ci(bis.value(frozenset())),
               "accuracy_to": accuracy_ci(bis.value(bis.everything)),
               "gap": summary_ci(bis.gap())}

@@ -29,7 +29,7 @@ from parity.core.results import Attribution
 from parity.core.stats import accuracy_ci, summary_ci
 from parity.train import recipes
 from parity.train.bisect import (DDMIN_SHARE, EXACT_MAX, FRAMEWORK_API, FRAMEWORK_KERNELS, Bisection, answer,
-                                 one_at_a_time, planned, shapley_per_seed)
+                                 factor_values, one_at_a_time, planned, shapley_per_seed)
 
 START_SEEDS = 3  # the screen's seeds: with 2 a 95% CI is 12.7 standard errors wide (t, 1 df), with 3 it is 4.3
 SCREEN_SHARE = 0.1  # screened out: every screening CI within +-10% of the gap's mean
@@ -190,10 +190,6 @@ def run_budgeted(bis: Bisection, budget: int, permutations: int = 8) -> dict:
 
 
 def _result(bis, at, oat, active, per_seed, sampling, method, gap, permutations) -> dict:
-    diff = {k: [recipes.fmt_value(v) for v in pair] for k, pair in recipes.diff(bis.a, bis.b).items()}
-    if bis.middle:
-        diff[FRAMEWORK_API] = [bis.a.framework, bis.middle]
-        diff[FRAMEWORK_KERNELS] = [bis.middle, bis.b.framework]
     factors = {}
     for f in [f for f in active if f in per_seed]:
         ci = summary_ci(per_seed[f])
@@ -203,7 +199,7 @@ def _result(bis, at, oat, active, per_seed, sampling, method, gap, permutations)
         factors[f] = {"value": ci, "share": summary_ci(per_seed[f] / np.where(gap == 0, np.nan, gap))}
     runs = list(at.evaluate.done.values())
     result = {"from": bis.a.name, "to": bis.b.name, "factors": list(bis.factors), "seeds": list(at.seeds),
-              "diff": {k: v for k, v in diff.items() if k in bis.factors}, "middle": bis.middle,
+              "diff": factor_values(bis), "middle": bis.middle,
               "accuracy_from": accuracy_ci(at.value(frozenset())), "accuracy_to": accuracy_ci(at.value(at.everything)),
               "gap": summary_ci(gap), "oat": {f: {k: v for k, v in oat[f].items() if k != "difference"}
                                                for f in bis.factors},
