@@ -3,8 +3,10 @@
 and, on request, the CPU of the default test suite per test file (`tests-by-file`, one run: benchmarks.testcpu).
 Writes bench.json and report.md into a report folder.
 
-    python -m benchmarks.bench [--only check,tests,executors,cache,tests-by-file] [--runs 3] [--data-dir PATH]
-                           [--out DIR]
+    python -m benchmarks.bench [--only check,tests,executors,cache,tests-by-file,overhead] [--runs 3]
+                           [--data-dir PATH] [--out DIR]
+
+`overhead` (benchmarks.overhead) needs --data-dir: an image-folder tree such as CIFAR-10's.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from parity.train import recipes
 from parity.core.errors import ParityError
 from parity.runtime.backends import DEFAULT_BACKENDS
+from benchmarks import overhead
 
 RECIPE = "keras_thread_64"  # the thread's Keras code: frozen body, BN in inference mode
 BISECT = ["bisect", "--from", "fastai_v1_fit", "--to", "keras_thread_64", "--factors", "bn_policy,optimizer,lr",
@@ -143,6 +146,8 @@ def _markdown(results: dict) -> str:
         lines += ["", "| framework | uncached s | cached s | speed-up | identical accuracies |", "|---|---|---|---|---|"]
         lines += [f"| {r['framework']} | {r['uncached_seconds']} | {r['cached_seconds']} | {r['speedup']}x | "
                   f"{r['identical']} |" for r in results["cache"]]
+    if "overhead" in results:
+        lines += overhead.markdown(results["overhead"])
     return "\n".join(lines) + "\n"
 
 
@@ -164,10 +169,13 @@ def main(argv=None) -> int:
     try:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
         timed = {"check": check, "tests": tests, "executors": executors, "tests-by-file": tests_by_file}
-        unknown = sorted(set(wanted) - {*timed, "cache"})
+        unknown = sorted(set(wanted) - {*timed, "cache", "overhead"})
         if unknown or args.runs < 1:
-            raise ParityError(f"--only takes {', '.join([*timed, 'cache'])} and --runs >= 1; got {args.only!r}, "
-                              f"{args.runs}")
+            raise ParityError(f"--only takes {', '.join([*timed, 'cache', 'overhead'])} and --runs >= 1; got "
+                              f"{args.only!r}, {args.runs}")
+        if "overhead" in wanted and not (args.data_dir and args.data_dir.is_dir()):
+            raise ParityError(f"--only overhead needs --data-dir, an image-folder tree (train/<class>/*, "
+                              f"test/<class>/*); got {str(args.data_dir) if args.data_dir else 'none'!r}")
         results = {}
         for name, measure in timed.items():
             if name in wanted:
@@ -182,6 +190,9 @@ def main(argv=None) -> int:
                             min(args.test_per_class, 50) if source == "digits" else args.test_per_class)
             results["cache"] = cache(spec, args.body, parse_seeds(args.seeds))
             print(f"cache: {json.dumps(results['cache'])}", flush=True)
+        if "overhead" in wanted:
+            results["overhead"] = overhead.overhead(_timed, args.runs, args.data_dir, args.train_per_class,
+                                                    args.test_per_class)
     except ParityError as exc:
         print(f"parity bench: error: {exc}", file=sys.stderr)
         return 2
