@@ -100,5 +100,5 @@ def test_the_report_states_the_budget(tmp_path):
     md, html = (out / "report.md").read_text(), (out / "report.html").read_text()
     assert "### Budget" in md and "60 runs of the budget's 10000 (the full design: 384)" in md
     assert 'id="budget"' in html and "stopped because every decision is made" in html
-    screened = md.split("Screened out as clearly zero")[1].split("\n")[0]
+    screened = md.split("Screened out (one at a time from both ends on 3 seeds; clearly zero")[1].split("\n")[0]
     assert all(f in screened for f in ("head", "init", "loss", "norm"))

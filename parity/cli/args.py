@@ -39,8 +39,9 @@ BOUNDS = {
                                 "and at most twice the machine's cores (parity.train.executors.check_workers)"),
     "--train-per-class": Bound(1, 10**6, "images per class; at most what every class of the data holds"),
     "--test-per-class": Bound(1, 10**6, "images per class; at most what every class of the data holds"),
-    "--budget": Bound(1, 10**6, "runs a budgeted bisect may spend; the screen alone takes 2 x (2n + 2) for n "
+    "--budget": Bound(1, 10**6, "runs a budgeted bisect may spend; the screen alone takes 3 x (2n + 2) for n "
                                 "factors"),
+    "--confirm": Bound(1, 64, "factors a screened bisect carries to full size (Shapley over them)"),
     "--margin": Bound(0, 1, "an accuracy difference, as a fraction (0.03 = 3 points), above 0 and below 1",
                       integer=False),
 }

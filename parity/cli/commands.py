@@ -19,7 +19,7 @@ from parity.reports.recipes import uncovered_lines
 from parity.reports.render import pct
 from parity.reports.thread import GAP, KERAS, TWO_BY_TWO, run_thread
 from parity.runtime.backends import DEFAULT_BACKENDS, frameworks, get_backend, parse_backends
-from parity.train import budget, executors, planner, recipefiles, recipes, training
+from parity.train import budget, executors, fidelity, planner, recipefiles, recipes, training
 from parity.train.bisect import METHODS, between, planned, run_bisect
 from parity.train.equivalence import equivalence, sentence, summarize
 from parity.train.runner import AtSpec, Runner
@@ -88,9 +88,15 @@ def add_parsers(sub) -> None:
     bis.add_argument("--permutations", type=int, default=8, help="orderings sampled beyond 8 factors")
     bis.add_argument("--top", type=int, default=4, help="leading factors whose pairwise interactions are run")
     bis.add_argument("--budget", type=int, metavar="RUNS",
-                     help="a sequential design within RUNS runs: screen every factor one at a time on 2 seeds, "
+                     help="a sequential design within RUNS runs: screen every factor one at a time on 3 seeds, "
                           "Shapley over those not clearly zero, more seeds (up to --seeds) only while a decision "
                           "is open; the same seeds and store keys as the full design")
+    bis.add_argument("--screen-at", metavar="KEY=N,...",
+                     help="run the screen at a lower fidelity (train_per_class=N, test_per_class=N, epochs=N) and "
+                          "confirm only the leading factors at full size (the budgeted design; --budget then counts "
+                          "full-size runs)")
+    bis.add_argument("--confirm", type=int, metavar="K", help="with --screen-at or --budget: carry at most the K "
+                     f"largest screened factors to full size (default with --screen-at: {fidelity.CONFIRM})")
     bis.add_argument("--via", metavar="BACKEND", help="split the framework factor through this backend (e.g. "
                      "keras_torch between torch and keras_tf: Keras' API part, then TensorFlow's kernels part)")
     _data_options(bis)
@@ -104,12 +110,20 @@ def add_parsers(sub) -> None:
                                                              "at these values (one-at-a-time and Shapley)")
     sw.add_argument("--factors", help="with --bisect-at: comma-separated knobs to attribute (default: all that differ)")
     sw.add_argument("--permutations", type=int, default=8, help="with --bisect-at: orderings sampled beyond 8 factors")
+    sw.add_argument("--screen-at", metavar="KEY=N,...", help="with --bisect-at: screen each point's factors at a "
+                    "lower fidelity (train_per_class=N, test_per_class=N, epochs=N), confirm the leading ones there")
+    sw.add_argument("--confirm", type=int, metavar="K", help=f"with --screen-at: factors carried to full size "
+                    f"(default {fidelity.CONFIRM})")
     _data_options(sw)
     thread = sub.add_parser("thread", help="the forum thread: fastai_v1_fit vs the thread's Keras code, the 2x2, "
                                            "and torch-vs-Keras equivalence of fastai's recipe")
     thread.add_argument("--permutations", type=int, default=4)
     thread.add_argument("--top", type=int, default=3)
     thread.add_argument("--equivalence-seeds", type=int, default=5)
+    thread.add_argument("--screen-at", metavar="KEY=N,...", help="screen the bisect's factors at a lower fidelity "
+                        "(train_per_class=N, test_per_class=N, epochs=N) and confirm the leading ones at full size")
+    thread.add_argument("--confirm", type=int, metavar="K", help=f"with --screen-at: factors carried to full size "
+                        f"(default {fidelity.CONFIRM})")
     _data_options(thread)
 
 
@@ -219,6 +233,11 @@ def _print_summary(s: dict, seeds) -> None:
           (f"; {s['diverged']} diverged" if s["diverged"] else ""))
 
 
+def all_runs(result: dict) -> int:
+    """A bisect's runs, a lower-fidelity screen's included."""
+    return result["runs"] + ((result.get("budget") or {}).get("screen_runs") or 0)
+
+
 def _trained_line(runner, total: int, out: Path) -> str:
     return (f"{runner.trained} runs trained, {total - runner.trained} read from the store. "
             f"Report: {out}/report.html")
@@ -286,24 +305,32 @@ def cmd_bisect(args) -> int:
     runner = _runner(args, ready["spec"], [a.framework, b.framework] + ([args.via] if args.via else []))
     bis = between(a, b, only, ready["seeds"], runner,
                   decoded=runner.spec.source == "folder", middle=args.via)
-    if args.budget is not None and args.methods != DEFAULT_METHODS:
-        raise ParityError(f"--budget runs its own sequential design (a screen, then Shapley over the factors that "
-                          f"matter); it takes no --methods, got {args.methods!r}")
-    if args.plan and args.budget is not None:
-        screen = budget.screen_runs(bis)
-        return _show_plan(runner, [(bis.config(s), seed) for s in budget.screen_sets(bis)
+    sequential = args.budget is not None or args.screen_at is not None
+    if sequential and args.methods != DEFAULT_METHODS:
+        raise ParityError(f"--budget and --screen-at run their own sequential design (a screen, then Shapley over "
+                          f"the factors that matter); they take no --methods, got {args.methods!r}")
+    _confirm_needs_a_screen(args, sequential)
+    low = screened(args, bis, runner, runner.spec)
+    if args.plan and sequential:
+        screen = low[0] if low else bis
+        spec = low[1] if low else runner.spec
+        return _show_plan(runner, [(screen.config(s), seed, spec) for s in budget.screen_sets(screen)
                                    for seed in bis.seeds[:budget.START_SEEDS]],
-                          f"The screen above; then Shapley over the active factors and more seeds, within "
-                          f"--budget {args.budget} runs ({screen} for the screen; the full design is "
-                          f"{budget.full_design_runs(bis, args.permutations)}).")
+                          f"The screen above{' at ' + low[2].text() if low else ''}; then Shapley over the active "
+                          f"factors and more seeds at full size, within {args.budget or 'the full design'}'s runs "
+                          f"(the full design is {budget.full_design_runs(bis, args.permutations)}).")
     if args.plan:
         sets, adaptive = planned(bis, methods, args.permutations, args.top)
         return _show_plan(runner, [(bis.config(s), seed) for s in sets for seed in bis.seeds],
                           f"Delta debugging and interactions may add up to {adaptive} configurations "
                           f"({adaptive * len(bis.seeds)} runs), chosen as they go.")
     with interruptible(runner):
-        result = (budget.run_budgeted(bis, args.budget, args.permutations) if args.budget is not None
-                  else run_bisect(bis, methods, args.permutations, args.top))
+        if low:
+            result = fidelity.run_screened(bis, low, runner.spec, args.permutations, args.confirm, args.budget)
+        elif sequential:
+            result = budget.run_budgeted(bis, args.budget, args.permutations, confirm=args.confirm)
+        else:
+            result = run_bisect(bis, methods, args.permutations, args.top)
     print(result["answer"])
     print("\n".join(attribution.bisect_lines(result)[2:]))
     held = [k for k in recipes.diff(bis.a, bis.b) if k not in bis.factors and not (k == "framework" and bis.middle)]
@@ -323,8 +350,37 @@ def cmd_bisect(args) -> int:
     out = attribution.write(args.out, "bisect", f"parity bisect {args.a} -> {args.b}", {
         "bisect": result, "notes": notes, "verdict": {"ok": None, "text": result["answer"]},
         **_common(runner, ready["seeds"])})
-    print(_trained_line(runner, result["runs"], out))
+    print(_trained_line(runner, all_runs(result), out))
     return 0
+
+
+def _point_bisect(args, bis, spec, low) -> dict:
+    """One sweep point's attribution: the full design, or with --screen-at the screened one."""
+    if not low:
+        return run_bisect(bis, ("oat", "shapley"), args.permutations)
+    return fidelity.run_screened(bis, low, spec, args.permutations, args.confirm)
+
+
+def _confirm_needs_a_screen(args, screening: bool | None = None) -> None:
+    """--confirm caps what a screen carries to full size: it needs a screen (--screen-at; for bisect --budget too)."""
+    if args.confirm is not None and not (args.screen_at is not None if screening is None else screening):
+        with_budget = " or --budget" if screening is not None else ""
+        raise ParityError(f"--confirm {args.confirm} caps the factors a screen carries to full size: give "
+                          f"--screen-at{with_budget}")
+
+
+def screened(args, bis, runner, spec) -> tuple | None:
+    """With --screen-at: (the bisection at the lower fidelity, its data spec, the fidelity), every value and
+    the data of both ends checked at that fidelity before any run."""
+    if getattr(args, "screen_at", None) is None:
+        return None
+    fid = fidelity.parse_screen_at(args.screen_at)
+    fidelity.check(fid, spec, bis)
+    low, low_spec = fidelity.lower(bis, fid, spec, lambda at: AtSpec(runner, at))
+    check_per_class(low_spec)
+    for recipe in (low.a, low.b):
+        training.prepare(recipe, low_spec, args.body)
+    return low, low_spec, fid
 
 
 def _sweep_setup(args):
@@ -338,6 +394,9 @@ def _sweep_setup(args):
     at = sweep.parse_at(args.bisect_at, over, values)
     if at and len(chosen) < 2:
         raise ParityError("--bisect-at attributes the gap between the first two --recipes; give at least two")
+    if (args.screen_at is not None or args.confirm is not None) and not at:
+        raise ParityError("--screen-at and --confirm shape the attribution of --bisect-at points; give --bisect-at")
+    _confirm_needs_a_screen(args)
     if over in sweep.DATA_SIZES and getattr(args, over) is not None:
         raise ParityError(f"--over {over} sweeps what --{over.replace('_', '-')} sets; give one of them")
     ready = _prepare(args)
@@ -358,14 +417,17 @@ def cmd_sweep(args) -> int:
     for value in at:
         (a, spec), (b, _) = sw.point(sw.recipes[0], value), sw.point(sw.recipes[1], value)
         bis = between(a, b, only, list(sw.seeds), AtSpec(runner, spec), decoded=spec.source == "folder")
-        points.append((value, bis, spec))
+        points.append((value, bis, spec, screened(args, bis, runner, spec)))
     if args.plan:
-        extra = [(bis.config(c), s, spec) for _, bis, spec in points
+        extra = [(bis.config(c), s, spec) for _, bis, spec, low in points if not low
                  for c in planned(bis, ("oat", "shapley"), args.permutations, 0)[0] for s in bis.seeds]
-        return _show_plan(runner, sw.requests() + extra)
+        extra += [(low[0].config(c), s, low[1]) for _, bis, _, low in points if low
+                  for c in budget.screen_sets(low[0]) for s in bis.seeds[:budget.START_SEEDS]]
+        return _show_plan(runner, sw.requests() + extra, "With --screen-at, each bisect point's screen is listed; "
+                          "its full-size confirmation follows from what the screen finds." if args.screen_at else "")
     with interruptible(runner):
         result = sweep.summarise(sw, runner.map(sw.requests()))
-        bisects = [(value, run_bisect(bis, ("oat", "shapley"), args.permutations)) for value, bis, _ in points]
+        bisects = [(value, _point_bisect(args, bis, spec, low)) for value, bis, spec, low in points]
     if bisects:
         result["bisects"] = [{"at": recipes.fmt_value(v), **r} for v, r in bisects]
         result["shapley_along"] = sweep.shapley_along(bisects)
@@ -376,7 +438,7 @@ def cmd_sweep(args) -> int:
         print(line)
     out = sweep.write(args.out, f"parity sweep {', '.join(r.name for r in sw.recipes)} over {sw.over}", {
         "sweep": result, "verdict": {"ok": None, "text": text}, **_common(runner, list(sw.seeds))})
-    total = len(sw.requests()) + sum(r["runs"] for _, r in bisects)
+    total = len(sw.requests()) + sum(all_runs(r) for _, r in bisects)
     print(_trained_line(runner, total, out))
     return 0
 
@@ -384,20 +446,27 @@ def cmd_sweep(args) -> int:
 def cmd_thread(args) -> int:
     ready = _prepare(args)
     eq_seeds = parse_seeds(str(args.equivalence_seeds), "--equivalence-seeds", least=2)
+    _confirm_needs_a_screen(args)
     runner = _runner(args, ready["spec"], DEFAULT_BACKENDS)
     bis = between(recipes.get_recipe(GAP[0]), recipes.get_recipe(GAP[1]), None, ready["seeds"], runner,
                   decoded=runner.spec.source == "folder")
+    low = screened(args, bis, runner, runner.spec)
     if args.plan:
-
-        sets, adaptive = planned(bis, ("oat", "shapley", "ddmin", "interactions"), args.permutations, args.top)
         matched = recipes.get_recipe("keras_matched")
         requests = ([(recipes.get_recipe(n), s) for n in TWO_BY_TWO + KERAS for s in bis.seeds]
-                    + [(bis.config(c), s) for c in sets for s in bis.seeds]
                     + [(recipes.with_knobs(matched, framework=b), s) for b in DEFAULT_BACKENDS for s in eq_seeds])
+        if low:
+            requests += [(low[0].config(c), s, low[1]) for c in budget.screen_sets(low[0])
+                         for s in bis.seeds[:budget.START_SEEDS]]
+            return _show_plan(runner, requests, f"The bisect's screen at {low[2].text()} is listed; its full-size "
+                                                f"confirmation follows from what the screen finds.")
+        sets, adaptive = planned(bis, ("oat", "shapley", "ddmin", "interactions"), args.permutations, args.top)
+        requests += [(bis.config(c), s) for c in sets for s in bis.seeds]
         return _show_plan(runner, requests, f"Delta debugging and interactions may add up to {adaptive} "
                                             f"configurations.")
+    attribute = (lambda: fidelity.run_screened(bis, low, runner.spec, args.permutations, args.confirm)) if low else None
     with interruptible(runner):
-        return run_thread(runner, bis, eq_seeds, args.permutations, args.top, args.out)
+        return run_thread(runner, bis, eq_seeds, args.permutations, args.top, args.out, attribute)
 
 
 HANDLERS = {**programs.HANDLERS, "recipes": cmd_recipes, "train": cmd_train, "equivalence": cmd_equivalence,

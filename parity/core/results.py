@@ -122,6 +122,7 @@ class Attribution(Record):
     unsupported_runs: list = field(default_factory=list)
     answer: str = ""
     budget: dict | None = None  # a budgeted bisect: runs spent, the screen, why it stopped (parity.train.budget)
+    fidelity: dict | None = None  # screened at a lower fidelity: both fidelities per factor (parity.train.fidelity)
 
     def to_json(self) -> dict:  # 'from' is a Python keyword: stored under its own name
         out = super().to_json()

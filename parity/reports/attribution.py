@@ -32,6 +32,8 @@ def bisect_lines(result: dict) -> list[str]:
         lines += ["", f"Shapley: {result['shapley']['method']}."]
     if result.get("budget"):
         lines += ["", "### Budget", ""] + budget_lines(result["budget"])
+    if result.get("fidelity"):
+        lines += ["", "### Two fidelities", ""] + fidelity_lines(result["fidelity"])
     if result.get("ddmin"):
         d = result["ddmin"]
         lines += ["", "### Delta debugging", "",
@@ -46,14 +48,35 @@ def bisect_lines(result: dict) -> list[str]:
 
 def budget_lines(b: dict) -> list[str]:
     """A budgeted bisect: runs spent against the full design, what the screen left out, why it stopped."""
+    beyond = f", or beyond the {b['confirm']} largest screened effects" if b.get("confirm") else ""
+    low = f" at the lower fidelity ({b['screen_runs']} runs there)" if "screen_runs" in b else ""
     lines = [f"{b['runs']} runs of the budget's {b['budget']} (the full design: {b['full_design_runs']}); "
              f"{len(b['seeds_used'])} seeds; stopped because {b['stopped']}.",
-             f"Screened out as clearly zero (one at a time from both ends on {len(b['screen_seeds'])} seeds, every "
-             f"CI within +-{100 * b['screen_bound']:.2f} pts): {', '.join(b['screened_out']) or 'none'}; their "
-             f"joint effect, held at A's values: {pts(b['screened_joint'])}."]
+             f"Screened out (one at a time from both ends on {len(b['screen_seeds'])} seeds{low}; clearly zero: "
+             f"every CI within +-{100 * b['screen_bound']:.2f} pts{beyond}): {', '.join(b['screened_out']) or 'none'}; "
+             f"their joint effect at full size, held at A's values: {pts(b['screened_joint'])}."]
     for f, e in b["screened_out"].items():
         lines.append(f"- {f}: alone at A's end {pts(e['from_a'])}, alone at B's end {pts(e['from_b'])}")
     return lines
+
+
+def fidelity_lines(fid: dict) -> list[str]:
+    """A screened bisect: each factor's effect at the screen's fidelity beside its full-size Shapley value."""
+    screen, full = fid["screen"], fid["full"]
+    size = "{train_per_class} + {test_per_class} images per class, {epochs} epochs".format
+    lines = [f"Screen ({fid['screen_runs']} runs): {size(**_all(screen))}; gap {pts(fid['screen_gap'])}. "
+             f"Full size: {size(**_all(full))}. The one-at-a-time columns above are the screen's.", "",
+             "| factor | screened effect (pts) | full-size Shapley (pts) | confirmed | sign |", "|---|---|---|---|---|"]
+    for f, r in fid["factors"].items():
+        sign = ("**changes (both CIs clear of zero)**" if r["clear"] else "**changes**") if r["sign_change"] else \
+            ("same" if r["full"] else "-")
+        lines.append(f"| {f} | {pts(r['screen'])} | {pts(r['full'])} | {'yes' if r['confirmed'] else 'no'} | "
+                     f"{sign} |")
+    return lines
+
+
+def _all(fields: dict) -> dict:
+    return {k: "all" if v is None else v for k, v in fields.items()}
 
 
 def factor_rows(result: dict) -> list[dict]:

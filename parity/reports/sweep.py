@@ -143,11 +143,12 @@ def shapley_along(bisects: list[tuple], top: int = 4) -> dict:
     """{factor: [Shapley CI at each bisect point]} for the factors leading anywhere along the sweep."""
     lead: dict[str, float] = {}
     for _, result in bisects:
-        for f, v in result.get("shapley", {}).get("factors", {}).items():
+        for f, v in (result.get("shapley") or {}).get("factors", {}).items():
             lead[f] = max(lead.get(f, 0.0), abs(v["value"]["mean"]))
     chosen = sorted(lead, key=lambda f: -lead[f])[:top]
     return {"at": [recipes.fmt_value(v) for v, _ in bisects],
-            "factors": {f: [r["shapley"]["factors"].get(f, {}).get("value") for _, r in bisects] for f in chosen}}
+            "factors": {f: [(r.get("shapley") or {}).get("factors", {}).get(f, {}).get("value") for _, r in bisects]
+                        for f in chosen}}
 
 
 def _pct_cell(ci: dict, diverged: int) -> str:

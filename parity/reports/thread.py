@@ -21,7 +21,9 @@ WHY_64 = ("The thread's Keras code resized to 224 px (`keras_thread`, in the run
           "Keras rows (both frozen, served from the feature cache).")
 
 
-def run_thread(runner, bis: Bisection, eq_seeds: list[int], permutations: int, top: int, out: Path | None) -> int:
+def run_thread(runner, bis: Bisection, eq_seeds: list[int], permutations: int, top: int, out: Path | None,
+               attribute=None) -> int:
+    """The 2x2 and the Keras runs, the bisect (the full design, or `attribute()`: a screened one), equivalence."""
     names = TWO_BY_TWO + KERAS
     results = runner.map([(recipes.get_recipe(n), s) for n in names for s in bis.seeds])
     table = []
@@ -29,7 +31,8 @@ def run_thread(runner, bis: Bisection, eq_seeds: list[int], permutations: int, t
         runs = results[k * len(bis.seeds):(k + 1) * len(bis.seeds)]
         table.append(summarize(name, recipes.get_recipe(name).framework, runs))
         print(f"{name}: {pct(table[-1]['accuracy'])}", flush=True)
-    result = run_bisect(bis, ("oat", "shapley", "ddmin", "interactions"), permutations, top)
+    result = attribute() if attribute else run_bisect(bis, ("oat", "shapley", "ddmin", "interactions"), permutations,
+                                                      top)
     print(result["answer"], flush=True)
     eq = equivalence(runner, recipes.get_recipe("keras_matched"), eq_seeds)
     print(sentence(eq), flush=True)

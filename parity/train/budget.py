@@ -114,31 +114,55 @@ def _decisions(values: dict, gap: np.ndarray) -> dict:
     return out
 
 
-def run_budgeted(bis: Bisection, budget: int, permutations: int = 8) -> dict:
-    """The sequential design within `budget` runs; the result has run_bisect's fields (Shapley over the active
-    factors) and a `budget` record: runs spent against the full design, the screen, why it stopped."""
-    if len(bis.seeds) < START_SEEDS:
-        raise ParityError(f"--budget screens on {START_SEEDS} seeds and adds more up to --seeds: give --seeds "
-                          f"{START_SEEDS} or more, got {len(bis.seeds)}")
-    ledger = Ledger(bis.evaluate)
-    k = START_SEEDS
-    screen = _at(bis, bis.seeds[:k], ledger)
-    need = ledger.new(_requests(screen, screen_sets(screen)))
-    if need > budget:
-        raise ParityError(f"--budget {budget} is below the screen's {need} runs (every factor one at a time from "
-                          f"both ends: {len(screen_sets(screen))} configurations x {k} seeds)")
+def screen_effects(screen: Bisection) -> tuple[dict, float]:
+    """One-at-a-time from both ends, each factor's interaction with the rest (the difference of the two) and
+    the screening bound (SCREEN_SHARE of the screen's gap)."""
     oat = one_at_a_time(screen)
-    gap_screen = summary_ci(screen.gap())
-    bound = SCREEN_SHARE * abs(gap_screen["mean"])
+    bound = SCREEN_SHARE * abs(summary_ci(screen.gap())["mean"])
     base, top = screen.value(frozenset()), screen.value(screen.everything)
-    for f in bis.factors:
+    for f in screen.factors:
         alone, without = frozenset({f}), screen.everything - {f}
         if screen.feasible(alone) and screen.feasible(without):
             oat[f]["difference"] = summary_ci((top - screen.value(without)) - (screen.value(alone) - base))
+            # the screen's estimate of the factor's value: the mean of its two one-at-a-time effects per seed
+            oat[f]["effect"] = summary_ci(((screen.value(alone) - base) + (top - screen.value(without))) / 2)
+    return oat, bound
+
+
+def active_factors(bis: Bisection, oat: dict, bound: float, confirm: int | None = None) -> list[str]:
+    """The factors not clearly zero; with `confirm`, at most that many of them, the largest screened effects
+    first (a factor that cannot be switched alone has no effect estimate and is kept)."""
     active = [f for f in bis.factors if not clearly_zero(oat[f], bound)]
+    if confirm is not None and len(active) > confirm:
+        size = {f: abs(oat[f]["effect"]["mean"]) if oat[f].get("effect") else math.inf for f in active}
+        active = sorted(active, key=lambda f: -size[f])[:confirm]
     if FRAMEWORK_KERNELS in active and FRAMEWORK_API not in active:
         active.append(FRAMEWORK_API)  # the kernels part only follows the API part
-    active = [f for f in bis.factors if f in active]
+    return [f for f in bis.factors if f in active]
+
+
+def run_budgeted(bis: Bisection, budget: int | None, permutations: int = 8, low: Bisection | None = None,
+                 confirm: int | None = None) -> dict:
+    """The sequential design within `budget` runs (None: the full design's count); the result has
+    run_bisect's fields (Shapley over the active factors) and a `budget` record: runs spent against the full
+    design, the screen, why it stopped. With `low` (the same bisection at a lower fidelity: fewer images or
+    epochs), the screen runs there and only the Shapley stage runs at full size; `confirm` caps the factors
+    carried to full size (parity.train.fidelity)."""
+    if len(bis.seeds) < START_SEEDS:
+        raise ParityError(f"--budget screens on {START_SEEDS} seeds and adds more up to --seeds: give --seeds "
+                          f"{START_SEEDS} or more, got {len(bis.seeds)}")
+    full_runs = full_design_runs(bis, permutations)
+    budget = full_runs if budget is None else budget
+    ledger = Ledger(bis.evaluate)
+    screen_ledger = Ledger(low.evaluate) if low is not None else ledger
+    k = START_SEEDS
+    screen = _at(low or bis, bis.seeds[:k], screen_ledger)
+    need = screen_ledger.new(_requests(screen, screen_sets(screen)))
+    if low is None and need > budget:
+        raise ParityError(f"--budget {budget} is below the screen's {need} runs (every factor one at a time from "
+                          f"both ends: {len(screen_sets(screen))} configurations x {k} seeds)")
+    oat, bound = screen_effects(screen)
+    active = active_factors(bis, oat, bound, confirm)
     stopped, per_seed, sampling, method, decided = None, {}, {}, "no factor is active", {}
     sampled = orderings = None
     while True:
@@ -180,11 +204,15 @@ def run_budgeted(bis: Bisection, budget: int, permutations: int = 8) -> dict:
     result = _result(bis, at, oat, active, per_seed, sampling, method, gap, permutations)
     residual = at.value(at.everything) - at.value(at.closure(active)) if active else gap
     result["budget"] = {
-        "budget": budget, "runs": len(ledger.done), "full_design_runs": full_design_runs(bis, permutations),
+        "budget": budget, "runs": len(ledger.done), "full_design_runs": full_runs,
         "seeds_used": bis.seeds[:k], "screen_seeds": bis.seeds[:START_SEEDS], "stopped": stopped,
-        "screen_bound": bound, "active": active,
+        "screen_bound": bound, "active": active, "confirm": confirm,
         "screened_out": {f: oat[f] for f in bis.factors if f not in active},
         "screened_joint": summary_ci(residual), "decisions": decided}
+    if low is not None:
+        result["budget"]["screen_runs"] = len(screen_ledger.done)
+        result["budget"]["screen_gap"] = summary_ci(screen.gap())
+        result["budget"]["screen_effects"] = {f: oat[f].get("effect") for f in bis.factors}
     result["answer"] = answer(result) + " " + budget_sentence(result)
     return result
 
@@ -201,7 +229,7 @@ def _result(bis, at, oat, active, per_seed, sampling, method, gap, permutations)
     result = {"from": bis.a.name, "to": bis.b.name, "factors": list(bis.factors), "seeds": list(at.seeds),
               "diff": factor_values(bis), "middle": bis.middle,
               "accuracy_from": accuracy_ci(at.value(frozenset())), "accuracy_to": accuracy_ci(at.value(at.everything)),
-              "gap": summary_ci(gap), "oat": {f: {k: v for k, v in oat[f].items() if k != "difference"}
+              "gap": summary_ci(gap), "oat": {f: {k: v for k, v in oat[f].items() if k in ("from_a", "from_b")}
                                                for f in bis.factors},
               "shapley": {"method": f"{method}; over the active factors only, the screened ones held at "
                                     f"{bis.a.name}'s values", "factors": factors} if factors else None,
@@ -214,7 +242,9 @@ def _result(bis, at, oat, active, per_seed, sampling, method, gap, permutations)
 def budget_sentence(result: dict) -> str:
     b = result["budget"]
     screened = ", ".join(b["screened_out"]) or "none"
+    why = (f"clearly zero (within +-{100 * b['screen_bound']:.1f} pts)" if not b.get("confirm") else
+           f"clearly zero (within +-{100 * b['screen_bound']:.1f} pts) or beyond the {b['confirm']} largest")
+    low = (f" after {b['screen_runs']} screening runs at the lower fidelity" if "screen_runs" in b else "")
     return (f"Budgeted: {b['runs']} runs of the full design's {b['full_design_runs']} "
-            f"({100 * b['runs'] / b['full_design_runs']:.0f}%), {len(b['seeds_used'])} seeds; screened out as "
-            f"clearly zero (within +-{100 * b['screen_bound']:.1f} pts): {screened}; stopped because "
-            f"{b['stopped']}.")
+            f"({100 * b['runs'] / b['full_design_runs']:.0f}%), {len(b['seeds_used'])} seeds{low}; screened out "
+            f"as {why}: {screened}; stopped because {b['stopped']}.")
