@@ -120,6 +120,13 @@ def test_cifar_download_offline_is_a_clear_error(module, tmp_path, monkeypatch):
     (["check", "--only", "data", "--data-dir", "/no/such/dir"], "data folder '/no/such/dir' does not exist"),
     (["check", "--only", "data", "--backends", "torch,jax"], "backend 'jax' is not one of"),
     (["check", "--only", "data", "--backends", "torch"], "--backends needs at least two different backends"),
+    (["sweep", "--recipes", "torch_plain,keras_thread_64", "--over", "epochs=2,3", "--screen-at", "epochs=1"],
+     "--screen-at and --confirm shape the attribution of --bisect-at points; give --bisect-at"),
+    (["sweep", "--recipes", "torch_plain,keras_thread_64", "--over", "epochs=2,3", "--bisect-at", "3",
+      "--screen-at", "epochs=3"], "--screen-at epochs=3 is not below the recipes' 3 epochs"),
+    (["thread", "--confirm", "2"], "--confirm 2 caps the factors a screen carries to full size: give --screen-at"),
+    (["bisect", "--from", "fastai_v1_fit", "--to", "keras_thread_64", "--screen-at", "size=8"],
+     "--screen-at takes train_per_class=N, test_per_class=N, epochs=N; got 'size=8'"),
 ])
 def test_cli_bad_usage_exits_2_without_output(argv, message, tmp_path, capsys):
     out = tmp_path / "report"
@@ -161,6 +168,11 @@ NUMERIC_OPTIONS = [
     (["equivalence"], "--margin"),
     (["thread"], "--equivalence-seeds"),
     (["thread"], "--top"),
+    (["bisect", "--from", "fastai_v1_fit", "--to", "keras_thread_64"], "--budget"),
+    (["bisect", "--from", "fastai_v1_fit", "--to", "keras_thread_64", "--screen-at", "epochs=1"], "--confirm"),
+    (["sweep", "--recipes", "torch_plain,keras_thread_64", "--over", "epochs=2,3", "--bisect-at", "3",
+      "--screen-at", "train_per_class=5"], "--confirm"),
+    (["thread", "--screen-at", "train_per_class=5"], "--confirm"),
 ]
 NUMERIC_KNOBS = ("size", "load_size", "batch_size", "epochs", "n_classes", "lr")
 

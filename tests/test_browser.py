@@ -146,6 +146,33 @@ def test_bisect_report_in_a_browser(browser, bisect_report):
     assert values == sorted(values)
 
 
+def test_screened_bisect_report_in_a_browser(browser, tmp_path):
+    """A bisect screened at a lower fidelity (synthetic, no training): the two-fidelities table, its flagged
+    sign change, sorting by the screened effect."""
+    from parity.components.datasets import DataSpec
+    from parity.reports import attribution
+    from parity.train import fidelity
+    from parity.train.budget import run_budgeted
+    from test_fidelity import Model, pair
+
+    full, low = pair(Model())
+    result = run_budgeted(full, None, low=low, confirm=3)
+    spec = DataSpec("digits", None, 20, 10)
+    fidelity.record(result, fidelity.Fidelity(epochs=1), spec, spec, 3)
+    out = tmp_path / "screened"
+    attribution.write(out, "bisect", "parity bisect (screened, synthetic)", {
+        "bisect": result, "notes": [], "verdict": {"ok": None, "text": result["answer"]}, "data": {"source": "test"},
+        "body": "none", "seeds": result["seeds"], "versions": {"python": "3"}})
+    page = Page(browser, out / "report.html")
+    assert page.errors == []
+    assert "the sign changes between fidelities for: lr" in page.page.locator("#verdict").inner_text()
+    flagged = page.page.locator("#fidelity-table tr.problem")
+    assert flagged.count() == 1 and "lr" in flagged.inner_text() and "changes" in flagged.inner_text()
+    page.page.locator("#fidelity-table thead th", has_text="screened effect").click()
+    values = [float(v.split()[0]) for v in page.column("fidelity-table", 1)]
+    assert values == sorted(values) and len(values) == 7
+
+
 @pytest.fixture(scope="module")
 def sweep_report(tmp_path_factory):
     """A sweep report from known numbers (no training), with a gap whose sign flips along the sweep."""

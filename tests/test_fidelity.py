@@ -4,6 +4,7 @@ fidelities is flagged, what the unconfirmed factors do at full size is measured,
 refused before any run (unit level on synthetic accuracy models; one real bisect on the digits)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -97,22 +98,23 @@ def test_a_factor_that_matters_only_at_full_size_shows_in_the_measured_remainder
     (",", "--screen-at names no fidelity"),
 ])
 def test_bad_screen_at_values_are_named(text, message):
-    with pytest.raises(ParityError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ParityError, match=re.escape(message)):
         fidelity.parse_screen_at(text)
 
 
 def test_a_screen_that_is_not_cheaper_or_changes_a_factor_is_refused():
-    full, _ = pair(Model())
-    spec = DataSpec("digits", None, 20, 10)
+    spec, chosen, epochs = DataSpec("digits", None, 20, 10), factors(A, B, list(FULL)), {A.name: 3, B.name: 3}
     with pytest.raises(ParityError, match="--screen-at train_per_class=20 is not below the full size's 20"):
-        fidelity.check(fidelity.parse_screen_at("train_per_class=20"), spec, full)
+        fidelity.check(fidelity.parse_screen_at("train_per_class=20"), spec, chosen, epochs)
     with pytest.raises(ParityError, match="--screen-at epochs=3 is not below the recipes' 3 epochs"):
-        fidelity.check(fidelity.parse_screen_at("epochs=3"), spec, full)
+        fidelity.check(fidelity.parse_screen_at("epochs=3"), spec, chosen, epochs)
     with pytest.raises(ParityError, match="test_per_class alone does not make training cheaper"):
-        fidelity.check(fidelity.parse_screen_at("test_per_class=5"), spec, full)
-    six = recipes.with_knobs(B, epochs=6)
+        fidelity.check(fidelity.parse_screen_at("test_per_class=5"), spec, chosen, epochs)
     with pytest.raises(ParityError, match=r"epochs is a factor of this bisect \(3 -> 6\)"):
-        fidelity.check(fidelity.parse_screen_at("epochs=1"), spec, Bisection(A, six, ["epochs"], [0], Model()))
+        fidelity.check(fidelity.parse_screen_at("epochs=1"), spec, ["epochs"], {A.name: 3, "six": 6})
+    low = fidelity.check(fidelity.parse_screen_at("train_per_class=5,epochs=1"), spec, chosen, epochs)
+    assert (low.train_per_class, low.test_per_class) == (5, 10)
+    assert [r.epochs for r in fidelity.ends(A, B, fidelity.Fidelity(epochs=1))] == [1, 1]
 
 
 def run_cli(argv, capsys) -> tuple[int, str]:

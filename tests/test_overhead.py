@@ -2,7 +2,6 @@
 compute parity / plain against the 1.10 target, and it refuses to run without an image folder."""
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest

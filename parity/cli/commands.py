@@ -20,7 +20,7 @@ from parity.reports.render import pct
 from parity.reports.thread import GAP, KERAS, TWO_BY_TWO, run_thread
 from parity.runtime.backends import DEFAULT_BACKENDS, frameworks, get_backend, parse_backends
 from parity.train import budget, executors, fidelity, planner, recipefiles, recipes, training
-from parity.train.bisect import METHODS, between, planned, run_bisect
+from parity.train.bisect import METHODS, between, factors, planned, run_bisect
 from parity.train.equivalence import equivalence, sentence, summarize
 from parity.train.runner import AtSpec, Runner
 from parity.train.store import ResultStore, default_store_dir
@@ -302,15 +302,16 @@ def cmd_bisect(args) -> int:
     ready = _prepare(args, [a, b])
     if args.via:
         get_backend(args.via)
-    runner = _runner(args, ready["spec"], [a.framework, b.framework] + ([args.via] if args.via else []))
-    bis = between(a, b, only, ready["seeds"], runner,
-                  decoded=runner.spec.source == "folder", middle=args.via)
     sequential = args.budget is not None or args.screen_at is not None
     if sequential and args.methods != DEFAULT_METHODS:
         raise ParityError(f"--budget and --screen-at run their own sequential design (a screen, then Shapley over "
                           f"the factors that matter); they take no --methods, got {args.methods!r}")
     _confirm_needs_a_screen(args, sequential)
-    low = screened(args, bis, runner, runner.spec)
+    checked = screen_checked(args, a, b, only, ready["spec"])
+    runner = _runner(args, ready["spec"], [a.framework, b.framework] + ([args.via] if args.via else []))
+    bis = between(a, b, only, ready["seeds"], runner,
+                  decoded=runner.spec.source == "folder", middle=args.via)
+    low = screened(bis, checked, runner)
     if args.plan and sequential:
         screen = low[0] if low else bis
         spec = low[1] if low else runner.spec
@@ -369,18 +370,26 @@ def _confirm_needs_a_screen(args, screening: bool | None = None) -> None:
                           f"--screen-at{with_budget}")
 
 
-def screened(args, bis, runner, spec) -> tuple | None:
-    """With --screen-at: (the bisection at the lower fidelity, its data spec, the fidelity), every value and
-    the data of both ends checked at that fidelity before any run."""
+def screen_checked(args, a, b, only, spec) -> tuple | None:
+    """With --screen-at: (the Fidelity, the data spec at it), checked against both ends and the data before any
+    run or folder is made."""
     if getattr(args, "screen_at", None) is None:
         return None
     fid = fidelity.parse_screen_at(args.screen_at)
-    fidelity.check(fid, spec, bis)
-    low, low_spec = fidelity.lower(bis, fid, spec, lambda at: AtSpec(runner, at))
+    chosen = factors(a, b, only, decoded=spec.source == "folder")
+    low_spec = fidelity.check(fid, spec, chosen, {a.name: a.epochs, b.name: b.epochs})
     check_per_class(low_spec)
-    for recipe in (low.a, low.b):
+    for recipe in fidelity.ends(a, b, fid):
         training.prepare(recipe, low_spec, args.body)
-    return low, low_spec, fid
+    return fid, low_spec
+
+
+def screened(bis, checked, runner) -> tuple | None:
+    """(the bisection at the screen's fidelity, its data spec, the Fidelity) for a checked --screen-at."""
+    if checked is None:
+        return None
+    fid, low_spec = checked
+    return fidelity.lower(bis, fid, AtSpec(runner, low_spec)), low_spec, fid
 
 
 def _sweep_setup(args):
@@ -407,17 +416,21 @@ def _sweep_setup(args):
             checked.add((recipe, spec))
             training.prepare(recipe, spec, args.body)
     only = [f.strip() for f in args.factors.split(",")] if args.factors else None
-    return sw, at, only
+    checks = {}
+    for value in at:  # each bisect point's screen, checked against that point's recipes and data size
+        (a, spec), (b, _) = sw.point(sw.recipes[0], value), sw.point(sw.recipes[1], value)
+        checks[value] = screen_checked(args, a, b, only, spec)
+    return sw, at, only, checks
 
 
 def cmd_sweep(args) -> int:
-    sw, at, only = _sweep_setup(args)
+    sw, at, only, checks = _sweep_setup(args)
     runner = _runner(args, sw.spec, [r.framework for r in sw.recipes])
     points = []
     for value in at:
         (a, spec), (b, _) = sw.point(sw.recipes[0], value), sw.point(sw.recipes[1], value)
         bis = between(a, b, only, list(sw.seeds), AtSpec(runner, spec), decoded=spec.source == "folder")
-        points.append((value, bis, spec, screened(args, bis, runner, spec)))
+        points.append((value, bis, spec, screened(bis, checks[value], runner)))
     if args.plan:
         extra = [(bis.config(c), s, spec) for _, bis, spec, low in points if not low
                  for c in planned(bis, ("oat", "shapley"), args.permutations, 0)[0] for s in bis.seeds]
@@ -447,10 +460,11 @@ def cmd_thread(args) -> int:
     ready = _prepare(args)
     eq_seeds = parse_seeds(str(args.equivalence_seeds), "--equivalence-seeds", least=2)
     _confirm_needs_a_screen(args)
+    gap = recipes.get_recipe(GAP[0]), recipes.get_recipe(GAP[1])
+    checked = screen_checked(args, *gap, None, ready["spec"])
     runner = _runner(args, ready["spec"], DEFAULT_BACKENDS)
-    bis = between(recipes.get_recipe(GAP[0]), recipes.get_recipe(GAP[1]), None, ready["seeds"], runner,
-                  decoded=runner.spec.source == "folder")
-    low = screened(args, bis, runner, runner.spec)
+    bis = between(*gap, None, ready["seeds"], runner, decoded=runner.spec.source == "folder")
+    low = screened(bis, checked, runner)
     if args.plan:
         matched = recipes.get_recipe("keras_matched")
         requests = ([(recipes.get_recipe(n), s) for n in TWO_BY_TWO + KERAS for s in bis.seeds]

@@ -11,6 +11,10 @@
    ranking of the top two. It stops when every decision is made, when the --seeds pool is used up, or when the
    next seed would pass the budget, and says which.
 
+With a lower-fidelity bisection given (parity.train.fidelity, `--screen-at`), step 1 runs there instead, and
+`confirm` (`--confirm K`) keeps at most the K largest screened effects active; the budget then counts the
+full-size runs, the screen's are reported beside them.
+
 Configurations, seeds and store keys are the full design's (the seeds are a prefix of --seeds, the store is
 keyed by knobs and seed), so a budgeted bisect can be completed later into the full one, reading every run it
 made from the store.

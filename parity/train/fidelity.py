@@ -52,32 +52,38 @@ def parse_screen_at(text: str) -> Fidelity:
     return Fidelity(**values)
 
 
-def check(fid: Fidelity, spec: DataSpec, bis: Bisection) -> None:
-    """A screen is cheaper than the full size, never the same or larger, and does not change a factor."""
+def check(fid: Fidelity, spec: DataSpec, factors: list[str], epochs: dict) -> DataSpec:
+    """A screen is cheaper than the full size, never the same or larger, and does not change a factor;
+    `epochs` holds both ends' epochs by recipe name. Returns the data spec at the screen's fidelity."""
     for key in ("train_per_class", "test_per_class"):
         low, full = getattr(fid, key), getattr(spec, key)
         if low is not None and full is not None and low >= full:
             raise ParityError(f"--screen-at {key}={low} is not below the full size's {full} "
                               f"(--{key.replace('_', '-')})")
     if fid.epochs is not None:
-        if "epochs" in bis.factors:
+        if "epochs" in factors:
             raise ParityError(f"--screen-at epochs={fid.epochs}: epochs is a factor of this bisect "
-                              f"({bis.a.epochs} -> {bis.b.epochs}); screen on fewer images instead")
-        if fid.epochs >= bis.a.epochs:
-            raise ParityError(f"--screen-at epochs={fid.epochs} is not below the recipes' {bis.a.epochs} epochs")
+                              f"({' -> '.join(str(e) for e in epochs.values())}); screen on fewer images instead")
+        if fid.epochs >= min(epochs.values()):
+            raise ParityError(f"--screen-at epochs={fid.epochs} is not below the recipes' {min(epochs.values())} "
+                              f"epochs")
     if fid.train_per_class is None and fid.epochs is None:
         raise ParityError("--screen-at test_per_class alone does not make training cheaper: lower "
                           "train_per_class or epochs")
-
-
-def lower(bis: Bisection, fid: Fidelity, spec: DataSpec, evaluate_at) -> tuple[Bisection, DataSpec]:
-    """The same bisection at the lower fidelity: `evaluate_at(spec)` gives the evaluator for a data spec."""
-    spec = replace(spec, **{k: getattr(fid, k) for k in ("train_per_class", "test_per_class")
+    return replace(spec, **{k: getattr(fid, k) for k in ("train_per_class", "test_per_class")
                             if getattr(fid, k) is not None})
+
+
+def ends(a: recipes.Recipe, b: recipes.Recipe, fid: Fidelity) -> tuple[recipes.Recipe, recipes.Recipe]:
+    """Both ends at the screen's epochs (the data size is the spec's)."""
     knobs = {"epochs": fid.epochs} if fid.epochs is not None else {}
-    a, b = recipes.with_knobs(bis.a, **knobs), recipes.with_knobs(bis.b, **knobs)
-    return Bisection(a, b, list(bis.factors), list(bis.seeds), evaluate_at(spec), middle=bis.middle,
-                     after=dict(bis.after)), spec
+    return recipes.with_knobs(a, **knobs), recipes.with_knobs(b, **knobs)
+
+
+def lower(bis: Bisection, fid: Fidelity, evaluate) -> Bisection:
+    """The same bisection at the screen's fidelity, run by `evaluate` (an evaluator on the screen's data)."""
+    a, b = ends(bis.a, bis.b, fid)
+    return Bisection(a, b, list(bis.factors), list(bis.seeds), evaluate, middle=bis.middle, after=dict(bis.after))
 
 
 def sign_changes(result: dict) -> dict:
