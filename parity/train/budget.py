@@ -246,9 +246,9 @@ def _result(bis, at, oat, active, per_seed, sampling, method, gap, permutations)
 def budget_sentence(result: dict) -> str:
     b = result["budget"]
     screened = ", ".join(b["screened_out"]) or "none"
-    why = (f"clearly zero (within +-{100 * b['screen_bound']:.1f} pts)" if not b.get("confirm") else
-           f"clearly zero (within +-{100 * b['screen_bound']:.1f} pts) or beyond the {b['confirm']} largest")
-    low = (f" after {b['screen_runs']} screening runs at the lower fidelity" if "screen_runs" in b else "")
+    why = f"clearly zero (within +-{100 * b['screen_bound']:.1f} pts)" + \
+        (f" or beyond the {b['confirm']} largest" if b.get("confirm") else "")
+    low = f" after {b['screen_runs']} screening runs at the lower fidelity" if "screen_runs" in b else ""
     return (f"Budgeted: {b['runs']} runs of the full design's {b['full_design_runs']} "
             f"({100 * b['runs'] / b['full_design_runs']:.0f}%), {len(b['seeds_used'])} seeds{low}; screened out "
             f"as {why}: {screened}; stopped because {b['stopped']}.")
