@@ -313,12 +313,9 @@ def cmd_bisect(args) -> int:
                   decoded=runner.spec.source == "folder", middle=args.via)
     low = screened(bis, checked, runner)
     if args.plan and sequential:
-        screen = low[0] if low else bis
-        spec = low[1] if low else runner.spec
-        return _show_plan(runner, [(screen.config(s), seed, spec) for s in budget.screen_sets(screen)
-                                   for seed in bis.seeds[:budget.START_SEEDS]],
+        return _show_plan(runner, budget.screen_requests(*(low[:2] if low else (bis, runner.spec))),
                           f"The screen above{' at ' + low[2].text() if low else ''}; then Shapley over the active "
-                          f"factors and more seeds at full size, within {args.budget or 'the full design'}'s runs "
+                          f"factors and more seeds at full size, within {f'--budget {args.budget}' if args.budget else 'the full design'}'s runs "
                           f"(the full design is {budget.full_design_runs(bis, args.permutations)}).")
     if args.plan:
         sets, adaptive = planned(bis, methods, args.permutations, args.top)
@@ -434,8 +431,7 @@ def cmd_sweep(args) -> int:
     if args.plan:
         extra = [(bis.config(c), s, spec) for _, bis, spec, low in points if not low
                  for c in planned(bis, ("oat", "shapley"), args.permutations, 0)[0] for s in bis.seeds]
-        extra += [(low[0].config(c), s, low[1]) for _, bis, _, low in points if low
-                  for c in budget.screen_sets(low[0]) for s in bis.seeds[:budget.START_SEEDS]]
+        extra += [r for *_, low in points if low for r in budget.screen_requests(*low[:2])]
         return _show_plan(runner, sw.requests() + extra, "With --screen-at, each bisect point's screen is listed; "
                           "its full-size confirmation follows from what the screen finds." if args.screen_at else "")
     with interruptible(runner):
@@ -470,8 +466,7 @@ def cmd_thread(args) -> int:
         requests = ([(recipes.get_recipe(n), s) for n in TWO_BY_TWO + KERAS for s in bis.seeds]
                     + [(recipes.with_knobs(matched, framework=b), s) for b in DEFAULT_BACKENDS for s in eq_seeds])
         if low:
-            requests += [(low[0].config(c), s, low[1]) for c in budget.screen_sets(low[0])
-                         for s in bis.seeds[:budget.START_SEEDS]]
+            requests += budget.screen_requests(*low[:2])
             return _show_plan(runner, requests, f"The bisect's screen at {low[2].text()} is listed; its full-size "
                                                 f"confirmation follows from what the screen finds.")
         sets, adaptive = planned(bis, ("oat", "shapley", "ddmin", "interactions"), args.permutations, args.top)

@@ -86,6 +86,11 @@ def screen_sets(bis: Bisection) -> list[frozenset]:
     return [s for s in dict.fromkeys(sets) if bis.feasible(s)]
 
 
+def screen_requests(bis: Bisection, spec) -> list[tuple]:
+    """The screen's runs as (recipe, seed, data spec) requests: what `--plan` lists for a screened design."""
+    return [(bis.config(c), seed, spec) for c in screen_sets(bis) for seed in bis.seeds[:START_SEEDS]]
+
+
 def screen_runs(bis: Bisection) -> int:
     return len(screen_sets(bis)) * min(START_SEEDS, len(bis.seeds))
 
