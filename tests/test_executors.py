@@ -1,7 +1,6 @@
 """Executors: the same bisect gives identical results one run at a time, in parallel worker processes and on
 Ray; a worker that dies loses only its own run; the planner's estimate against the real wall time; devices."""
 
-import threading
 import time
 
 import pytest
@@ -272,53 +271,3 @@ def test_a_spread_sends_each_lane_to_its_worker_and_handles_to_the_worker_keepin
         after = models.build_body(weights, on="torch")
     assert after.lane == 0
     workers.release((one, zero, after))
-
-
-def _costed_tasks() -> list:
-    """Runs whose planned costs differ by backend, input size and body policy, two seeds of each."""
-    base = recipes.with_knobs(A, epochs=1)
-    kinds = [("torch", 32, "train_bn"), ("keras_tf", 32, "frozen"), ("torch", 64, "train_bn"),
-             ("keras_tf", 32, "train_bn"), ("keras_tf", 64, "train_bn"), ("torch", 64, "frozen")]
-    return [executors.Task(recipes.with_knobs(base, framework=fw, size=size, bn_policy=policy), TINY, seed,
-                           "efficientnet_lite0") for fw, size, policy in kinds for seed in (0, 1)]
-
-
-def _kind(task) -> tuple:
-    return task.recipe.framework, task.recipe.size, task.recipe.bn_policy
-
-
-def test_runs_start_dearest_first_whole_body_before_cached_features():
-    """Keras' whole-body epoch costs about twice torch's (Backend.train_cost), and pixels scale as the side squared:
-    Keras at 64 px, torch at 64, Keras at 32, torch at 32, then the cached runs (the dearer first); the seeds of
-    one kind keep their order."""
-    order = [(_kind(t), t.seed) for _, t, _ in executors.by_cost(_costed_tasks())]
-    assert order == [(kind, seed) for kind in [("keras_tf", 64, "train_bn"), ("torch", 64, "train_bn"),
-                                               ("keras_tf", 32, "train_bn"), ("torch", 32, "train_bn"),
-                                               ("torch", 64, "frozen"), ("keras_tf", 32, "frozen")]
-                     for seed in (0, 1)], order
-    # which is not the order the runs were asked for in
-    assert [(_kind(t), t.seed) for t in _costed_tasks()] != order
-
-
-def test_the_processes_executor_starts_runs_in_planned_cost_order(monkeypatch):
-    """Two lanes take runs off the cost-ordered queue: the first two whole-body runs started are the two dearest,
-    and each pair after them comes next in that order (each run takes long enough that lanes start in turn); the
-    runs on cached features start last (in the order their lanes allow); every result comes back under its own
-    position."""
-    tasks, started, lock = _costed_tasks(), [], threading.Lock()
-
-    def run(task, lane, progress):
-        with lock:
-            started.append(_kind(task))
-        time.sleep(0.2)
-        return {"seed": task.seed, "kind": _kind(task)}
-
-    monkeypatch.setattr(executors, "prepare_all", lambda tasks: None)
-    monkeypatch.setattr(executors, "_run_on_lane", run)
-    results = dict(executors.Processes(2).map(tasks))
-    assert all(results[i] == {"seed": t.seed, "kind": _kind(t)} for i, t in enumerate(tasks))
-    planned = [_kind(t) for _, t, _ in executors.by_cost(tasks)]
-    whole = sum(kind[2] == "train_bn" for kind in planned)
-    assert [sorted(started[k:k + 2]) for k in range(0, whole, 2)] == \
-        [sorted(planned[k:k + 2]) for k in range(0, whole, 2)], started
-    assert sorted(started[whole:]) == sorted(planned[whole:]), started

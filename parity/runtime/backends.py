@@ -29,7 +29,6 @@ class Backend:
     builds_torch_models: bool = False  # builds the source models whose weights the others get ported in
     native: bool = False  # the one backend its api's users run (torch for fastai, Keras on TensorFlow)
     check_workers: int = 1  # how many workers a long `parity check` spreads this backend's cases over
-    train_cost: float = 1.0  # a whole-body training run's time against torch's: see the comment above BACKENDS
     env: dict = field(default_factory=dict)  # set in the worker before the package is imported
     unsupported: dict = field(default_factory=dict)  # {(component, method): why}
     reference_only: bool = False  # a second process of a backend, for float64 references; never compared
@@ -47,10 +46,6 @@ _KERAS_WITHOUT_TF = {  # what keras_impl cannot express on a Keras backend other
        ("fastai_v1", "fastai_v1_legacy", "fastai_v2", "interpolate_ac", "torch_nearest")},
 }
 
-# train_cost: one whole-body run's time against torch's, which orders an executor's queue (dearest first). Measured on
-# this 2-core machine: `parity train --recipe torch_plain --framework F --body efficientnet_lite0 --set
-# bn_policy=train_bn --data-dir CIFAR --train-per-class 100 --test-per-class 50 --seeds 1 --no-store`, whole
-# process, 3 epochs: torch 17.4 s, keras_tf 38.6 s (2.2x), keras_torch 41.4 s (2.4x), keras_jax 288.4 s (16.6x)
 BACKENDS = {b.name: b for b in [
     Backend("torch", "torch_impl", "torch", "torch", "PyTorch 2 with torchvision: what fastai runs on",
             decoder="pil", decodes=("pil",), builds_torch_models=True, native=True,
@@ -61,14 +56,14 @@ BACKENDS = {b.name: b for b in [
     # Keras on CPU: two workers make a long check faster (one: 134 s of Keras cases; two: 103 s; a third costs
     # more start-up and memory than it saves: benchmarks/bench.py --only check)
     Backend("keras_tf", "keras_impl", "keras", "tensorflow", "Keras 3 on TensorFlow: what the thread's Keras code "
-            "runs on", decoder="tf_fast", decodes=("tf_fast",), native=True, check_workers=2, train_cost=2.2,
+            "runs on", decoder="tf_fast", decodes=("tf_fast",), native=True, check_workers=2,
             env={"KERAS_BACKEND": "tensorflow"},
             unsupported={("models", "float64_copy"): "float64 references are computed by the torch backend"}),
     Backend("keras_torch", "keras_impl", "keras", "torch", "Keras 3 on its torch backend: Keras' API and defaults, "
-            "torch's kernels", decoder="pil", check_workers=2, train_cost=2.4, env={"KERAS_BACKEND": "torch"},
+            "torch's kernels", decoder="pil", check_workers=2, env={"KERAS_BACKEND": "torch"},
             unsupported=_KERAS_WITHOUT_TF),
     Backend("keras_jax", "keras_impl", "keras", "jax", "Keras 3 on JAX: Keras' API and defaults, XLA's kernels",
-            decoder="pil", train_cost=16.6, env={"KERAS_BACKEND": "jax"}, unsupported=_KERAS_WITHOUT_TF),
+            decoder="pil", env={"KERAS_BACKEND": "jax"}, unsupported=_KERAS_WITHOUT_TF),
 ]}
 DEFAULT_BACKENDS = ("torch", "keras_tf")
 REFERENCE = "torch_reference"

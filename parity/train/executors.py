@@ -85,10 +85,10 @@ class Serial:
 
 class Processes:
     """Up to `workers` runs at once, each in a worker process (lane) of its backend; a backend has up to
-    `per_backend` lanes. Runs start by planned cost, dearest first (by_cost: whole-body runs, Keras' before
-    torch's, then runs on cached features), so a wave does not end waiting on a long run. Runs that share
-    cached body features go to the lane that holds them (or is making them), while other runs take the other
-    lanes: a feature pass (minutes for 224 px inputs) is made once, not once per lane. Results do not depend on the lane: every lane computes a run's features the same way (the
+    `per_backend` lanes. Runs that train the whole body start first (the long ones: a wave then does not end
+    waiting on one). Runs that share cached body features go to the lane that holds them (or is making them),
+    while other runs take the other lanes: a feature pass (minutes for 224 px inputs) is made once, not once
+    per lane. Results do not depend on the lane: every lane computes a run's features the same way (the
     feature-cache test holds a run that made them and one that reused them equal bit for bit)."""
     name = "processes"
 
@@ -109,7 +109,8 @@ class Processes:
             return
 
         prepare_all(tasks)  # starting states and data files once, before the workers compete for them
-        queue = by_cost(tasks)
+        queue = sorted(((i, t, features_key(t.recipe, t.spec, t.body, t.use_cache)) for i, t in enumerate(tasks)),
+                       key=lambda entry: entry[2] is not None)  # whole-body runs first, each group in order
         finished: Queue = Queue()
         for _ in range(min(self.workers, len(tasks))):
             threading.Thread(target=self._slot, args=(queue, finished), daemon=True,
@@ -194,25 +195,6 @@ def prepare_all(tasks: list[Task]) -> None:
         prepared(task)
 
 
-def by_cost(tasks: list[Task]) -> list[tuple]:
-    """[(position, task, features key)] in the order to start them: whole-body runs first, the dearest first
-    (planned cost: image-epochs x pixels x the backend's step cost), then runs on cached features, the same
-    way; equal costs keep their order. Started longest first, the last runs of a wave are short ones, so no
-    worker idles at the end waiting on a long one (longest-processing-time-first list scheduling). Needs the
-    tasks' data files (prepare_all)."""
-    shapes = {}
-
-    def cost(task: Task) -> float:
-        r = task.recipe
-        where = (task.spec, training.decoder_for(r, task.spec), training.load_for(r))
-        if where not in shapes:
-            shapes[where] = datasets.split_shapes(task.spec, datasets.decoded_file(*where))
-        return training.planned_cost(r, shapes[where])
-
-    entries = [(i, t, features_key(t.recipe, t.spec, t.body, t.use_cache)) for i, t in enumerate(tasks)]
-    return sorted(entries, key=lambda entry: (entry[2] is not None, -cost(entry[1])))
-
-
 class Ray:
     """Ray tasks: a local Ray (ray.init with this machine's cores) or a cluster at `address`."""
     name = "ray"
@@ -239,8 +221,7 @@ class Ray:
 
     def map(self, tasks: list[Task]):
         refs = {}
-        prepare_all(tasks)
-        for i, task, _ in by_cost(tasks):  # submitted dearest first: Ray starts ready tasks in about that order
+        for i, task in enumerate(tasks):
             path, state = prepared(task)
             env = {**get_backend(task.backend).env, "PARITY_BACKEND": task.backend, "OMP_NUM_THREADS": "1"}
             remote = self.ray.remote(_ray_run).options(num_cpus=1, num_gpus=1 if task.device == "cuda" else 0,

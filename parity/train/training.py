@@ -20,7 +20,6 @@ from parity.components import classifier, data, datasets, models, optim, resize,
 from parity.core.errors import ParityError
 from parity.core.memo import BoundedMemo
 from parity.core.results import RunResult
-from parity.runtime.backends import get_backend
 from parity.train.recipes import Recipe
 
 CHUNK = 128  # images per preprocessing batch (features: classifier.images_per_chunk; see the cache test)
@@ -253,14 +252,6 @@ def input_side(recipe: Recipe, shapes: dict) -> int:
     if recipe.load_size is not None:
         return recipe.load_size
     return min(shapes["train"][1:3])
-
-
-def planned_cost(recipe: Recipe, shapes: dict) -> float:
-    """How dear a run's training is, in relative units (an executor only compares two runs' costs): training
-    image-epochs x input pixels x its backend's `train_cost` (a whole-body step against torch's). Runs on cached
-    body features train only the head; an executor ranks them after every whole-body run."""
-    side = input_side(recipe, shapes)
-    return float(shapes["train"][0] * recipe.epochs * side * side * get_backend(recipe.framework).train_cost)
 
 
 def memory_needed(recipe: Recipe, shapes: dict) -> dict:
