@@ -51,6 +51,7 @@ def test_the_screen_leaves_out_the_clearly_zero_factors_and_shapley_matches_the_
     assert b["runs"] == 3 * (2 * 7 + 2) + 3 * 4 == 60
     assert b["full_design_runs"] == 2 ** 7 * 3 and b["runs"] <= b["full_design_runs"] / 3
     assert "Budgeted: " in result["answer"] and "bn_policy" in result["answer"]
+    assert "run time" not in result["answer"] and "full_design_seconds" not in b  # these runs recorded no time
 
 
 def test_seeds_are_added_only_while_a_decision_is_open():

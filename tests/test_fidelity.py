@@ -33,7 +33,7 @@ class Model:
         switched = {k for k in effects if getattr(recipe, k) == getattr(B, k)}
         rng = np.random.default_rng([seed, int(recipes.fingerprint(recipe), 16) % 2**32])
         return {"accuracy": 0.4 + sum(effects[k] for k in switched) + self.noise * rng.standard_normal(),
-                "diverged": False}
+                "diverged": False, "seconds": 1.0 if effects is self.low else 3.0}
 
 
 def pair(model, seeds=(0, 1, 2)):
@@ -80,6 +80,27 @@ def test_a_sign_change_between_fidelities_is_flagged_in_the_result_and_the_repor
     assert "+6.00" in row and "**changes (both CIs clear of zero)**" in row
     assert "### Two fidelities" in md and "1 epochs" in md
     assert 'id="fidelity-table"' in html and "changes (both clear of zero)" in html
+
+
+def test_the_answer_states_its_run_time_against_the_full_designs_estimate(tmp_path):
+    """A screening run takes 1 s, a full-size run 3 s: the budget record sums each, estimates the full design at
+    its run count x 3 s, and the answer, report.md and report.html say the share."""
+    from parity.reports import attribution
+
+    full, low = pair(Model())
+    result = run_budgeted(full, None, low=low, confirm=3)
+    b = result["budget"]
+    assert (b["seconds"], b["screen_seconds"]) == (3.0 * b["runs"], 1.0 * b["screen_runs"]) == (81.0, 48.0)
+    assert b["full_design_seconds"] == 3.0 * b["full_design_runs"] == 3.0 * 384
+    clause = ("run time 129 s (48 s of it screening), 11% of the full design's estimated 1152 s (its runs at this "
+              "answer's mean full-size run)")
+    assert clause in result["answer"]
+    out = attribution.write(tmp_path / "r", "bisect", "parity bisect (screened, synthetic)", {
+        "bisect": result, "notes": [], "verdict": {"ok": None, "text": result["answer"]}, "data": {"source": "test"},
+        "body": "none", "seeds": result["seeds"], "versions": {"python": "3"}})
+    budget_md = (out / "report.md").read_text().split("### Budget")[1]
+    budget_html = (out / "report.html").read_text().split('id="budget"')[1].split("</p>")[0]
+    assert clause in budget_md and clause.replace("'", "&#39;") in budget_html
 
 
 def test_a_factor_that_matters_only_at_full_size_shows_in_the_measured_remainder():
@@ -141,6 +162,8 @@ def test_a_screened_bisect_on_the_digits(tmp_path, capsys):
     assert b["screen_runs"] == 4 * 3 and len(b["active"]) == 1
     assert b["runs"] == 3 * 3  # none, the confirmed factor alone, everything
     assert "Screened at train_per_class=10, epochs=1" in result["answer"] and "Screened at" in text
+    assert b["seconds"] > 0 and b["screen_seconds"] > 0 and b["full_design_seconds"] > b["seconds"]
+    assert "% of the full design's estimated" in result["answer"]
     assert "### Two fidelities" in (out / "report.md").read_text()
 
 

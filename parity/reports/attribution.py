@@ -9,6 +9,7 @@ from parity.core.stats import ACCURACY_CI
 from parity.reports.plots import waterfall
 from parity.reports.publish import publish
 from parity.reports.render import clear, pct, pts, share
+from parity.train.budget import time_clause
 
 VERDICT_WORDS = {"train": "accuracy", "bisect": "answer", "thread": "answer"}
 TWO_BY_TWO = {"columns": ("size=64", "no size (32 px)"),
@@ -51,7 +52,7 @@ def budget_lines(b: dict) -> list[str]:
     beyond = f", or beyond the {b['confirm']} largest screened effects" if b.get("confirm") else ""
     low = f" at the lower fidelity ({b['screen_runs']} runs there)" if "screen_runs" in b else ""
     lines = [f"{b['runs']} runs of the budget's {b['budget']} (the full design: {b['full_design_runs']}); "
-             f"{len(b['seeds_used'])} seeds; stopped because {b['stopped']}.",
+             f"{len(b['seeds_used'])} seeds{time_clause(b)}; stopped because {b['stopped']}.",
              f"Screened out (one at a time from both ends on {len(b['screen_seeds'])} seeds{low}; clearly zero: "
              f"every CI within +-{100 * b['screen_bound']:.2f} pts{beyond}): {', '.join(b['screened_out']) or 'none'}; "
              f"their joint effect at full size, held at A's values: {pts(b['screened_joint'])}."]
@@ -137,6 +138,7 @@ def html_context(results: dict, figures: list[dict]) -> dict:
             "summaries": results.get("summaries"), "runs_heading": results.get("runs_heading", "Runs"),
             "equivalence": eq, "equivalence_sentence": eq["sentence"] if eq else "",
             "bisect": results.get("bisect"), "factors": factor_rows(results["bisect"]) if results.get("bisect") else [],
+            "budget_time": time_clause((results.get("bisect") or {}).get("budget") or {}),
             "two_by_two": _two_by_two(results.get("summaries") or []) if kind == "thread" else None,
             "notes": results.get("notes", []), "ci_method": ACCURACY_CI,
             "runs_markdown": lambda summaries: "\n".join(runs_lines(summaries)),

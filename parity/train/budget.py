@@ -66,6 +66,34 @@ class Ledger:
         return len({self.key(r, s) for r, s in requests} - set(self.done))
 
 
+def run_seconds(ledger: Ledger) -> list[float]:
+    """The training seconds each run of a ledger recorded (a run read from the store keeps the time it took)."""
+    return [r["seconds"] for r in ledger.done.values() if r.get("seconds") is not None]
+
+
+def time_spent(ledger: Ledger, screen_ledger: Ledger, full_runs: int) -> dict:
+    """What the answer cost in run time (the runs' own seconds, summed: one worker's time, whatever ran at once),
+    the screen's apart, and the full design's estimate: its run count at the mean full-size run made here (an
+    estimate: the full design's configurations are not these)."""
+    full = run_seconds(ledger)
+    out = {"seconds": sum(full), "timed_runs": len(full)}
+    if screen_ledger is not ledger:
+        out["screen_seconds"] = sum(run_seconds(screen_ledger))
+    if full:
+        out["full_design_seconds"] = full_runs * sum(full) / len(full)
+    return out
+
+
+def time_clause(b: dict) -> str:
+    """'; run time ... of the full design's estimated ...', or '' when the runs recorded no time."""
+    if not b.get("full_design_seconds"):
+        return ""
+    spent = b["seconds"] + b.get("screen_seconds", 0.0)
+    screen = f" ({b['screen_seconds']:.0f} s of it screening)" if "screen_seconds" in b else ""
+    return (f"; run time {spent:.0f} s{screen}, {100 * spent / b['full_design_seconds']:.0f}% of the full "
+            f"design's estimated {b['full_design_seconds']:.0f} s (its runs at this answer's mean full-size run)")
+
+
 def full_design_runs(bis: Bisection, permutations: int = 8) -> int:
     """Runs of the full design the budget is measured against: one-at-a-time and Shapley over every factor,
     on every seed of --seeds (delta debugging and interactions reuse those configurations or add more)."""
@@ -217,7 +245,8 @@ def run_budgeted(bis: Bisection, budget: int | None, permutations: int = 8, low:
         "seeds_used": bis.seeds[:k], "screen_seeds": bis.seeds[:START_SEEDS], "stopped": stopped,
         "screen_bound": bound, "active": active, "confirm": confirm,
         "screened_out": {f: oat[f] for f in bis.factors if f not in active},
-        "screened_joint": summary_ci(residual), "decisions": decided}
+        "screened_joint": summary_ci(residual), "decisions": decided,
+        **time_spent(ledger, screen_ledger, full_runs)}
     if low is not None:
         result["budget"]["screen_runs"] = len(screen_ledger.done)
         result["budget"]["screen_gap"] = summary_ci(screen.gap())
@@ -255,5 +284,5 @@ def budget_sentence(result: dict) -> str:
         (f" or beyond the {b['confirm']} largest" if b.get("confirm") else "")
     low = f" after {b['screen_runs']} screening runs at the lower fidelity" if "screen_runs" in b else ""
     return (f"Budgeted: {b['runs']} runs of the full design's {b['full_design_runs']} "
-            f"({100 * b['runs'] / b['full_design_runs']:.0f}%), {len(b['seeds_used'])} seeds{low}; screened out "
-            f"as {why}: {screened}; stopped because {b['stopped']}.")
+            f"({100 * b['runs'] / b['full_design_runs']:.0f}%), {len(b['seeds_used'])} seeds{low}{time_clause(b)}; "
+            f"screened out as {why}: {screened}; stopped because {b['stopped']}.")
