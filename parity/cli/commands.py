@@ -313,9 +313,10 @@ def cmd_bisect(args) -> int:
                   decoded=runner.spec.source == "folder", middle=args.via)
     low = screened(bis, checked, runner)
     if args.plan and sequential:
+        within = f"--budget {args.budget}" if args.budget else "the full design"
         return _show_plan(runner, budget.screen_requests(*(low[:2] if low else (bis, runner.spec))),
                           f"The screen above{' at ' + low[2].text() if low else ''}; then Shapley over the active "
-                          f"factors and more seeds at full size, within {f'--budget {args.budget}' if args.budget else 'the full design'}'s runs "
+                          f"factors and more seeds at full size, within {within}'s runs "
                           f"(the full design is {budget.full_design_runs(bis, args.permutations)}).")
     if args.plan:
         sets, adaptive = planned(bis, methods, args.permutations, args.top)
